@@ -1,0 +1,51 @@
+"""A small client for Airflow 3's REST API (/api/v2), used by the demo, tests and tools.
+
+Plain HTTP on purpose: `mlops_lib` never imports Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+
+class AirflowApi:
+    def __init__(self, base_url: str, username: str, password: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._credentials = {"username": username, "password": password}
+        self._token: str | None = None
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        if self._token is None:
+            self._token = self._post_json("/auth/token", self._credentials)["access_token"]
+        req = urllib.request.Request(
+            f"{self.base_url}{path}", method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self._token}",
+                     "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.load(resp)
+
+    def _post_json(self, path: str, body: dict[str, Any]) -> Any:
+        req = urllib.request.Request(f"{self.base_url}{path}", method="POST",
+                                     data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.load(resp)
+
+    def dag(self, dag_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/api/v2/dags/{dag_id}")
+
+    def import_errors(self) -> list[dict[str, Any]]:
+        return self._request("GET", "/api/v2/importErrors")["import_errors"]
+
+    def unpause(self, dag_id: str) -> None:
+        self._request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        return self._request(
+            "GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]

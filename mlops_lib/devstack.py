@@ -1,0 +1,374 @@
+"""The local stack, without Docker: an S3 server that keeps data on disk (s3rver), an MLflow
+tracking server with artifacts proxied to S3, and Airflow 3 as four processes (api-server,
+scheduler, dag-processor, triggerer; LocalExecutor).
+
+Every process starts in its own session (process group) with its PID recorded under
+`$CT_HOME/run/`, so `down` stops exactly what `up` started, children included. Everything
+listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops_lib.settings import REPO_ROOT
+
+LANDING_BUCKET = "ct-landing"
+ARTIFACT_BUCKET = "ct-artifacts"
+S3_KEY = "S3RVER"  # s3rver's fixed credentials; the stack is bound to loopback only
+AIRFLOW_USER = "admin"
+_BIN = Path(sys.executable).parent
+_NODE_DIR = REPO_ROOT / "stack"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    home: Path
+    s3_port: int = 9000
+    mlflow_port: int = 5000
+    airflow_port: int = 8080
+    airflow_db_url: str | None = None  # None: SQLite under home
+    store_url: str | None = None  # None: SQLite under home
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        env = os.environ
+        return cls(
+            home=Path(env.get("CT_HOME", REPO_ROOT / ".stack")).resolve(),
+            s3_port=int(env.get("CT_S3_PORT", 9000)),
+            mlflow_port=int(env.get("CT_MLFLOW_PORT", 5000)),
+            airflow_port=int(env.get("CT_AIRFLOW_PORT", 8080)),
+            airflow_db_url=env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or None,
+            store_url=env.get("CT_STORE_URL") or None,
+        )
+
+    @property
+    def s3_url(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.mlflow_port}"
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.airflow_port}"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    def service_env(self) -> dict[str, str]:
+        """What the service's code reads (mlops_lib.settings), for tasks and tools alike."""
+        return {
+            "CT_HOME": str(self.home),
+            "CT_STORE_URL": self.store_url or f"sqlite:///{self.home / 'ct_store.db'}",
+            "CT_S3_ENDPOINT_URL": self.s3_url,
+            "CT_ARTIFACT_BUCKET": ARTIFACT_BUCKET,
+            "CT_PIPELINES_DIR": str(REPO_ROOT / "pipelines"),
+            "MLFLOW_TRACKING_URI": self.mlflow_url,
+            "AWS_ACCESS_KEY_ID": S3_KEY,
+            "AWS_SECRET_ACCESS_KEY": S3_KEY,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def airflow_env(self) -> dict[str, str]:
+        home = self.home / "airflow"
+        return {
+            **self.service_env(),
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN":
+                self.airflow_db_url or f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_USER}:admin",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.airflow_port),
+            "AIRFLOW__API__BASE_URL": self.airflow_url,
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__SECRET_KEY": self._secret("api_secret_key"),
+            "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt_secret"),
+            "AIRFLOW_CONN_CT_S3": json.dumps({
+                "conn_type": "aws", "login": S3_KEY, "password": S3_KEY,
+                "extra": {"endpoint_url": self.s3_url, "region_name": "us-east-1"}}),
+            # The triggerer imports triggers by class path: keep plugins/ importable.
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "plugins"),
+                                                        os.environ.get("PYTHONPATH")])),
+        }
+
+    def _secret(self, name: str) -> str:
+        path = self.run_dir / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    healthy: Callable[[], bool]
+
+
+def components(cfg: StackConfig) -> list[Component]:
+    mlflow_env = {**cfg.service_env(), "MLFLOW_S3_ENDPOINT_URL": cfg.s3_url,
+                  # Job consumers cost ~2 GiB of memory and the service does not use them.
+                  "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    af = cfg.airflow_env()
+    airflow = str(_BIN / "airflow")
+    return [
+        Component("s3", ["node", str(_NODE_DIR / "node_modules/s3rver/bin/s3rver.js"),
+                         "--directory", str(cfg.home / "s3"), "--address", "127.0.0.1",
+                         "--port", str(cfg.s3_port), "--silent"],
+                  cfg.service_env(), lambda: _http_ok(f"{cfg.s3_url}/")),
+        Component("mlflow", [str(_BIN / "mlflow"), "server",
+                             "--backend-store-uri", f"sqlite:///{cfg.home / 'mlflow.db'}",
+                             "--artifacts-destination", f"s3://{ARTIFACT_BUCKET}/mlflow",
+                             "--host", "127.0.0.1", "--port", str(cfg.mlflow_port),
+                             "--workers", "1"],
+                  mlflow_env, lambda: _http_ok(f"{cfg.mlflow_url}/health")),
+        Component("airflow-api-server", [airflow, "api-server"], af,
+                  lambda: _http_ok(f"{cfg.airflow_url}/api/v2/monitor/health")),
+        Component("airflow-scheduler", [airflow, "scheduler"], af,
+                  lambda: _airflow_component_healthy(cfg, "scheduler")),
+        Component("airflow-dag-processor", [airflow, "dag-processor"], af,
+                  lambda: _airflow_component_healthy(cfg, "dag_processor")),
+        Component("airflow-triggerer", [airflow, "triggerer"], af,
+                  lambda: _airflow_component_healthy(cfg, "triggerer")),
+    ]
+
+
+def up(cfg: StackConfig, *, timeout: float = 240, echo: Callable[[str], None] = print) -> None:
+    """Start whatever is not running yet and wait until every component is healthy.
+
+    Also exports the service environment into this process, so that tools running in it
+    (the demo, tests) talk to this stack.
+    """
+    os.environ.update(cfg.service_env())
+    for d in (cfg.run_dir, cfg.log_dir, cfg.home / "s3", cfg.home / "airflow"):
+        d.mkdir(parents=True, exist_ok=True)
+    _ensure_node_tools()
+    comps = {c.name: c for c in components(cfg)}
+    _start(cfg, comps["s3"], echo)
+    _wait(cfg, [comps["s3"]], timeout)
+    from mlops_lib.s3io import ensure_buckets, s3_client
+    from mlops_lib.settings import Settings
+
+    ensure_buckets(s3_client(Settings.from_env()), LANDING_BUCKET,
+                   ARTIFACT_BUCKET)
+    _start(cfg, comps["mlflow"], echo)
+    if not _alive(cfg, "airflow-scheduler"):
+        echo("airflow: migrating the metadata database")
+        _run_logged(cfg, "airflow-db-migrate", [str(_BIN / "airflow"), "db", "migrate"],
+                    cfg.airflow_env())
+    for name in ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
+                 "airflow-triggerer"):
+        _start(cfg, comps[name], echo)
+    _wait(cfg, list(comps.values()), timeout)
+    echo("stack is up")
+
+
+def down(cfg: StackConfig, *, echo: Callable[[str], None] = print, grace: float = 30) -> None:
+    """Stop every process group `up` started; SIGKILL whatever outlives the grace period."""
+    pids = {p.stem: int(p.read_text()) for p in sorted(cfg.run_dir.glob("*.pid"))}
+    for name, pid in pids.items():
+        if _pid_alive(pid):
+            echo(f"stopping {name} (pgid {pid})")
+            _signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(_group_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    for name, pid in pids.items():
+        if _group_alive(pid):
+            echo(f"{name} ignored SIGTERM; killing")
+            _signal_group(pid, signal.SIGKILL)
+        (cfg.run_dir / f"{name}.pid").unlink(missing_ok=True)
+
+
+def status(cfg: StackConfig) -> dict[str, dict[str, object]]:
+    """Per component: running, healthy and memory (PSS of the whole process group, MiB)."""
+    out: dict[str, dict[str, object]] = {}
+    for comp in components(cfg):
+        pid = _read_pid(cfg, comp.name)
+        running = pid is not None and _pid_alive(pid)
+        out[comp.name] = {"pid": pid, "running": running,
+                          "healthy": running and _safe(comp.healthy),
+                          "pss_mib": round(group_pss_kib(pid) / 1024, 1) if running else 0.0}
+    return out
+
+
+def airflow_password(cfg: StackConfig) -> str | None:
+    path = cfg.home / "airflow" / "simple_auth_manager_passwords.json.generated"
+    try:
+        return json.loads(path.read_text()).get(AIRFLOW_USER)
+    except (OSError, ValueError):
+        return None
+
+
+def group_pss_kib(pgid: int | None) -> int:
+    """Proportional set size of every process in a process group (shared pages split fairly)."""
+    if pgid is None:
+        return 0
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(proc.name)) != pgid:
+                continue
+            for line in (proc / "smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except (OSError, ValueError, ProcessLookupError):
+            continue
+    return total
+
+
+# -- process plumbing ------------------------------------------------------------------------
+def _start(cfg: StackConfig, comp: Component, echo: Callable[[str], None]) -> None:
+    if _alive(cfg, comp.name):
+        echo(f"{comp.name}: already running")
+        return
+    log = open(cfg.log_dir / f"{comp.name}.log", "ab")
+    proc = subprocess.Popen(comp.argv, env={**os.environ, **comp.env}, stdout=log,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True, cwd=cfg.home)
+    (cfg.run_dir / f"{comp.name}.pid").write_text(str(proc.pid))
+    echo(f"{comp.name}: started (pid {proc.pid}, log {cfg.log_dir / comp.name}.log)")
+
+
+def _run_logged(cfg: StackConfig, name: str, argv: list[str], env: dict[str, str]) -> None:
+    with open(cfg.log_dir / f"{name}.log", "ab") as log:
+        rc = subprocess.run(argv, env={**os.environ, **env}, stdout=log,
+                            stderr=subprocess.STDOUT, cwd=cfg.home).returncode
+    if rc != 0:
+        raise StackError(f"{name} failed ({rc}); see {cfg.log_dir / name}.log")
+
+
+def _wait(cfg: StackConfig, comps: list[Component], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    pending = list(comps)
+    while pending:
+        for comp in list(pending):
+            pid = _read_pid(cfg, comp.name)
+            if pid is None or not _pid_alive(pid):
+                tail = _tail(cfg.log_dir / f"{comp.name}.log")
+                raise StackError(f"{comp.name} exited during start-up; log tail:\n{tail}")
+            if _safe(comp.healthy):
+                pending.remove(comp)
+        if pending and time.monotonic() > deadline:
+            names = ", ".join(c.name for c in pending)
+            raise StackError(f"not healthy after {timeout:.0f}s: {names}; logs in {cfg.log_dir}")
+        if pending:
+            time.sleep(1)
+
+
+def _alive(cfg: StackConfig, name: str) -> bool:
+    pid = _read_pid(cfg, name)
+    return pid is not None and _pid_alive(pid)
+
+
+def _read_pid(cfg: StackConfig, name: str) -> int | None:
+    try:
+        return int((cfg.run_dir / f"{name}.pid").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead for our purposes
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return group_pss_kib(pgid) > 0 or _pid_alive(pgid)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            return resp.status < 500
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _airflow_component_healthy(cfg: StackConfig, component: str) -> bool:
+    with urllib.request.urlopen(f"{cfg.airflow_url}/api/v2/monitor/health", timeout=3) as r:
+        health = json.load(r)
+    return health.get(component, {}).get("status") == "healthy"
+
+
+def _safe(check: Callable[[], bool]) -> bool:
+    try:
+        return bool(check())
+    except Exception:
+        return False
+
+
+def _ensure_node_tools() -> None:
+    if (_NODE_DIR / "node_modules" / "s3rver").exists():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise StackError("the local S3 server needs Node.js and npm (e.g. apt-get install nodejs"
+                         " npm); or point CT_S3_ENDPOINT_URL at an S3 server of your own")
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=_NODE_DIR,
+                   check=True)
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

@@ -1,0 +1,160 @@
+"""Evidently data reports (summary of each batch, drift against the champion's training data).
+
+Reports are artifacts for people: they are attached to a run and read by humans. No promotion
+decision is taken on them, so they may be built on a sample and a report failing to build on
+odd data (an all-null column) must not be the reason a batch is rejected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from evidently import DataDefinition, Dataset, Report
+from evidently.presets import DataDriftPreset, DataSummaryPreset
+
+from mlops_lib.spec import PipelineSpec
+
+_NUMERIC_DTYPES = {"float", "int"}
+_DATETIME_DTYPES = {"datetime"}
+# bool and string features are compared as categories; Evidently's "text" type would need
+# text descriptors we do not configure.
+
+
+@dataclass(frozen=True)
+class ReportFile:
+    kind: str  # "data_drift" | "data_summary"
+    format: str  # "html" | "json"
+    path: Path
+
+
+@dataclass(frozen=True)
+class DriftSummary:
+    n_columns: int
+    n_drifted: int
+    share_drifted: float
+    drifted_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReportBundle:
+    files: tuple[ReportFile, ...]
+    drift: DriftSummary | None
+    skipped: tuple[str, ...]
+
+
+def build_reports(
+    current: pd.DataFrame,
+    reference: pd.DataFrame | None,
+    spec: PipelineSpec,
+    out_dir: Path,
+    *,
+    max_rows: int = 200_000,
+    seed: int = 0,
+) -> ReportBundle:
+    """Write data_summary.{html,json} always and data_drift.{html,json} when a reference exists."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files: list[ReportFile] = []
+    skipped: list[str] = []
+
+    current = _sample(current, max_rows, seed)
+    summary_cols = _usable_columns(spec.columns, [current], "data_summary", skipped)
+    if summary_cols and len(current):
+        snap = Report([DataSummaryPreset(columns=summary_cols)]).run(
+            current_data=_dataset(current, summary_cols, spec), reference_data=None
+        )
+        files += _save(snap, "data_summary", out_dir)
+    else:
+        skipped.append("data_summary: current data has no rows or no usable columns")
+
+    if reference is None:
+        skipped.append("data_drift: no reference data yet (first model)")
+        return ReportBundle(tuple(files), None, tuple(skipped))
+
+    reference = _sample(reference, max_rows, seed)
+    drift_features = [f.name for f in spec.features if f.dtype not in _DATETIME_DTYPES]
+    skipped += [f"data_drift: datetime column {f.name!r} not compared"
+                for f in spec.features if f.dtype in _DATETIME_DTYPES]
+    drift_cols = _usable_columns(drift_features, [current, reference], "data_drift", skipped)
+    if not drift_cols or not len(current) or not len(reference):
+        skipped.append("data_drift: current or reference has no rows or no usable columns")
+        return ReportBundle(tuple(files), None, tuple(skipped))
+
+    # include_tests makes Evidently record its own per-column drift verdict, which we read back
+    # instead of re-deriving it from scores (p-values and distances compare the other way round).
+    snap = Report([DataDriftPreset(columns=drift_cols)], include_tests=True).run(
+        current_data=_dataset(current, drift_cols, spec),
+        reference_data=_dataset(reference, drift_cols, spec),
+    )
+    files += _save(snap, "data_drift", out_dir)
+    return ReportBundle(tuple(files), drift_summary(snap.dict()), tuple(skipped))
+
+
+def drift_summary(snapshot: dict[str, Any]) -> DriftSummary:
+    """Per-column drift verdicts out of a DataDriftPreset snapshot dict (built with tests)."""
+    columns: list[str] = []
+    for metric in snapshot.get("metrics", []):
+        config = metric.get("config", {})
+        if config.get("type", "").endswith(":ValueDrift"):
+            columns.append(config["column"])
+    drifted: set[str] = set()
+    for test in snapshot.get("tests", []):
+        params = test.get("metric_config", {}).get("params", {})
+        if params.get("type", "").endswith(":ValueDrift") and test.get("status") == "FAIL":
+            drifted.add(params["column"])
+    ordered = tuple(c for c in columns if c in drifted)
+    share = len(ordered) / len(columns) if columns else 0.0
+    return DriftSummary(len(columns), len(ordered), share, ordered)
+
+
+def _sample(df: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
+    # Evidently holds several copies of the data in memory and its run time grows with rows (the
+    # files do not: they hold aggregates). A seeded sample bounds memory on the worker and keeps
+    # reports reproducible; nothing is decided on a report, so sampling error is acceptable.
+    if len(df) <= max_rows:
+        return df
+    return df.sample(n=max_rows, random_state=seed)
+
+
+def _usable_columns(
+    names: list[str], frames: list[pd.DataFrame], kind: str, skipped: list[str]
+) -> list[str]:
+    """Spec columns present and not entirely null in every frame; the rest are noted."""
+    usable: list[str] = []
+    for name in names:
+        if any(name not in df.columns for df in frames):
+            skipped.append(f"{kind}: column {name!r} missing from the data")
+        elif any(len(df) and df[name].isna().all() for df in frames):
+            # One all-null column makes Evidently fail the whole report.
+            skipped.append(f"{kind}: column {name!r} is entirely null")
+        else:
+            usable.append(name)
+    return usable
+
+
+def _dataset(df: pd.DataFrame, columns: list[str], spec: PipelineSpec) -> Dataset:
+    return Dataset.from_pandas(df[columns].reset_index(drop=True),
+                               data_definition=_definition(columns, spec))
+
+
+def _definition(columns: list[str], spec: PipelineSpec) -> DataDefinition:
+    # Declared from the spec: inference would call a low-cardinality int (credit_lines) or a
+    # 0/1 target categorical one batch and numerical the next.
+    dtypes = {f.name: f.dtype for f in spec.features}
+    dtypes[spec.target] = "float" if spec.task == "regression" else "category"
+    return DataDefinition(
+        numerical_columns=[c for c in columns if dtypes[c] in _NUMERIC_DTYPES],
+        categorical_columns=[c for c in columns
+                             if dtypes[c] not in _NUMERIC_DTYPES | _DATETIME_DTYPES],
+        datetime_columns=[c for c in columns if dtypes[c] in _DATETIME_DTYPES],
+    )
+
+
+def _save(snapshot: Any, kind: str, out_dir: Path) -> list[ReportFile]:
+    html, json_ = out_dir / f"{kind}.html", out_dir / f"{kind}.json"
+    snapshot.save_html(str(html))
+    snapshot.save_json(str(json_))
+    return [ReportFile(kind, "html", html), ReportFile(kind, "json", json_)]

@@ -1,0 +1,76 @@
+"""Blocking S3 I/O for tasks and tools (boto3). The triggerer uses the async provider hook."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from mlops_lib.batches import BatchRef, ObjectInfo
+from mlops_lib.settings import Settings
+
+
+def s3_client(settings: Settings | None = None) -> Any:
+    settings = settings or Settings.from_env()
+    return boto3.client(
+        "s3", endpoint_url=settings.s3_endpoint_url,
+        config=Config(retries={"max_attempts": 5, "mode": "standard"},
+                      s3={"addressing_style": "path"}),
+    )
+
+
+def list_objects(client: Any, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            yield ObjectInfo(key=obj["Key"], etag=obj["ETag"].strip('"'), size=obj["Size"],
+                             last_modified=obj["LastModified"].isoformat())
+
+
+def ensure_buckets(client: Any, *buckets: str) -> None:
+    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+    for bucket in buckets:
+        if bucket not in existing:
+            client.create_bucket(Bucket=bucket)
+
+
+def read_batch_files(client: Any, bucket: str, batch: BatchRef) -> list[tuple[str, bytes]]:
+    """Download a batch's data files, checking each still has the ETag the sensor saw."""
+    out = []
+    for f in batch.files:
+        obj = client.get_object(Bucket=bucket, Key=f.key, IfMatch=f'"{f.etag}"')
+        out.append((f.key, obj["Body"].read()))
+    return out
+
+
+def upload_batch(client: Any, bucket: str, prefix: str, batch_id: str,
+                 files: Mapping[str, bytes], marker: str = "_SUCCESS") -> str:
+    """Write data files first and the completion marker last, as producers must.
+
+    Returns the batch's prefix."""
+    base = f"{prefix.rstrip('/')}/{batch_id}/"
+    for name, body in files.items():
+        client.put_object(Bucket=bucket, Key=base + name, Body=body)
+    client.put_object(Bucket=bucket, Key=base + marker, Body=b"")
+    return base
+
+
+def copy_to_quarantine(client: Any, bucket: str, batch: BatchRef, pipeline: str,
+                       reason: Mapping[str, Any]) -> str:
+    """Copy (never move) a rejected batch under `quarantine/` with the reason beside it."""
+    dest = f"quarantine/{pipeline}/{batch.batch_id}/"
+    for f in batch.files:
+        name = f.key[len(batch.prefix):]
+        client.copy_object(Bucket=bucket, Key=dest + name,
+                           CopySource={"Bucket": bucket, "Key": f.key})
+    client.put_object(Bucket=bucket, Key=dest + "_REASON.json",
+                      Body=json.dumps(reason, indent=2, default=str).encode())
+    return f"s3://{bucket}/{dest}"
+
+
+def put_file(client: Any, bucket: str, key: str, body: bytes,
+             content_type: str = "application/octet-stream") -> str:
+    client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+    return f"s3://{bucket}/{key}"

@@ -1,0 +1,43 @@
+"""The stores a pipeline step talks to, built lazily from Settings (or passed in by tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from mlops_lib.registry import Registry
+from mlops_lib.settings import Settings
+from mlops_lib.store import Store
+from mlops_lib.versioning import DatasetVersioner
+
+
+@dataclass
+class Services:
+    settings: Settings = field(default_factory=Settings.from_env)
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.settings.store_url)
+
+    @cached_property
+    def s3(self) -> Any:
+        from mlops_lib.s3io import s3_client
+
+        return s3_client(self.settings)
+
+    @cached_property
+    def registry(self) -> Registry:
+        return Registry(self.settings.mlflow_tracking_uri)
+
+    @cached_property
+    def versioner(self) -> DatasetVersioner:
+        return DatasetVersioner(self.settings.dvc_repo_dir, self.settings.dvc_remote_url,
+                                self.settings.s3_endpoint_url)
+
+    def scratch_dir(self, pipeline: str, dag_run_id: str) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dag_run_id)
+        path = self.settings.home / "runs" / pipeline / safe
+        path.mkdir(parents=True, exist_ok=True)
+        return path

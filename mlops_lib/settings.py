@@ -1,0 +1,48 @@
+"""Where the service's stores live, read from the environment once per process.
+
+The same names are set by the local stack (`mlops stack up`), by docker-compose.yaml and by CI,
+so a task behaves the same wherever it runs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    """Working directory of the service: the DVC dataset repo, run scratch space."""
+    store_url: str
+    """SQLAlchemy URL of the project's metadata store (batches, runs, decisions, champion)."""
+    s3_endpoint_url: str | None
+    """S3 API endpoint; None means AWS itself."""
+    artifact_bucket: str
+    """Bucket for DVC data, MLflow artifacts and quarantined batches."""
+    mlflow_tracking_uri: str
+    pipelines_dir: Path
+
+    @property
+    def dvc_remote_url(self) -> str:
+        return f"s3://{self.artifact_bucket}/dvc"
+
+    @property
+    def dvc_repo_dir(self) -> Path:
+        return self.home / "datasets"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        home = Path(env.get("CT_HOME", REPO_ROOT / ".stack")).resolve()
+        return cls(
+            home=home,
+            store_url=env.get("CT_STORE_URL", f"sqlite:///{home / 'ct_store.db'}"),
+            s3_endpoint_url=env.get("CT_S3_ENDPOINT_URL") or None,
+            artifact_bucket=env.get("CT_ARTIFACT_BUCKET", "ct-artifacts"),
+            mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"),
+            pipelines_dir=Path(env.get("CT_PIPELINES_DIR", REPO_ROOT / "pipelines")),
+        )

@@ -1,0 +1,233 @@
+"""One function per pipeline task. Each takes plain values, returns a JSON-able dict (the
+task's XCom) and is idempotent: every write is keyed by pipeline + DAG run id or batch id, so
+Airflow's at-least-once execution (retries, clears) changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any
+
+import pandas as pd
+
+from mlops_lib import s3io
+from mlops_lib.batches import BatchRef
+from mlops_lib.evaluation import decide
+from mlops_lib.registry import CHALLENGER, CHAMPION
+from mlops_lib.services import Services
+from mlops_lib.spec import PipelineSpec
+from mlops_lib.store import DecisionRecord
+from mlops_lib.training import load_booster, predict, score, split_holdout, train_model
+from mlops_lib.validation import BatchRejected, conform, read_batch, validate_batch
+from mlops_lib.versioning import DataVersion
+
+log = logging.getLogger(__name__)
+
+
+class BatchAlreadyClaimed(Exception):
+    """The batch belongs to another run: this run has nothing to do."""
+
+
+def register_batch(svc: Services, spec: PipelineSpec, batch: BatchRef, dag_run_id: str,
+                   trigger: dict[str, Any]) -> dict[str, Any]:
+    """Claim the batch for this run and snapshot the champion the run will be judged against."""
+    record, created = svc.store.claim_batch(spec.name, batch.batch_id, batch.fingerprint,
+                                            [f.to_dict() for f in batch.files], dag_run_id)
+    if not created and record.dag_run_id != dag_run_id:
+        raise BatchAlreadyClaimed(f"batch {batch.batch_id} was claimed by run "
+                                  f"{record.dag_run_id} ({record.status})")
+    svc.store.start_training_run(spec.name, dag_run_id, batch.batch_id, trigger)
+    champion = svc.store.get_champion(spec.name)
+    log.info("Run %s fired on %s; %s", dag_run_id, _describe_trigger(trigger),
+             f"champion is v{champion.model_version}" if champion else "no champion yet")
+    return {
+        "batch": batch.to_dict(),
+        "champion": None if champion is None else {
+            "version": champion.model_version, "data_rev": champion.data_rev,
+            "epoch": champion.epoch},
+    }
+
+
+def validate(svc: Services, spec: PipelineSpec, batch: BatchRef,
+             dag_run_id: str) -> dict[str, Any]:
+    """Check the batch against the spec; a bad batch is quarantined (copied) and rejected."""
+    try:
+        files = s3io.read_batch_files(svc.s3, spec.source.bucket, batch)
+        frame = read_batch(files, spec.source.format)
+        report = validate_batch(frame, spec, batch_id=batch.batch_id)
+        if not report.passed:
+            assert report.reason_code is not None
+            raise BatchRejected(report.reason_code, report.summary(), report)
+    except BatchRejected as exc:
+        report_dict = exc.report.to_dict() if exc.report is not None else None
+        uri = s3io.copy_to_quarantine(svc.s3, spec.source.bucket, batch, spec.name, {
+            "reason_code": str(exc.code), "reason": str(exc), "dag_run_id": dag_run_id,
+            "report": report_dict})
+        svc.store.quarantine_batch(spec.name, batch.batch_id, str(exc.code), str(exc), uri,
+                                   report_dict)
+        log.error("Batch %s rejected: %s. A copy is in %s; the original is untouched.",
+                  batch.batch_id, exc, uri)
+        raise
+    path = svc.scratch_dir(spec.name, dag_run_id) / "batch.parquet"
+    conform(frame, spec).to_parquet(path, index=False)
+    svc.store.set_batch_status(spec.name, batch.batch_id, "accepted")
+    for warning in report.warnings:
+        log.warning("Validation warning [%s]: %s", warning.name, warning.observed)
+    log.info("Batch %s passed validation: %d rows, %d checks", batch.batch_id, report.n_rows,
+             len(report.checks))
+    return {"rows": report.n_rows, "path": str(path), "report": report.to_dict()}
+
+
+def version_dataset(svc: Services, spec: PipelineSpec, batch_id: str, data_path: str,
+                    dag_run_id: str) -> dict[str, Any]:
+    version = svc.versioner.version(spec.name, batch_id, data_path)  # type: ignore[arg-type]
+    svc.store.update_training_run(spec.name, dag_run_id, data_rev=version.rev,
+                                  data_md5=version.md5)
+    log.info("Training set versioned with DVC: rev %s, md5 %s, remote %s", version.rev[:12],
+             version.md5, version.remote_url)
+    return version.to_dict()
+
+
+def train(svc: Services, spec: PipelineSpec, version: dict[str, Any], dag_run_id: str,
+          trigger: dict[str, Any]) -> dict[str, Any]:
+    """Train the challenger on the versioned data and register it (once per run)."""
+    data_version = DataVersion(**version)
+    run_id = svc.registry.ensure_run(spec.registered_model_name, dag_run_id, {
+        "ct.pipeline": spec.name, "ct.data_rev": data_version.rev,
+        "ct.data_md5": data_version.md5, "ct.trigger": _describe_trigger(trigger)})
+    model_name = spec.registered_model_name
+    model_version = svc.registry.version_of_run(model_name, run_id)
+    if model_version is None:
+        train_df, _ = _split(svc, spec, data_version)
+        model = train_model(train_df, spec)
+        svc.registry.log_run_data(
+            run_id, params={**model.params, "num_boost_round": model.num_boost_round},
+            metrics={"train_rows": model.train_rows, "train_seconds": model.train_seconds},
+            tags={f"ct.env.{k}": v for k, v in model.environment.items()})
+        model_version = svc.registry.register_model(run_id, model_name, model.booster, {
+            "ct.dag_run_id": dag_run_id, "ct.data_rev": data_version.rev,
+            "ct.idempotency_key": f"{spec.name}:{data_version.rev}:{dag_run_id}"})
+        log.info("Trained on %s (%d rows, %.1fs); registered %s v%s", model.device,
+                 model.train_rows, model.train_seconds, model_name, model_version)
+    svc.registry.set_alias(model_name, CHALLENGER, model_version)
+    svc.store.update_training_run(spec.name, dag_run_id, mlflow_run_id=run_id,
+                                  model_version=model_version)
+    return {"mlflow_run_id": run_id, "model_version": model_version}
+
+
+def evaluate(svc: Services, spec: PipelineSpec, version: dict[str, Any],
+             trained: dict[str, Any], champion: dict[str, Any] | None,
+             dag_run_id: str) -> dict[str, Any]:
+    """Score challenger and champion on the same holdout and record the decision first."""
+    existing = svc.store.get_decision(spec.name, dag_run_id)
+    if existing is not None:
+        log.info("Decision already recorded for this run: %s (%s)", existing.decision,
+                 existing.reason)
+        return _decision_dict(existing)
+    _, holdout = _split(svc, spec, DataVersion(**version))
+    y = holdout[spec.target].to_numpy()
+    name = spec.registered_model_name
+    challenger = svc.registry.load_booster(name, trained["model_version"])
+    candidate = score(y, predict(challenger, holdout, spec), spec.task)
+    baseline, baseline_error = None, None
+    if champion is not None:
+        try:
+            booster = svc.registry.load_booster(name, champion["version"])
+            baseline = score(y, predict(booster, holdout, spec), spec.task)
+        except Exception as exc:  # an unloadable champion must fail closed, never "promote"
+            baseline_error = f"{type(exc).__name__}: {exc}"
+            log.error("Champion v%s could not be scored: %s", champion["version"], exc)
+    verdict = decide(spec.metric, candidate, baseline, baseline_error=baseline_error)
+    record = svc.store.record_decision(DecisionRecord(
+        pipeline=spec.name, dag_run_id=dag_run_id, candidate_version=trained["model_version"],
+        baseline_version=None if champion is None else champion["version"],
+        metric=verdict.metric, candidate_value=verdict.candidate_value,
+        baseline_value=verdict.baseline_value, decision=verdict.decision,
+        reason=verdict.reason, data_rev=version["rev"],
+        details={**verdict.to_dict(), "holdout_rows": len(holdout),
+                 "champion_epoch": 0 if champion is None else champion["epoch"]}))
+    svc.registry.log_run_data(
+        trained["mlflow_run_id"],
+        metrics={f"holdout_{k}": v for k, v in candidate.items()}
+        | {f"champion_holdout_{k}": v for k, v in (baseline or {}).items()},
+        tags={"ct.decision": record.decision, "ct.decision_reason": record.reason})
+    log.info("Decision: %s. %s", record.decision.upper(), record.reason)
+    return _decision_dict(record)
+
+
+def promote(svc: Services, spec: PipelineSpec, dag_run_id: str) -> dict[str, Any]:
+    """Move `champion` only on a recorded promote decision, via compare-and-set in the store."""
+    decision = svc.store.get_decision(spec.name, dag_run_id)
+    if decision is None:
+        raise RuntimeError(f"no decision recorded for run {dag_run_id}; refusing to promote")
+    name, version = spec.registered_model_name, decision.candidate_version
+    if not decision.promote:
+        log.info("Decision was %s: champion stays (%s)", decision.decision, decision.reason)
+        return {"promoted": False, "reason": decision.reason}
+    current = svc.store.get_champion(spec.name)
+    if current is None or current.model_version != version:
+        moved = svc.store.move_champion(
+            spec.name, version, expected_epoch=int(decision.details["champion_epoch"]),
+            dag_run_id=dag_run_id, data_rev=decision.data_rev)
+        if not moved:
+            raise RuntimeError(f"champion of {spec.name} changed since this run's decision; "
+                               f"v{version} superseded, not promoted")
+    svc.registry.set_alias(name, CHAMPION, version)
+    log.info("Promoted %s v%s to @%s", name, version, CHAMPION)
+    return {"promoted": True, "version": version}
+
+
+def build_reports(svc: Services, spec: PipelineSpec, batch_path: str, trained: dict[str, Any],
+                  champion: dict[str, Any] | None, dag_run_id: str) -> dict[str, Any]:
+    """Evidently drift (batch vs the champion's training data) and data-summary reports."""
+    from mlops_lib.reports import build_reports as build
+
+    current = pd.read_parquet(batch_path)
+    reference = None
+    if champion is not None and champion.get("data_rev"):
+        ref_version = svc.versioner.at(spec.name, champion["data_rev"])
+        reference = pd.read_parquet(io.BytesIO(svc.versioner.read(ref_version)))
+    out_dir = svc.scratch_dir(spec.name, dag_run_id) / "reports"
+    bundle = build(current, reference, spec, out_dir)
+    run_id = trained["mlflow_run_id"]
+    base = svc.registry.log_artifacts(run_id, out_dir, "reports")
+    uris, links = {}, {}
+    tracking = svc.settings.mlflow_tracking_uri.rstrip("/")
+    for f in bundle.files:
+        uri = f"{base}/{f.path.name}"
+        svc.store.record_report(spec.name, dag_run_id, f.kind, f.format, uri)
+        uris[f.path.name] = uri
+        links[f.path.name] = f"{tracking}/get-artifact?path=reports/{f.path.name}&run_uuid={run_id}"
+    for reason in bundle.skipped:
+        log.info("Report skipped: %s", reason)
+    exp = svc.registry.experiment_id(run_id)
+    log.info("Evidently reports: MLflow run %s/#/experiments/%s/runs/%s (Artifacts → reports)",
+             tracking, exp, run_id)
+    for name, link in sorted(links.items()):
+        log.info("  %s: %s", name, link)
+    drift = None if bundle.drift is None else {
+        "share_drifted": bundle.drift.share_drifted,
+        "drifted_columns": list(bundle.drift.drifted_columns)}
+    return {"reports": uris, "links": links, "drift": drift, "skipped": list(bundle.skipped)}
+
+
+def _split(svc: Services, spec: PipelineSpec,
+           version: DataVersion) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train/holdout of exactly the versioned bytes, so lineage is what was trained on."""
+    frame = pd.read_parquet(io.BytesIO(svc.versioner.read(version)))
+    return split_holdout(frame, spec.training.holdout_share, spec.training.seed)
+
+
+def _decision_dict(record: DecisionRecord) -> dict[str, Any]:
+    return {"decision": record.decision, "reason": record.reason, "metric": record.metric,
+            "candidate_version": record.candidate_version,
+            "candidate_value": record.candidate_value,
+            "baseline_version": record.baseline_version,
+            "baseline_value": record.baseline_value}
+
+
+def _describe_trigger(trigger: dict[str, Any]) -> str:
+    if trigger.get("type") == "s3_batch":
+        return f"S3 batch {trigger.get('batch_id')} ({len(trigger.get('files', []))} files)"
+    return str(trigger.get("type", "unknown trigger"))

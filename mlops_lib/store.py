@@ -1,0 +1,272 @@
+"""The project's metadata store: batches, training runs, decisions, the champion.
+
+DDL lives in `sql/`; this module applies it once and offers typed, idempotent writes.
+Every write is keyed (pipeline + batch id or DAG run id) so that a retried Airflow task
+finds the row it wrote before instead of writing a second one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import IntegrityError
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    pipeline: str
+    batch_id: str
+    fingerprint: str
+    files: list[dict[str, Any]]
+    status: str
+    reason_code: str | None
+    reason: str | None
+    dag_run_id: str
+    arrived_at: str
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    pipeline: str
+    dag_run_id: str
+    candidate_version: str
+    baseline_version: str | None
+    metric: str
+    candidate_value: float
+    baseline_value: float | None
+    decision: str
+    reason: str
+    data_rev: str | None
+    details: dict[str, Any]
+    created_at: str = ""
+
+    @property
+    def promote(self) -> bool:
+        return self.decision == "promote"
+
+
+@dataclass(frozen=True)
+class ChampionRecord:
+    pipeline: str
+    model_version: str
+    data_rev: str | None
+    dag_run_id: str
+    epoch: int
+    updated_at: str
+
+
+class Store:
+    """Typed access to the metadata store at a SQLAlchemy URL (SQLite or PostgreSQL)."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        if migrate:
+            apply_migrations(self.engine)
+
+    # -- batches ---------------------------------------------------------------------------
+    def claim_batch(self, pipeline: str, batch_id: str, fingerprint: str,
+                    files: list[dict[str, Any]], dag_run_id: str) -> tuple[BatchRecord, bool]:
+        """Record a batch as claimed by a run; returns (record, created).
+
+        If the batch is already recorded the existing row is returned unchanged, so a re-fired
+        sensor or a retried task never processes a batch twice.
+        """
+        now = utcnow()
+        created = self._insert_once("batches", {
+            "pipeline": pipeline, "batch_id": batch_id, "fingerprint": fingerprint,
+            "files_json": json.dumps(files), "status": "claimed", "reason_code": None,
+            "reason": None, "dag_run_id": dag_run_id, "arrived_at": now, "updated_at": now,
+        })
+        record = self.get_batch(pipeline, batch_id)
+        assert record is not None
+        return record, created
+
+    def get_batch(self, pipeline: str, batch_id: str) -> BatchRecord | None:
+        row = self._one("SELECT * FROM batches WHERE pipeline = :p AND batch_id = :b",
+                        p=pipeline, b=batch_id)
+        if row is None:
+            return None
+        return BatchRecord(pipeline=row["pipeline"], batch_id=row["batch_id"],
+                           fingerprint=row["fingerprint"], files=json.loads(row["files_json"]),
+                           status=row["status"], reason_code=row["reason_code"],
+                           reason=row["reason"], dag_run_id=row["dag_run_id"],
+                           arrived_at=row["arrived_at"])
+
+    def known_batch_ids(self, pipeline: str) -> list[str]:
+        rows = self._all("SELECT batch_id FROM batches WHERE pipeline = :p ORDER BY batch_id",
+                         p=pipeline)
+        return [r["batch_id"] for r in rows]
+
+    def set_batch_status(self, pipeline: str, batch_id: str, status: str,
+                         reason_code: str | None = None, reason: str | None = None) -> None:
+        self._exec("UPDATE batches SET status = :s, reason_code = :c, reason = :r, "
+                   "updated_at = :u WHERE pipeline = :p AND batch_id = :b",
+                   s=status, c=reason_code, r=reason, u=utcnow(), p=pipeline, b=batch_id)
+
+    def quarantine_batch(self, pipeline: str, batch_id: str, reason_code: str, reason: str,
+                         quarantine_uri: str, report: dict[str, Any] | None) -> None:
+        self._insert_once("quarantine", {
+            "pipeline": pipeline, "batch_id": batch_id, "reason_code": reason_code,
+            "reason": reason, "quarantine_uri": quarantine_uri,
+            "report_json": json.dumps(report) if report is not None else None,
+            "created_at": utcnow(),
+        })
+        self.set_batch_status(pipeline, batch_id, "rejected", reason_code, reason)
+
+    def get_quarantine(self, pipeline: str, batch_id: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM quarantine WHERE pipeline = :p AND batch_id = :b",
+                         p=pipeline, b=batch_id)
+
+    # -- training runs ---------------------------------------------------------------------
+    def start_training_run(self, pipeline: str, dag_run_id: str, batch_id: str,
+                           trigger: dict[str, Any]) -> None:
+        now = utcnow()
+        self._insert_once("training_runs", {
+            "pipeline": pipeline, "dag_run_id": dag_run_id, "batch_id": batch_id,
+            "trigger_json": json.dumps(trigger), "data_rev": None, "data_md5": None,
+            "mlflow_run_id": None, "model_version": None, "created_at": now, "updated_at": now,
+        })
+
+    def update_training_run(self, pipeline: str, dag_run_id: str, **fields: str | None) -> None:
+        allowed = {"data_rev", "data_md5", "mlflow_run_id", "model_version"}
+        if not fields or not set(fields) <= allowed:
+            raise ValueError(f"can only update {sorted(allowed)}, got {sorted(fields)}")
+        assignments = ", ".join(f"{k} = :{k}" for k in fields)
+        self._exec(f"UPDATE training_runs SET {assignments}, updated_at = :updated_at "
+                   "WHERE pipeline = :pipeline AND dag_run_id = :dag_run_id",
+                   **fields, updated_at=utcnow(), pipeline=pipeline, dag_run_id=dag_run_id)
+
+    def get_training_run(self, pipeline: str, dag_run_id: str) -> dict[str, Any] | None:
+        row = self._one("SELECT * FROM training_runs WHERE pipeline = :p AND dag_run_id = :r",
+                        p=pipeline, r=dag_run_id)
+        if row is not None:
+            row["trigger"] = json.loads(row.pop("trigger_json"))
+        return row
+
+    # -- decisions and the champion --------------------------------------------------------
+    def record_decision(self, d: DecisionRecord) -> DecisionRecord:
+        """Write the run's decision once; a re-run gets the decision already taken."""
+        self._insert_once("decisions", {
+            "pipeline": d.pipeline, "dag_run_id": d.dag_run_id,
+            "candidate_version": d.candidate_version, "baseline_version": d.baseline_version,
+            "metric": d.metric, "candidate_value": d.candidate_value,
+            "baseline_value": d.baseline_value, "decision": d.decision, "reason": d.reason,
+            "data_rev": d.data_rev, "details_json": json.dumps(d.details),
+            "created_at": utcnow(),
+        })
+        stored = self.get_decision(d.pipeline, d.dag_run_id)
+        assert stored is not None
+        return stored
+
+    def get_decision(self, pipeline: str, dag_run_id: str) -> DecisionRecord | None:
+        row = self._one("SELECT * FROM decisions WHERE pipeline = :p AND dag_run_id = :r",
+                        p=pipeline, r=dag_run_id)
+        return _decision(row) if row else None
+
+    def decisions(self, pipeline: str) -> list[DecisionRecord]:
+        rows = self._all("SELECT * FROM decisions WHERE pipeline = :p ORDER BY created_at",
+                         p=pipeline)
+        return [_decision(r) for r in rows]
+
+    def get_champion(self, pipeline: str) -> ChampionRecord | None:
+        row = self._one("SELECT * FROM champion WHERE pipeline = :p", p=pipeline)
+        return ChampionRecord(**row) if row else None
+
+    def move_champion(self, pipeline: str, model_version: str, *, expected_epoch: int,
+                      dag_run_id: str, data_rev: str | None) -> bool:
+        """Compare-and-set the champion; False when someone else moved it first.
+
+        `expected_epoch` 0 means "there is no champion yet".
+        """
+        values = {"pipeline": pipeline, "model_version": model_version, "data_rev": data_rev,
+                  "dag_run_id": dag_run_id, "epoch": expected_epoch + 1, "updated_at": utcnow()}
+        if expected_epoch == 0:
+            return self._insert_once("champion", values)
+        with self.engine.begin() as conn:
+            result = conn.execute(text(
+                "UPDATE champion SET model_version = :model_version, data_rev = :data_rev, "
+                "dag_run_id = :dag_run_id, epoch = :epoch, updated_at = :updated_at "
+                "WHERE pipeline = :pipeline AND epoch = :expected"),
+                {**values, "expected": expected_epoch})
+            return result.rowcount == 1
+
+    # -- reports ---------------------------------------------------------------------------
+    def record_report(self, pipeline: str, dag_run_id: str, kind: str, fmt: str,
+                      uri: str) -> None:
+        self._insert_once("reports", {"pipeline": pipeline, "dag_run_id": dag_run_id,
+                                      "kind": kind, "format": fmt, "uri": uri,
+                                      "created_at": utcnow()})
+
+    def reports(self, pipeline: str, dag_run_id: str) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM reports WHERE pipeline = :p AND dag_run_id = :r "
+                         "ORDER BY kind, format", p=pipeline, r=dag_run_id)
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _insert_once(self, table: str, values: dict[str, Any]) -> bool:
+        cols = ", ".join(values)
+        params = ", ".join(f":{c}" for c in values)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(text(f"INSERT INTO {table} ({cols}) VALUES ({params})"), values)
+        except IntegrityError:
+            return False
+        return True
+
+    def _exec(self, sql: str, **params: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(text(sql), params)
+
+    def _all(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(text(sql), params)]
+
+    def _one(self, sql: str, **params: Any) -> dict[str, Any] | None:
+        rows = self._all(sql, **params)
+        return rows[0] if rows else None
+
+
+def _decision(row: dict[str, Any]) -> DecisionRecord:
+    details = json.loads(row.pop("details_json"))
+    return DecisionRecord(**row, details=details)
+
+
+def apply_migrations(engine: Engine, sql_dir: Path = SQL_DIR) -> list[str]:
+    """Apply every `sql/NNN_*.sql` not yet recorded; returns the names applied now."""
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                          "name VARCHAR(128) PRIMARY KEY, applied_at VARCHAR(32) NOT NULL)"))
+        done = {r[0] for r in conn.execute(text("SELECT name FROM schema_migrations"))}
+    applied = []
+    for path in sorted(sql_dir.glob("[0-9][0-9][0-9]_*.sql")):
+        if path.name in done:
+            continue
+        try:
+            with engine.begin() as conn:
+                for statement in _statements(path.read_text()):
+                    conn.execute(text(statement))
+                conn.execute(text("INSERT INTO schema_migrations (name, applied_at) "
+                                  "VALUES (:n, :t)"), {"n": path.name, "t": utcnow()})
+        except IntegrityError:
+            continue  # another process applied it concurrently
+        applied.append(path.name)
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    without_comments = re.sub(r"--[^\n]*", "", sql)
+    return [s.strip() for s in without_comments.split(";") if s.strip()]

@@ -1,0 +1,530 @@
+"""The data contract: read a landed batch, check it against its spec, and cast it for training.
+
+Validation collects every check instead of stopping at the first failure, so one quarantine
+report tells the producer everything that is wrong with a batch. Each failure carries a stable
+`ReasonCode` that dashboards and alerts can group by; the human text may change, the code won't.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as pdt
+
+from mlops_lib.spec import Feature, PipelineSpec
+
+Severity = Literal["error", "warning"]
+
+_EXAMPLES = 3
+_BOOL_STRINGS = {"true": True, "false": False, "1": True, "0": False}
+
+
+class ReasonCode(StrEnum):
+    EMPTY_BATCH = "EMPTY_BATCH"
+    UNREADABLE_FILE = "UNREADABLE_FILE"
+    INCONSISTENT_FILES = "INCONSISTENT_FILES"
+    MISSING_COLUMNS = "MISSING_COLUMNS"
+    DUPLICATE_COLUMNS = "DUPLICATE_COLUMNS"
+    EXTRA_COLUMNS = "EXTRA_COLUMNS"
+    DTYPE_MISMATCH = "DTYPE_MISMATCH"
+    TARGET_MISSING_VALUES = "TARGET_MISSING_VALUES"
+    TARGET_NOT_FINITE = "TARGET_NOT_FINITE"
+    TARGET_INVALID_CLASS = "TARGET_INVALID_CLASS"
+    TARGET_SINGLE_CLASS = "TARGET_SINGLE_CLASS"
+    NON_FINITE_FEATURES = "NON_FINITE_FEATURES"
+    UNKNOWN_CATEGORIES = "UNKNOWN_CATEGORIES"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: bool
+    observed: str
+    expected: str
+    reason_code: ReasonCode | None = None
+    severity: Severity = "error"
+
+
+@dataclass
+class ValidationReport:
+    pipeline: str
+    batch_id: str
+    n_rows: int
+    checks: list[CheckResult]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.passed and c.severity == "error"]
+
+    @property
+    def warnings(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.passed and c.severity == "warning"]
+
+    @property
+    def reason_code(self) -> ReasonCode | None:
+        failures = self.failures
+        return failures[0].reason_code if failures else None
+
+    def detail(self) -> str:
+        """The summary without its `[CODE]` prefix."""
+        failures = self.failures
+        if not failures:
+            note = f" ({len(self.warnings)} warnings)" if self.warnings else ""
+            return f"passed {len(self.checks)} checks{note}"
+        more = f" (+{len(failures) - 1} more failures)" if len(failures) > 1 else ""
+        return f"{failures[0].observed}{more}"
+
+    def summary(self) -> str:
+        code = self.reason_code
+        return f"[{code}] {self.detail()}" if code else self.detail()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pipeline": self.pipeline,
+            "batch_id": self.batch_id,
+            "n_rows": int(self.n_rows),
+            "passed": self.passed,
+            "reason_code": None if self.reason_code is None else str(self.reason_code),
+            "summary": self.summary(),
+            "checks": [
+                {**asdict(c), "reason_code": None if c.reason_code is None else str(c.reason_code)}
+                for c in self.checks
+            ],
+        }
+
+    def raise_for_failures(self) -> None:
+        if not self.passed:
+            raise BatchRejected.from_report(self)
+
+
+class BatchRejected(Exception):
+    """A batch that must not be trained on; `code` says why, `report` has the full checks."""
+
+    def __init__(
+        self, code: ReasonCode, message: str, report: ValidationReport | None = None
+    ) -> None:
+        super().__init__(f"[{code}] {message}")
+        self.code = code
+        self.message = message
+        self.report = report
+
+    @classmethod
+    def from_report(cls, report: ValidationReport) -> BatchRejected:
+        if report.reason_code is None:
+            raise ValueError("a passing report cannot reject a batch")
+        return cls(report.reason_code, report.detail(), report)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exceptions re-create themselves from self.args on unpickling (task results, subprocess
+        # boundaries); our __init__ takes different arguments, so spell them out.
+        return (type(self), (self.code, self.message, self.report))
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def read_batch(files: Sequence[tuple[str, bytes]], fmt: str) -> pd.DataFrame:
+    """Concatenate a batch's data files, keeping the types each format's reader infers."""
+    if fmt not in ("parquet", "csv"):
+        raise ValueError(f"unknown file format {fmt!r}; expected parquet or csv")
+    if not files:
+        raise BatchRejected(ReasonCode.EMPTY_BATCH, "batch has no data files")
+    # A zero-byte part carries neither rows nor a schema; writers emit them for empty partitions.
+    frames = [(key, _read_file(key, content, fmt)) for key, content in files if content]
+    if not frames:
+        raise BatchRejected(ReasonCode.EMPTY_BATCH, f"all {len(files)} data files are empty")
+    _require_same_columns(frames)
+    non_empty = [frame for _, frame in frames if len(frame)]
+    if not non_empty:
+        raise BatchRejected(ReasonCode.EMPTY_BATCH, f"0 rows in {len(files)} data files")
+    if len(non_empty) == 1:
+        return non_empty[0].reset_index(drop=True)
+    return pd.concat(non_empty, ignore_index=True)
+
+
+def _read_file(key: str, content: bytes, fmt: str) -> pd.DataFrame:
+    try:
+        if fmt == "parquet":
+            return pd.read_parquet(io.BytesIO(content), engine="pyarrow")
+        return pd.read_csv(io.BytesIO(content))
+    except Exception as exc:  # any parser error means the same thing: the file is unusable
+        raise BatchRejected(
+            ReasonCode.UNREADABLE_FILE, f"cannot read {key!r} as {fmt}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _require_same_columns(frames: list[tuple[str, pd.DataFrame]]) -> None:
+    # Concatenating files with different columns would silently fill the gaps with nulls.
+    first_key, first = frames[0]
+    expected = set(map(str, first.columns))
+    for key, frame in frames[1:]:
+        got = set(map(str, frame.columns))
+        if got != expected:
+            raise BatchRejected(
+                ReasonCode.INCONSISTENT_FILES,
+                f"{key!r} has columns differing from {first_key!r}: "
+                f"missing {sorted(expected - got)}, extra {sorted(got - expected)}",
+            )
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def validate_batch(df: pd.DataFrame, spec: PipelineSpec, *, batch_id: str) -> ValidationReport:
+    """Run every check of the contract on a batch; never mutates `df`."""
+    checks: list[CheckResult] = [_check_non_empty(df)]
+    checks += _check_columns(df, spec)
+    usable = _usable_columns(df)
+    for feature in spec.features:
+        if feature.name in usable:
+            checks.append(_check_feature_dtype(df[feature.name], feature))
+    if spec.target in usable:
+        checks += _check_target(df[spec.target], spec)
+    checks.append(_check_finite_features(df, spec, usable))
+    for feature in spec.features:
+        if feature.dtype == "category" and feature.name in usable:
+            checks.append(_check_categories(df[feature.name], feature))
+    return ValidationReport(pipeline=spec.name, batch_id=batch_id, n_rows=len(df), checks=checks)
+
+
+def _usable_columns(df: pd.DataFrame) -> set[str]:
+    """Columns that can be checked alone: present once (df[name] is then a Series)."""
+    counts = pd.Index(df.columns).value_counts()
+    return {name for name, n in counts.items() if n == 1}
+
+
+def _check_non_empty(df: pd.DataFrame) -> CheckResult:
+    n = len(df)
+    return CheckResult("non_empty", n > 0, f"{n} rows", "at least 1 row",
+                       None if n else ReasonCode.EMPTY_BATCH)
+
+
+def _check_columns(df: pd.DataFrame, spec: PipelineSpec) -> list[CheckResult]:
+    present = list(df.columns)
+    missing = [c for c in spec.columns if c not in present]
+    duplicated = sorted({str(c) for c in present if present.count(c) > 1})
+    extra = sorted(str(c) for c in set(present) - set(spec.columns))
+    return [
+        CheckResult(
+            "required_columns", not missing,
+            f"missing columns: {missing}" if missing else f"all {len(spec.columns)} present",
+            f"columns {spec.columns}", ReasonCode.MISSING_COLUMNS if missing else None,
+        ),
+        CheckResult(
+            "unique_columns", not duplicated,
+            f"duplicated columns: {duplicated}" if duplicated else "no duplicates",
+            "each column once", ReasonCode.DUPLICATE_COLUMNS if duplicated else None,
+        ),
+        # Extra columns are dropped by conform(); producers adding columns must not stop training.
+        CheckResult(
+            "extra_columns", not extra,
+            f"extra columns (dropped): {extra}" if extra else "none",
+            "only spec columns", ReasonCode.EXTRA_COLUMNS if extra else None, "warning",
+        ),
+    ]
+
+
+def _check_feature_dtype(s: pd.Series, feature: Feature) -> CheckResult:
+    problem = _dtype_problem(s, feature.dtype)
+    observed = f"{feature.name}: {problem}" if problem else f"{feature.name}: {s.dtype}"
+    return CheckResult(f"dtype:{feature.name}", problem is None, observed, feature.dtype,
+                       ReasonCode.DTYPE_MISMATCH if problem else None)
+
+
+def _dtype_problem(s: pd.Series, dtype: str) -> str | None:
+    """Why `s` cannot be read as the spec dtype, or None when conform() can cast it."""
+    values = s.dropna()
+    if values.empty:
+        return None  # an all-null column contradicts no dtype
+    return _DTYPE_RULES[dtype](s, values)
+
+
+def _float_problem(s: pd.Series, values: pd.Series) -> str | None:
+    if _is_number_dtype(s) or _inferred(values) in _NUMBER_KINDS:
+        return None
+    return f"{s.dtype} with non-numeric values such as {_examples(values, _not_number)}"
+
+
+def _int_problem(s: pd.Series, values: pd.Series) -> str | None:
+    if pdt.is_integer_dtype(s) and not pdt.is_bool_dtype(s):
+        return None
+    if not (_is_number_dtype(s) or _inferred(values) in _NUMBER_KINDS):
+        return f"{s.dtype} with non-numeric values such as {_examples(values, _not_number)}"
+    numbers = _as_float(values)
+    # Non-finite values are NON_FINITE_FEATURES' business, not a dtype question.
+    finite = numbers[np.isfinite(numbers)]
+    fractional = finite[finite != np.round(finite)]
+    if len(fractional):
+        return f"{s.dtype} with non-integral values such as {fractional[:_EXAMPLES].tolist()}"
+    return None
+
+
+def _bool_problem(s: pd.Series, values: pd.Series) -> str | None:
+    if pdt.is_bool_dtype(s):
+        return None
+    bad = values[values.map(_to_bool).isna()]
+    if len(bad):
+        return f"{s.dtype} with values that are not booleans or 0/1: {_examples(bad)}"
+    return None
+
+
+def _category_problem(s: pd.Series, values: pd.Series) -> str | None:
+    if pdt.is_integer_dtype(s) and not pdt.is_bool_dtype(s):
+        return None  # integer labels such as store ids
+    if pdt.is_float_dtype(s) and _integral(values):
+        return None  # integer labels read from a CSV with gaps arrive as floats
+    kind = _inferred(values.astype(object))
+    if pdt.is_numeric_dtype(s) or pdt.is_bool_dtype(s) or pdt.is_datetime64_any_dtype(s):
+        return f"{s.dtype} ({kind}) cannot hold labels"
+    if kind in ("string", "integer", "mixed-integer"):
+        return None
+    return f"{s.dtype} ({kind}) cannot hold labels"
+
+
+def _string_problem(s: pd.Series, values: pd.Series) -> str | None:
+    return None if _category_problem(s, values) is None else (
+        f"{s.dtype} ({_inferred(values)}) is not text")
+
+
+def _datetime_problem(s: pd.Series, values: pd.Series) -> str | None:
+    if pdt.is_datetime64_any_dtype(s):
+        return None
+    if pdt.is_numeric_dtype(s) or pdt.is_bool_dtype(s):
+        return f"{s.dtype} is not a timestamp (epoch numbers are ambiguous about their unit)"
+    parsed = _parse_datetimes(values, errors="coerce")
+    bad = values[parsed.isna().to_numpy()]
+    if len(bad):
+        return f"{s.dtype} with values that are not ISO 8601 timestamps: {_examples(bad)}"
+    return None
+
+
+_DTYPE_RULES: dict[str, Callable[[pd.Series, pd.Series], str | None]] = {
+    "float": _float_problem,
+    "int": _int_problem,
+    "bool": _bool_problem,
+    "category": _category_problem,
+    "string": _string_problem,
+    "datetime": _datetime_problem,
+}
+_NUMBER_KINDS = {"integer", "floating", "mixed-integer-float", "decimal"}
+
+
+def _check_target(s: pd.Series, spec: PipelineSpec) -> list[CheckResult]:
+    name = spec.target
+    nulls = int(s.isna().sum())
+    checks = [CheckResult(
+        "target_missing_values", nulls == 0, f"{nulls} null labels in {name!r}", "no null labels",
+        ReasonCode.TARGET_MISSING_VALUES if nulls else None,
+    )]
+    labels = s.dropna()
+    if spec.task == "regression":
+        problem = _float_problem(s, labels) if len(labels) else None
+        checks.append(CheckResult(
+            f"dtype:{name}", problem is None, f"{name}: {problem or s.dtype}", "float",
+            ReasonCode.DTYPE_MISMATCH if problem else None,
+        ))
+        if problem is None:
+            # NaN is pandas' null and is reported above; this check is about +/-inf.
+            n_inf = int(np.isinf(_as_float(labels)).sum())
+            checks.append(CheckResult(
+                "target_finite", n_inf == 0, f"{n_inf} infinite labels in {name!r}",
+                "finite labels", ReasonCode.TARGET_NOT_FINITE if n_inf else None,
+            ))
+        return checks
+    classes = labels.map(_to_binary_label)
+    invalid = labels[classes.isna()]
+    checks.append(CheckResult(
+        "target_classes", invalid.empty,
+        f"labels outside {{0, 1}} in {name!r}: {_examples(invalid)}" if len(invalid)
+        else f"labels in {sorted(classes.unique().tolist())}",
+        "0/1 or False/True", None if invalid.empty else ReasonCode.TARGET_INVALID_CLASS,
+    ))
+    if invalid.empty and len(classes):
+        distinct = sorted(classes.unique().tolist())
+        checks.append(CheckResult(
+            "target_two_classes", len(distinct) == 2,
+            f"only class {distinct} in {name!r}" if len(distinct) < 2 else "both classes",
+            "both classes 0 and 1", None if len(distinct) == 2 else ReasonCode.TARGET_SINGLE_CLASS,
+        ))
+    return checks
+
+
+def _check_finite_features(df: pd.DataFrame, spec: PipelineSpec, usable: set[str]) -> CheckResult:
+    # NaN is fine (XGBoost treats it as missing); +/-inf is not a value any producer means.
+    offending: dict[str, int] = {}
+    for f in spec.features:
+        if f.dtype not in ("float", "int") or f.name not in usable:
+            continue
+        s = df[f.name]
+        if _dtype_problem(s, f.dtype) is not None:
+            continue
+        n_inf = int(np.isinf(_as_float(s.dropna())).sum())
+        if n_inf:
+            offending[f.name] = n_inf
+    return CheckResult(
+        "finite_features", not offending,
+        f"infinite values in features: {offending}" if offending else "all finite",
+        "no +/-inf in numeric features",
+        ReasonCode.NON_FINITE_FEATURES if offending else None,
+    )
+
+
+def _check_categories(s: pd.Series, feature: Feature) -> CheckResult:
+    name = f"categories:{feature.name}"
+    if _dtype_problem(s, "category") is not None:
+        return CheckResult(name, True, "skipped: wrong dtype", "known categories")
+    labels = _category_labels(s).dropna()
+    unknown_mask = ~labels.isin(feature.categories)
+    unknown = sorted(set(labels[unknown_mask]))
+    return CheckResult(
+        name, not unknown,
+        f"{feature.name}: unknown categories {unknown[:10]} in {int(unknown_mask.sum())} rows"
+        if unknown else f"{feature.name}: all known",
+        f"one of {list(feature.categories)}",
+        ReasonCode.UNKNOWN_CATEGORIES if unknown else None,
+    )
+
+
+# --- conforming --------------------------------------------------------------------------------
+
+
+def conform(df: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
+    """A new frame with exactly the spec's columns and dtypes, for a batch that passed."""
+    missing = [c for c in spec.columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"cannot conform: missing columns {missing}; validate the batch first")
+    out = {f.name: _CASTS[f.dtype](df[f.name], f) for f in spec.features}
+    out[spec.target] = _conform_target(df[spec.target], spec)
+    return pd.DataFrame(out, columns=spec.columns, index=df.index.copy())
+
+
+def _cast_float(s: pd.Series, _: Feature) -> pd.Series:
+    return pd.Series(_as_float(s), index=s.index, dtype="float64")
+
+
+def _cast_int(s: pd.Series, _: Feature) -> pd.Series:
+    if s.isna().any():
+        # int64 cannot hold NaN; float64 concatenates with int64 batches without going to object.
+        return _cast_float(s, _)
+    if pdt.is_integer_dtype(s):
+        return s.astype("int64")
+    return pd.Series(_as_float(s), index=s.index).astype("int64")
+
+
+def _cast_bool(s: pd.Series, _: Feature) -> pd.Series:
+    if pdt.is_bool_dtype(s) and not s.isna().any():
+        return s.astype("bool")
+    flags = s.map(_to_bool)
+    if flags.isna().any():
+        # pandas' nullable boolean keeps the gaps and stays boolean when concatenated with bool.
+        return pd.Series(pd.array(flags.tolist(), dtype="boolean"), index=s.index)
+    return flags.astype("bool")
+
+
+def _cast_category(s: pd.Series, feature: Feature) -> pd.Series:
+    # Spec order fixes the category codes, so code 2 means the same label in every batch.
+    labels = _category_labels(s)
+    return pd.Series(pd.Categorical(labels, categories=list(feature.categories)), index=s.index)
+
+
+def _cast_string(s: pd.Series, _: Feature) -> pd.Series:
+    labels = _category_labels(s)
+    return labels.astype(object)
+
+
+def _cast_datetime(s: pd.Series, _: Feature) -> pd.Series:
+    if pdt.is_datetime64_any_dtype(s):
+        stamps = s
+    else:
+        stamps = _parse_datetimes(s, errors="raise")
+    if isinstance(stamps.dtype, pd.DatetimeTZDtype):
+        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    return stamps.astype("datetime64[ns]")
+
+
+_CASTS: dict[str, Callable[[pd.Series, Feature], pd.Series]] = {
+    "float": _cast_float,
+    "int": _cast_int,
+    "bool": _cast_bool,
+    "category": _cast_category,
+    "string": _cast_string,
+    "datetime": _cast_datetime,
+}
+
+
+def _conform_target(s: pd.Series, spec: PipelineSpec) -> pd.Series:
+    if spec.task == "regression":
+        return pd.Series(_as_float(s), index=s.index, dtype="float64")
+    return s.map(_to_binary_label).astype("int64")
+
+
+# --- value helpers -----------------------------------------------------------------------------
+
+
+def _is_number_dtype(s: pd.Series) -> bool:
+    return pdt.is_numeric_dtype(s) and not pdt.is_bool_dtype(s)
+
+
+def _inferred(values: pd.Series) -> str:
+    return pd.api.types.infer_dtype(values, skipna=True)
+
+
+def _not_number(v: object) -> bool:
+    return isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.number)
+
+
+def _examples(values: pd.Series, keep: Callable[[object], bool] | None = None) -> list[Any]:
+    picked = [v for v in values.tolist() if keep is None or keep(v)]
+    return picked[:_EXAMPLES]
+
+
+def _as_float(s: pd.Series) -> np.ndarray:
+    return pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _integral(values: pd.Series) -> bool:
+    numbers = _as_float(values)
+    finite = numbers[np.isfinite(numbers)]
+    return bool((finite == np.round(finite)).all())
+
+
+def _to_bool(v: object) -> bool | None:
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
+    if isinstance(v, int | float | np.number) and v in (0, 1):
+        return bool(v)
+    if isinstance(v, str):
+        return _BOOL_STRINGS.get(v.strip().lower())
+    return None
+
+
+def _to_binary_label(v: object) -> int | None:
+    if isinstance(v, bool | np.bool_):
+        return int(v)
+    if isinstance(v, int | float | np.number) and v in (0, 1):
+        return int(v)
+    return None
+
+
+def _category_labels(s: pd.Series) -> pd.Series:
+    """Labels as text with None for nulls; integral floats lose their `.0` (CSV gaps)."""
+    if pdt.is_float_dtype(s):
+        s = s.astype("Int64")
+    text = s.astype(object).map(str, na_action="ignore")
+    return text.where(s.notna().to_numpy(), None)
+
+
+def _parse_datetimes(values: pd.Series, *, errors: Literal["raise", "coerce"]) -> pd.Series:
+    # ISO 8601 only: "01/02/2024" means different days to different producers.
+    parsed = pd.to_datetime(values, errors=errors, format="ISO8601", utc=True)
+    return pd.Series(parsed, index=values.index)

@@ -1,0 +1,31 @@
+"""S3 listing for batch discovery: sync for poke mode and tasks, async for the triggerer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+from mlops_lib.batches import ObjectInfo
+
+
+def _object_info(row: dict[str, Any]) -> ObjectInfo:
+    modified = row["LastModified"]
+    return ObjectInfo(key=row["Key"], etag=str(row["ETag"]).strip('"'), size=int(row["Size"]),
+                      last_modified=modified.isoformat() if hasattr(modified, "isoformat")
+                      else str(modified))
+
+
+class BatchLandingHook(S3Hook):
+    """Lists a landing prefix through the amazon provider's S3 hook (connection `ct_s3`)."""
+
+    def list_objects(self, bucket: str, prefix: str) -> list[ObjectInfo]:
+        paginator = self.get_conn().get_paginator("list_objects_v2")
+        return [_object_info(row)
+                for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+                for row in page.get("Contents", [])]
+
+    async def list_objects_async(self, client: Any, bucket: str,
+                                 prefix: str) -> list[ObjectInfo]:
+        return [_object_info(row)
+                async for row in self.get_file_metadata_async(client, bucket, prefix)]

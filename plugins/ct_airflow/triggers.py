@@ -1,0 +1,62 @@
+"""Waits in the triggerer for a new completed batch under a landing prefix."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from ct_airflow.hooks import BatchLandingHook
+from mlops_lib.batches import completed_batches, next_new_batch
+
+
+class S3BatchTrigger(BaseTrigger):
+    """Fires once with the oldest completed batch whose id is not in `known_batch_ids`.
+
+    Stateless: everything it needs is in its kwargs, so a triggerer restart that runs it again
+    fires on the same batch, and the task's claim in the store makes that harmless.
+    """
+
+    def __init__(self, *, bucket: str, prefix: str, marker: str, known_batch_ids: list[str],
+                 aws_conn_id: str | None, poke_interval: float = 5.0) -> None:
+        super().__init__()
+        self.bucket = bucket
+        self.prefix = prefix
+        self.marker = marker
+        self.known_batch_ids = list(known_batch_ids)
+        self.aws_conn_id = aws_conn_id
+        self.poke_interval = poke_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            "ct_airflow.triggers.S3BatchTrigger",
+            {
+                "bucket": self.bucket,
+                "prefix": self.prefix,
+                "marker": self.marker,
+                "known_batch_ids": self.known_batch_ids,
+                "aws_conn_id": self.aws_conn_id,
+                "poke_interval": self.poke_interval,
+            },
+        )
+
+    def hook(self) -> BatchLandingHook:
+        return BatchLandingHook(aws_conn_id=self.aws_conn_id)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            hook = self.hook()
+            async with await hook.get_async_conn() as client:
+                while True:
+                    objects = await hook.list_objects_async(client, self.bucket, self.prefix)
+                    batch = next_new_batch(completed_batches(objects, self.prefix, self.marker),
+                                           self.known_batch_ids)
+                    if batch is not None:
+                        yield TriggerEvent({"status": "success", "batch": batch.to_dict()})
+                        return
+                    self.log.debug("No new batch under s3://%s/%s", self.bucket, self.prefix)
+                    await asyncio.sleep(self.poke_interval)
+        except Exception as exc:  # surfaced to the sensor, which fails the task with it
+            yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})

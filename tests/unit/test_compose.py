@@ -1,0 +1,319 @@
+"""docker-compose.yaml, Dockerfile and docker/postgres-init.sql describe one consistent stack.
+
+Docker itself is not needed: the compose file is validated against the Compose Specification
+schema and then read as data, so the checks are about what the services would actually get.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from sqlalchemy.engine import make_url
+
+from mlops_lib.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = REPO / "docker-compose.yaml"
+DOCKERFILE = REPO / "Dockerfile"
+POSTGRES_INIT = REPO / "docker" / "postgres-init.sql"
+
+AIRFLOW_INIT = "airflow-init"
+AIRFLOW_DAEMONS = {
+    "airflow-api-server": "api-server",
+    "airflow-scheduler": "scheduler",
+    "airflow-dag-processor": "dag-processor",
+    "airflow-triggerer": "triggerer",
+}
+AIRFLOW_SERVICES = [AIRFLOW_INIT, *AIRFLOW_DAEMONS]
+
+CT_ENV = [
+    "CT_HOME",
+    "CT_STORE_URL",
+    "CT_S3_ENDPOINT_URL",
+    "CT_ARTIFACT_BUCKET",
+    "MLFLOW_TRACKING_URI",
+    "CT_PIPELINES_DIR",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "AIRFLOW_CONN_CT_S3",
+]
+MINIO_ENDPOINT = "http://minio:9000"
+BUCKETS = ("ct-landing", "ct-artifacts")
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
+
+
+def interpolate(value: object) -> str:
+    """Resolve compose `${VAR}` / `${VAR:-default}` as if no variable were set (the defaults)."""
+    return _VAR.sub(lambda m: m.group(2) or "", str(value)).replace("$$", "$")
+
+
+def env_of(service: dict) -> dict[str, str]:
+    raw = service.get("environment") or {}
+    if isinstance(raw, list):
+        raw = dict(item.split("=", 1) for item in raw)
+    return {key: interpolate(value) for key, value in raw.items()}
+
+
+def command_text(service: dict) -> str:
+    parts: list[str] = []
+    for key in ("entrypoint", "command"):
+        value = service.get(key)
+        if value is None:
+            continue
+        parts.extend(value if isinstance(value, list) else [value])
+    return "\n".join(str(p) for p in parts)
+
+
+def command_args(service: dict) -> list[str]:
+    command = service.get("command")
+    return command.split() if isinstance(command, str) else [str(c) for c in command]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict) -> dict[str, dict]:
+    return compose["services"]
+
+
+def test_compose_file_is_valid_against_the_compose_spec() -> None:
+    exe = Path(sys.executable).parent / "check-jsonschema"
+    assert exe.exists(), f"check-jsonschema not installed next to {sys.executable}"
+    proc = subprocess.run(
+        [str(exe), "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert proc.returncode == 0, f"compose-spec validation failed:\n{proc.stdout}\n{proc.stderr}"
+
+
+def test_airflow3_services_exist_and_share_one_image_built_from_the_repo_dockerfile(
+    services: dict[str, dict],
+) -> None:
+    missing = [name for name in AIRFLOW_SERVICES if name not in services]
+    assert not missing, f"missing Airflow services: {missing}"
+
+    images = set()
+    for name in AIRFLOW_SERVICES:
+        service = services[name]
+        build = service.get("build")
+        assert isinstance(build, dict), f"{name} must build the project image"
+        context = (REPO / build.get("context", ".")).resolve()
+        assert context == REPO, f"{name} builds from {context}, not the repo root"
+        assert (context / build.get("dockerfile", "Dockerfile")).resolve() == DOCKERFILE
+        images.add((service.get("image"), json.dumps(build, sort_keys=True)))
+    assert len(images) == 1, f"Airflow services use different images: {images}"
+    assert DOCKERFILE.is_file()
+
+
+def test_airflow_services_run_the_right_components_after_the_migration(
+    services: dict[str, dict],
+) -> None:
+    init_args = command_args(services[AIRFLOW_INIT])
+    assert init_args[-2:] == ["db", "migrate"], init_args
+    for name, component in AIRFLOW_DAEMONS.items():
+        service = services[name]
+        args = command_args(service)
+        assert args[-1:] == [component], f"{name} runs {args}, expected {component}"
+        depends = service.get("depends_on") or {}
+        assert depends.get(AIRFLOW_INIT, {}).get("condition") == (
+            "service_completed_successfully"
+        ), f"{name} must wait for {AIRFLOW_INIT} to finish"
+    health = services["airflow-api-server"]["healthcheck"]["test"]
+    assert any("/api/v2/monitor/health" in str(part) for part in health), health
+
+
+@pytest.mark.parametrize("name", AIRFLOW_SERVICES)
+def test_every_airflow_service_gets_the_project_settings(
+    services: dict[str, dict], compose: dict, name: str
+) -> None:
+    service = services[name]
+    env = env_of(service)
+    missing = [key for key in CT_ENV if not env.get(key)]
+    assert not missing, f"{name} lacks {missing}"
+
+    settings = Settings.from_env(env)
+    assert settings.s3_endpoint_url == MINIO_ENDPOINT
+    assert settings.artifact_bucket == "ct-artifacts"
+    assert urlsplit(settings.mlflow_tracking_uri).netloc == "mlflow:5000"
+    assert make_url(settings.store_url).get_backend_name() == "postgresql"
+    assert env["AWS_DEFAULT_REGION"] == "us-east-1"
+
+    conn = json.loads(env["AIRFLOW_CONN_CT_S3"])
+    assert conn["conn_type"] == "aws"
+    assert conn["extra"]["endpoint_url"] == MINIO_ENDPOINT
+    assert conn["extra"]["region_name"] == "us-east-1"
+    minio_env = env_of(services["minio"])
+    assert (conn["login"], conn["password"]) == (
+        minio_env["MINIO_ROOT_USER"],
+        minio_env["MINIO_ROOT_PASSWORD"],
+    ), "the ct_s3 connection must use MinIO's credentials"
+    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == (
+        conn["login"],
+        conn["password"],
+    )
+
+    # CT_HOME lives on one named volume that every Airflow service mounts.
+    mounts = dict(str(v).split(":")[1::-1] for v in service.get("volumes", []))
+    home_source = mounts.get(env["CT_HOME"])
+    assert home_source in (compose.get("volumes") or {}), (
+        f"{name}: CT_HOME {env['CT_HOME']} is not on a named volume (mounts: {mounts})"
+    )
+    # dags/, plugins/, pipelines/ are bind-mounted where Airflow and mlops_lib look for them.
+    for folder, target in (
+        ("dags", env["AIRFLOW__CORE__DAGS_FOLDER"]),
+        ("plugins", env["AIRFLOW__CORE__PLUGINS_FOLDER"]),
+        ("pipelines", env["CT_PIPELINES_DIR"]),
+    ):
+        source = mounts.get(target)
+        assert source is not None and (REPO / source).resolve() == REPO / folder, (
+            f"{name}: ./{folder} is not mounted at {target}"
+        )
+
+
+def test_all_airflow_services_see_the_same_ct_home_volume(services: dict[str, dict]) -> None:
+    sources = set()
+    for name in AIRFLOW_SERVICES:
+        home = env_of(services[name])["CT_HOME"]
+        for volume in services[name].get("volumes", []):
+            source, target = str(volume).split(":")[:2]
+            if target == home:
+                sources.add(source)
+    assert len(sources) == 1, sources
+
+
+@pytest.mark.parametrize("name", AIRFLOW_SERVICES)
+def test_airflow_runs_local_executor_on_postgres(services: dict[str, dict], name: str) -> None:
+    env = env_of(services[name])
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    db_url = make_url(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    assert db_url.get_backend_name() == "postgresql"
+    assert db_url.host == "postgres"
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"].lower() == "false"
+    assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"].lower() == "false"
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin"
+    assert env["AIRFLOW__API_AUTH__JWT_SECRET"]
+    execution_api = urlsplit(env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"])
+    assert execution_api.hostname == "airflow-api-server"
+    assert execution_api.port == 8080
+    assert execution_api.path.rstrip("/") == "/execution"
+
+
+def test_airflow_services_share_secrets(services: dict[str, dict]) -> None:
+    keys = ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY")
+    values = {tuple(env_of(services[n]).get(k) for k in keys) for n in AIRFLOW_SERVICES}
+    assert len(values) == 1, f"JWT/API secrets differ between Airflow services: {values}"
+
+
+def test_databases_in_urls_are_created_by_the_postgres_init_script(
+    services: dict[str, dict],
+) -> None:
+    sql = POSTGRES_INIT.read_text()
+    mounts = [str(v) for v in services["postgres"].get("volumes", [])]
+    assert any(
+        m.startswith("./docker/postgres-init.sql:/docker-entrypoint-initdb.d/") for m in mounts
+    ), mounts
+
+    mlflow_args = command_args(services["mlflow"])
+    urls = [
+        env_of(services["airflow-scheduler"])["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
+        env_of(services["airflow-scheduler"])["CT_STORE_URL"],
+        mlflow_args[mlflow_args.index("--backend-store-uri") + 1],
+    ]
+    for raw in urls:
+        url = make_url(raw)
+        assert url.host == "postgres" and url.port in (None, 5432), raw
+        assert re.search(
+            rf"CREATE\s+USER\s+{url.username}\s+WITH\s+PASSWORD\s+'{url.password}'", sql, re.I
+        ), f"postgres-init.sql does not create user {url.username} with the URL's password"
+        assert re.search(
+            rf"CREATE\s+DATABASE\s+{url.database}\s+OWNER\s+{url.username}\b", sql, re.I
+        ), f"postgres-init.sql does not create database {url.database} for {url.username}"
+
+
+def test_published_ports_bind_localhost_only(services: dict[str, dict]) -> None:
+    published = 0
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            published += 1
+            if isinstance(port, dict):
+                host_ip = port.get("host_ip")
+            else:
+                parts = interpolate(port).split(":")
+                host_ip = parts[0] if len(parts) == 3 else None
+            assert host_ip == "127.0.0.1", f"{name} publishes {port!r} beyond localhost"
+    assert published, "no ports published at all"
+    api_ports = [interpolate(p) for p in services["airflow-api-server"].get("ports", [])]
+    assert "127.0.0.1:8080:8080" in api_ports, api_ports
+
+
+def test_minio_init_creates_both_buckets(services: dict[str, dict]) -> None:
+    init = services["minio-init"]
+    assert (init.get("depends_on") or {}).get("minio", {}).get("condition") == "service_healthy"
+    script = command_text(init)
+    for bucket in BUCKETS:
+        assert re.search(rf"\bmc\s+mb\b[^\n]*\s\w+/{bucket}\b", script), (
+            f"minio-init does not create bucket {bucket}:\n{script}"
+        )
+    specs = [yaml.safe_load(p.read_text()) for p in sorted((REPO / "pipelines").glob("*.yaml"))]
+    for spec in specs:
+        assert spec["source"]["bucket"] in BUCKETS, spec["source"]["bucket"]
+
+
+def test_mlflow_stores_artifacts_in_minio(services: dict[str, dict]) -> None:
+    mlflow = services["mlflow"]
+    args = command_args(mlflow)
+    assert "server" in args
+
+    destination = urlsplit(args[args.index("--artifacts-destination") + 1])
+    ct_env = env_of(services["airflow-scheduler"])
+    assert destination.scheme == "s3"
+    assert destination.netloc == ct_env["CT_ARTIFACT_BUCKET"]
+    backend = make_url(args[args.index("--backend-store-uri") + 1])
+    assert backend.get_backend_name() == "postgresql"
+
+    env = env_of(mlflow)
+    assert env["MLFLOW_S3_ENDPOINT_URL"] == MINIO_ENDPOINT
+    assert env["AWS_ACCESS_KEY_ID"] == env_of(services["minio"])["MINIO_ROOT_USER"]
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"].lower() == "false"
+
+    # The Host header Airflow tasks send must pass MLflow's host check.
+    allowed = args[args.index("--allowed-hosts") + 1].split(",")
+    assert urlsplit(ct_env["MLFLOW_TRACKING_URI"]).netloc in allowed, allowed
+    assert args[args.index("--port") + 1] == str(urlsplit(ct_env["MLFLOW_TRACKING_URI"]).port)
+
+    # Same project image as Airflow (mlflow is installed there).
+    assert mlflow.get("image") == services["airflow-scheduler"].get("image")
+
+
+def test_dockerfile_airflow_matches_the_locked_airflow_version() -> None:
+    froms = re.findall(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), re.M | re.I)
+    assert froms, "Dockerfile has no FROM"
+    base = froms[-1]
+    match = re.fullmatch(r"apache/airflow:(\d+\.\d+\.\d+)-python(\d+\.\d+)", base)
+    assert match, f"final stage is not an apache/airflow image: {base}"
+
+    lock = tomllib.loads((REPO / "uv.lock").read_text())
+    locked = {p["name"]: p["version"] for p in lock["package"]}
+    assert match.group(1) == locked["apache-airflow"], (
+        f"Dockerfile uses Airflow {match.group(1)}, uv.lock pins {locked['apache-airflow']}"
+    )
+    major, minor = map(int, match.group(2).split("."))
+    assert (3, 11) <= (major, minor) < (3, 13), "image Python outside requires-python"
