@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from typing import Any
+from urllib.parse import quote
 
 
 class AirflowApi:
@@ -44,8 +45,23 @@ class AirflowApi:
         self._request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
 
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
-        return self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+        return self._request("GET", _run_path(dag_id, run_id))
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         return self._request(
-            "GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+            "GET", f"{_run_path(dag_id, run_id)}/taskInstances")["task_instances"]
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        """The task's log as text (Airflow 3 returns structured events; joined here)."""
+        body = self._request(
+            "GET", f"{_run_path(dag_id, run_id)}/taskInstances/{task_id}/logs/{try_number}"
+                   "?full_content=true")
+        content = body.get("content", "")
+        if isinstance(content, list):
+            return "\n".join(e.get("event", "") if isinstance(e, dict) else str(e)
+                             for e in content)
+        return str(content)
+
+
+def _run_path(dag_id: str, run_id: str) -> str:
+    return f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"

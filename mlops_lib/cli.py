@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mlops_lib.demo import drop_batch
 
         print(drop_batch(args.pipeline, rows=args.rows, drift=args.drift, seed=args.seed,
-                         batch_id=args.batch_id))
+                         batch_id=args.batch_id).uri)
         return 0
     if args.command == "champion":
         return _champion(args.pipeline)

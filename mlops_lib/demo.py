@@ -5,7 +5,6 @@ drop a batch into S3 the way a producer would, then wait for the service's verdi
 from __future__ import annotations
 
 import time
-import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,8 +27,14 @@ class BatchOutcome:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class DroppedBatch:
+    batch_id: str
+    uri: str
+
+
 def drop_batch(pipeline: str, *, rows: int, drift: float = 0.0, seed: int | None = None,
-               batch_id: str | None = None, settings: Settings | None = None) -> str:
+               batch_id: str | None = None, settings: Settings | None = None) -> DroppedBatch:
     """Generate a synthetic batch for the pipeline and upload it (data first, marker last)."""
     from mlops_lib.datagen import generate_batch, to_file_bytes
     from mlops_lib.s3io import s3_client, upload_batch
@@ -42,8 +47,9 @@ def drop_batch(pipeline: str, *, rows: int, drift: float = 0.0, seed: int | None
     frame = generate_batch(spec, rows, seed=seed, drift=drift)
     ext = "parquet" if spec.source.format == "parquet" else "csv"
     body = to_file_bytes(frame, spec.source.format)
-    return upload_batch(s3_client(settings), spec.source.bucket, spec.source.prefix, batch_id,
-                        {f"part-0000.{ext}": body}, marker=spec.source.marker)
+    uri = upload_batch(s3_client(settings), spec.source.bucket, spec.source.prefix, batch_id,
+                       {f"part-0000.{ext}": body}, marker=spec.source.marker)
+    return DroppedBatch(batch_id, uri)
 
 
 def wait_for_batch(store: Store, pipeline: str, batch_id: str, *, timeout: float,
@@ -85,10 +91,9 @@ def run_demo(timeout: float = 900) -> int:
     cycles = [("first batch (reference distribution)", 0.0, 11),
               ("second batch (covariate drift 0.6)", 0.6, 12)]
     for title, drift, seed in cycles:
-        prefix = drop_batch(DEMO_PIPELINE, rows=6000, drift=drift, seed=seed)
-        batch_id = prefix.rstrip("/").rsplit("/", 1)[-1]
-        say(f"dropped {title}: s3://{prefix}")
-        outcome = wait_for_batch(store, DEMO_PIPELINE, batch_id, timeout=timeout, api=api,
+        dropped = drop_batch(DEMO_PIPELINE, rows=6000, drift=drift, seed=seed)
+        say(f"dropped {title}: {dropped.uri}")
+        outcome = wait_for_batch(store, DEMO_PIPELINE, dropped.batch_id, timeout=timeout, api=api,
                                  dag_id=dag_id)
         _print_outcome(outcome, say)
         if outcome.decision is None:
@@ -139,12 +144,15 @@ def _print_outcome(outcome: BatchOutcome, say: Any) -> None:
 def _print_reports(store: Store, settings: Settings, outcome: BatchOutcome, say: Any) -> None:
     run = store.get_training_run(DEMO_PIPELINE, outcome.dag_run_id)
     run_id = run["mlflow_run_id"] if run else None
+    if run_id:
+        from mlops_lib.registry import Registry
+
+        exp = Registry(settings.mlflow_tracking_uri).experiment_id(run_id)
+        say(f"  reports: {settings.mlflow_tracking_uri}/#/experiments/{exp}/runs/{run_id}"
+            "/artifacts (folder reports/)")
     for report in store.reports(DEMO_PIPELINE, outcome.dag_run_id):
-        if report["format"] != "html":
-            continue
-        name = report["uri"].rsplit("/", 1)[-1]
-        query = urllib.parse.urlencode({"path": f"reports/{name}", "run_uuid": run_id})
-        say(f"  report {report['kind']}: {settings.mlflow_tracking_uri}/get-artifact?{query}")
+        if report["format"] == "html":
+            say(f"    {report['kind']:>13}: {report['uri']}")
 
 
 def _stamp(started: float) -> Any:

@@ -71,6 +71,10 @@ class StackConfig:
         return f"http://127.0.0.1:{self.airflow_port}"
 
     @property
+    def mlflow_artifact_root(self) -> str:
+        return f"s3://{ARTIFACT_BUCKET}/mlflow"
+
+    @property
     def run_dir(self) -> Path:
         return self.home / "run"
 
@@ -85,6 +89,7 @@ class StackConfig:
             "CT_STORE_URL": self.store_url or f"sqlite:///{self.home / 'ct_store.db'}",
             "CT_S3_ENDPOINT_URL": self.s3_url,
             "CT_ARTIFACT_BUCKET": ARTIFACT_BUCKET,
+            "CT_MLFLOW_ARTIFACT_ROOT": self.mlflow_artifact_root,
             "CT_PIPELINES_DIR": str(REPO_ROOT / "pipelines"),
             "MLFLOW_TRACKING_URI": self.mlflow_url,
             "AWS_ACCESS_KEY_ID": S3_KEY,
@@ -100,7 +105,7 @@ class StackConfig:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN":
                 self.airflow_db_url or f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__PARALLELISM": "2",  # one run at a time; two tasks in parallel
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -151,17 +156,19 @@ def components(cfg: StackConfig) -> list[Component]:
                   cfg.service_env(), lambda: _http_ok(f"{cfg.s3_url}/")),
         Component("mlflow", [str(_BIN / "mlflow"), "server",
                              "--backend-store-uri", f"sqlite:///{cfg.home / 'mlflow.db'}",
-                             "--artifacts-destination", f"s3://{ARTIFACT_BUCKET}/mlflow",
+                             "--artifacts-destination", cfg.mlflow_artifact_root,
                              "--host", "127.0.0.1", "--port", str(cfg.mlflow_port),
                              "--workers", "1"],
                   mlflow_env, lambda: _http_ok(f"{cfg.mlflow_url}/health")),
         Component("airflow-api-server", [airflow, "api-server"], af,
                   lambda: _http_ok(f"{cfg.airflow_url}/api/v2/monitor/health")),
-        Component("airflow-scheduler", [airflow, "scheduler"], af,
+        # --skip-serve-logs: the log servers bind every interface (hard-coded in Airflow) and
+        # the api-server reads task logs from the shared log folder anyway.
+        Component("airflow-scheduler", [airflow, "scheduler", "--skip-serve-logs"], af,
                   lambda: _airflow_component_healthy(cfg, "scheduler")),
         Component("airflow-dag-processor", [airflow, "dag-processor"], af,
                   lambda: _airflow_component_healthy(cfg, "dag_processor")),
-        Component("airflow-triggerer", [airflow, "triggerer"], af,
+        Component("airflow-triggerer", [airflow, "triggerer", "--skip-serve-logs"], af,
                   lambda: _airflow_component_healthy(cfg, "triggerer")),
     ]
 

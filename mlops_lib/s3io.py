@@ -49,12 +49,12 @@ def upload_batch(client: Any, bucket: str, prefix: str, batch_id: str,
                  files: Mapping[str, bytes], marker: str = "_SUCCESS") -> str:
     """Write data files first and the completion marker last, as producers must.
 
-    Returns the batch's prefix."""
+    Returns the batch's location, `s3://bucket/prefix/batch_id/`."""
     base = f"{prefix.rstrip('/')}/{batch_id}/"
     for name, body in files.items():
         client.put_object(Bucket=bucket, Key=base + name, Body=body)
     client.put_object(Bucket=bucket, Key=base + marker, Body=b"")
-    return base
+    return f"s3://{bucket}/{base}"
 
 
 def copy_to_quarantine(client: Any, bucket: str, batch: BatchRef, pipeline: str,

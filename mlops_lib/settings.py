@@ -25,6 +25,16 @@ class Settings:
     """Bucket for DVC data, MLflow artifacts and quarantined batches."""
     mlflow_tracking_uri: str
     pipelines_dir: Path
+    mlflow_artifact_root: str = ""
+    """Where the tracking server stores proxied artifacts (its --artifacts-destination)."""
+
+    def artifact_location(self, artifact_uri: str) -> str:
+        """The storage address of an MLflow artifact URI (`mlflow-artifacts:/...` → `s3://...`),
+        so a report can be fetched from S3 without going through MLflow."""
+        scheme = "mlflow-artifacts:"
+        if not artifact_uri.startswith(scheme) or not self.mlflow_artifact_root:
+            return artifact_uri
+        return f"{self.mlflow_artifact_root.rstrip('/')}/{artifact_uri[len(scheme):].lstrip('/')}"
 
     @property
     def dvc_remote_url(self) -> str:
@@ -38,11 +48,13 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         home = Path(env.get("CT_HOME", REPO_ROOT / ".stack")).resolve()
+        bucket = env.get("CT_ARTIFACT_BUCKET", "ct-artifacts")
         return cls(
             home=home,
             store_url=env.get("CT_STORE_URL", f"sqlite:///{home / 'ct_store.db'}"),
             s3_endpoint_url=env.get("CT_S3_ENDPOINT_URL") or None,
-            artifact_bucket=env.get("CT_ARTIFACT_BUCKET", "ct-artifacts"),
+            artifact_bucket=bucket,
             mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"),
             pipelines_dir=Path(env.get("CT_PIPELINES_DIR", REPO_ROOT / "pipelines")),
+            mlflow_artifact_root=env.get("CT_MLFLOW_ARTIFACT_ROOT", f"s3://{bucket}/mlflow"),
         )

@@ -55,7 +55,7 @@ class MetricPolicy:
     min_improvement: float = 0.0
 
     def better(self, candidate: float, baseline: float) -> bool:
-        """True when the candidate beats the baseline by at least min_improvement."""
+        """True when the candidate beats the baseline by more than min_improvement."""
         gain = candidate - baseline if self.direction == "maximize" else baseline - candidate
         return gain > self.min_improvement
 
@@ -136,7 +136,7 @@ def load_specs(directory: str | Path) -> list[PipelineSpec]:
 
 def _parse(raw: dict[str, Any], path: str) -> PipelineSpec:
     name = str(raw["name"])
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise SpecError(f"{path}: name {name!r} must match {_NAME_RE.pattern}")
     task = raw["target"]["task"]
     if task not in _TASK_METRICS:

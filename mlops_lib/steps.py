@@ -18,7 +18,7 @@ from mlops_lib.registry import CHALLENGER, CHAMPION
 from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.store import DecisionRecord
-from mlops_lib.training import load_booster, predict, score, split_holdout, train_model
+from mlops_lib.training import predict, score, split_holdout, train_model
 from mlops_lib.validation import BatchRejected, conform, read_batch, validate_batch
 from mlops_lib.versioning import DataVersion
 
@@ -192,24 +192,26 @@ def build_reports(svc: Services, spec: PipelineSpec, batch_path: str, trained: d
     bundle = build(current, reference, spec, out_dir)
     run_id = trained["mlflow_run_id"]
     base = svc.registry.log_artifacts(run_id, out_dir, "reports")
-    uris, links = {}, {}
     tracking = svc.settings.mlflow_tracking_uri.rstrip("/")
+    run_page = (f"{tracking}/#/experiments/{svc.registry.experiment_id(run_id)}/runs/{run_id}"
+                "/artifacts")
+    uris, downloads = {}, {}
     for f in bundle.files:
-        uri = f"{base}/{f.path.name}"
+        uri = svc.settings.artifact_location(f"{base}/{f.path.name}")
         svc.store.record_report(spec.name, dag_run_id, f.kind, f.format, uri)
         uris[f.path.name] = uri
-        links[f.path.name] = f"{tracking}/get-artifact?path=reports/{f.path.name}&run_uuid={run_id}"
+        downloads[f.path.name] = (f"{tracking}/get-artifact?path=reports/{f.path.name}"
+                                  f"&run_uuid={run_id}")
     for reason in bundle.skipped:
         log.info("Report skipped: %s", reason)
-    exp = svc.registry.experiment_id(run_id)
-    log.info("Evidently reports: MLflow run %s/#/experiments/%s/runs/%s (Artifacts → reports)",
-             tracking, exp, run_id)
-    for name, link in sorted(links.items()):
-        log.info("  %s: %s", name, link)
+    log.info("Evidently reports: open the MLflow run %s (folder reports/)", run_page)
+    for name in sorted(uris):
+        log.info("  %s: %s (download: %s)", name, uris[name], downloads[name])
     drift = None if bundle.drift is None else {
         "share_drifted": bundle.drift.share_drifted,
         "drifted_columns": list(bundle.drift.drifted_columns)}
-    return {"reports": uris, "links": links, "drift": drift, "skipped": list(bundle.skipped)}
+    return {"reports": uris, "run_page": run_page, "downloads": downloads, "drift": drift,
+            "skipped": list(bundle.skipped)}
 
 
 def _split(svc: Services, spec: PipelineSpec,

@@ -132,7 +132,8 @@ class DatasetVersioner:
         return _run(["git", *args], self.repo_dir)
 
     def _git_ok(self, *args: str) -> bool:
-        return subprocess.run(["git", *args], cwd=self.repo_dir, capture_output=True).returncode == 0
+        proc = subprocess.run(["git", *args], cwd=self.repo_dir, capture_output=True)
+        return proc.returncode == 0
 
     def _dvc(self, *args: str) -> str:
         return _run([*_DVC, *args], self.repo_dir)

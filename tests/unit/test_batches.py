@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from mlops_lib.batches import BatchRef, ObjectInfo, completed_batches, next_new_batch
+from mlops_lib.validation import BatchRejected, ReasonCode, read_batch
+
+pytestmark = pytest.mark.unit
+
+PREFIX = "landing/credit_default/"
+MARKER = "_SUCCESS"
+
+
+def obj(key: str, *, etag: str = "e1", size: int = 10, at: str = "2024-01-01T00:00:00+00:00"
+        ) -> ObjectInfo:
+    return ObjectInfo(key=key, etag=etag, size=size, last_modified=at)
+
+
+def listing() -> list[ObjectInfo]:
+    return [
+        obj(PREFIX + "b2/part-0.parquet", at="2024-01-02T00:00:00+00:00"),
+        obj(PREFIX + "b2/_SUCCESS", size=0, at="2024-01-02T00:00:05+00:00"),
+        obj(PREFIX + "b1/part-1.parquet", etag="x1", at="2024-01-01T00:00:01+00:00"),
+        obj(PREFIX + "b1/part-0.parquet", etag="x0", at="2024-01-01T00:00:00+00:00"),
+        obj(PREFIX + "b1/_SUCCESS", size=0, at="2024-01-01T00:00:05+00:00"),
+        # half-written: data but no marker yet
+        obj(PREFIX + "b3/part-0.parquet", at="2024-01-03T00:00:00+00:00"),
+    ]
+
+
+def test_only_folders_with_a_marker_are_batches() -> None:
+    batches = completed_batches(listing(), PREFIX, MARKER)
+    assert [b.batch_id for b in batches] == ["b1", "b2"]
+
+
+def test_batch_fields() -> None:
+    b1 = completed_batches(listing(), PREFIX, MARKER)[0]
+    assert b1.prefix == PREFIX + "b1/"
+    assert b1.marker_key == PREFIX + "b1/_SUCCESS"
+    assert b1.completed_at == "2024-01-01T00:00:05+00:00"
+    assert [f.key for f in b1.files] == [PREFIX + "b1/part-0.parquet",
+                                         PREFIX + "b1/part-1.parquet"]  # sorted by key
+
+
+def test_marker_is_not_a_data_file() -> None:
+    for batch in completed_batches(listing(), PREFIX, MARKER):
+        assert all(not f.key.endswith(MARKER) for f in batch.files)
+        assert batch.files
+
+
+def test_half_written_batch_becomes_visible_once_its_marker_lands() -> None:
+    objects = listing()
+    assert "b3" not in [b.batch_id for b in completed_batches(objects, PREFIX, MARKER)]
+    objects.append(obj(PREFIX + "b3/_SUCCESS", size=0, at="2024-01-03T00:00:09+00:00"))
+    assert [b.batch_id for b in completed_batches(objects, PREFIX, MARKER)] == ["b1", "b2", "b3"]
+
+
+def test_marker_name_comes_from_the_caller() -> None:
+    objects = [obj(PREFIX + "b1/data.csv"), obj(PREFIX + "b1/_DONE", size=0)]
+    assert completed_batches(objects, PREFIX, MARKER) == []
+    (batch,) = completed_batches(objects, PREFIX, "_DONE")
+    assert [f.key for f in batch.files] == [PREFIX + "b1/data.csv"]
+
+
+def test_temp_and_hidden_files_are_not_data() -> None:
+    objects = [
+        obj(PREFIX + "b1/part-0.csv"),
+        obj(PREFIX + "b1/_committed_123"),
+        obj(PREFIX + "b1/.part-0.csv.crc"),
+        obj(PREFIX + "b1/sub/.hidden"),
+        obj(PREFIX + "b1/_SUCCESS", size=0),
+    ]
+    (batch,) = completed_batches(objects, PREFIX, MARKER)
+    keys = [f.key for f in batch.files]
+    assert PREFIX + "b1/part-0.csv" in keys
+    assert PREFIX + "b1/_committed_123" not in keys
+    assert PREFIX + "b1/.part-0.csv.crc" not in keys
+    assert PREFIX + "b1/sub/.hidden" not in keys
+
+
+def test_zero_byte_folder_placeholders_and_stray_keys_are_ignored() -> None:
+    objects = [
+        obj(PREFIX + "b1/", size=0),  # console-created "folder" object
+        obj(PREFIX + "b1/part-0.csv"),
+        obj(PREFIX + "b1/_SUCCESS", size=0),
+        obj(PREFIX + "README.txt"),  # directly under the prefix: no batch folder
+        obj(PREFIX + "_SUCCESS", size=0),  # a marker without a batch folder
+        obj("landing/other_pipeline/b9/_SUCCESS", size=0),  # another prefix
+        obj("landing/credit_default_v2/b8/_SUCCESS", size=0),  # shares the string prefix only
+    ]
+    (batch,) = completed_batches(objects, PREFIX, MARKER)
+    assert batch.batch_id == "b1"
+    assert [f.key for f in batch.files] == [PREFIX + "b1/part-0.csv"]
+
+
+def test_zero_byte_data_files_are_listed_but_skipped_when_read() -> None:
+    # The listing keeps every data key (its ETag is part of the fingerprint); reading the batch
+    # skips empty parts, which carry neither rows nor a schema.
+    objects = [obj(PREFIX + "b1/part-0.csv", size=0), obj(PREFIX + "b1/part-1.csv", size=20),
+               obj(PREFIX + "b1/_SUCCESS", size=0)]
+    (batch,) = completed_batches(objects, PREFIX, MARKER)
+    assert len(batch.files) == 2
+    frame = read_batch([(PREFIX + "b1/part-0.csv", b""), (PREFIX + "b1/part-1.csv", b"a,b\n1,2\n")],
+                       "csv")
+    assert frame.to_dict("list") == {"a": [1], "b": [2]}
+    with pytest.raises(BatchRejected) as info:
+        read_batch([(PREFIX + "b1/part-0.csv", b"")], "csv")
+    assert info.value.code == ReasonCode.EMPTY_BATCH
+
+
+def test_marker_only_batch_has_no_files() -> None:
+    (batch,) = completed_batches([obj(PREFIX + "b1/_SUCCESS", size=0)], PREFIX, MARKER)
+    assert batch.files == ()
+
+
+def test_prefix_with_or_without_trailing_slash() -> None:
+    with_slash = completed_batches(listing(), PREFIX, MARKER)
+    without = completed_batches(listing(), PREFIX.rstrip("/"), MARKER)
+    assert with_slash == without
+
+
+def test_batches_sorted_by_marker_time_then_id() -> None:
+    objects = [
+        obj(PREFIX + "z/_SUCCESS", at="2024-01-01T00:00:00+00:00"),
+        obj(PREFIX + "a/_SUCCESS", at="2024-01-03T00:00:00+00:00"),
+        obj(PREFIX + "m/_SUCCESS", at="2024-01-01T00:00:00+00:00"),
+    ]
+    assert [b.batch_id for b in completed_batches(objects, PREFIX, MARKER)] == ["m", "z", "a"]
+
+
+# --- fingerprint -------------------------------------------------------------------------------
+
+
+def test_fingerprint_is_stable_and_order_independent() -> None:
+    (b1, _) = completed_batches(listing(), PREFIX, MARKER)
+    again = completed_batches(list(reversed(listing())), PREFIX, MARKER)[0]
+    shuffled = replace(b1, files=tuple(reversed(b1.files)))
+    assert b1.fingerprint == again.fingerprint == shuffled.fingerprint
+    assert len(b1.fingerprint) == 64
+    int(b1.fingerprint, 16)
+
+
+def test_fingerprint_changes_with_an_etag_or_a_key() -> None:
+    (b1, _) = completed_batches(listing(), PREFIX, MARKER)
+    changed_etag = replace(b1, files=(replace(b1.files[0], etag="other"), *b1.files[1:]))
+    changed_key = replace(b1, files=(replace(b1.files[0], key=b1.files[0].key + "x"),
+                                     *b1.files[1:]))
+    fewer = replace(b1, files=b1.files[:1])
+    prints = {b1.fingerprint, changed_etag.fingerprint, changed_key.fingerprint,
+              fewer.fingerprint}
+    assert len(prints) == 4
+
+
+def test_fingerprint_ignores_etag_quotes_and_metadata() -> None:
+    # S3 returns ETags in quotes from some APIs and without from others.
+    (b1, _) = completed_batches(listing(), PREFIX, MARKER)
+    quoted = replace(b1, files=tuple(replace(f, etag=f'"{f.etag}"') for f in b1.files))
+    touched = replace(b1, completed_at="2030-01-01T00:00:00+00:00",
+                      files=tuple(replace(f, last_modified="2030-01-01") for f in b1.files))
+    assert quoted.fingerprint == b1.fingerprint == touched.fingerprint
+
+
+# --- serialisation -----------------------------------------------------------------------------
+
+
+def test_batch_ref_round_trips_through_json() -> None:
+    for batch in completed_batches(listing(), PREFIX, MARKER):
+        raw = json.loads(json.dumps(batch.to_dict()))
+        assert raw["fingerprint"] == batch.fingerprint
+        assert raw["files"][0]["key"] == batch.files[0].key
+        back = BatchRef.from_dict(raw)
+        assert back == batch
+        assert back.fingerprint == batch.fingerprint
+
+
+def test_from_dict_ignores_a_stale_fingerprint_field() -> None:
+    (b1, _) = completed_batches(listing(), PREFIX, MARKER)
+    raw = {**b1.to_dict(), "fingerprint": "forged"}
+    assert BatchRef.from_dict(raw).fingerprint == b1.fingerprint
+
+
+# --- next_new_batch ----------------------------------------------------------------------------
+
+
+def test_next_new_batch_picks_the_oldest_unknown() -> None:
+    batches = completed_batches(listing(), PREFIX, MARKER)
+    assert next_new_batch(batches, []).batch_id == "b1"
+    assert next_new_batch(batches, ["b1"]).batch_id == "b2"
+    assert next_new_batch(batches, iter(["b2"])).batch_id == "b1"
+    assert next_new_batch(batches, ["b1", "b2", "other"]) is None
+    assert next_new_batch([], []) is None
+
+
+def test_only_a_marker_at_the_batch_root_completes_it() -> None:
+    objects = [obj(PREFIX + "b1/part-0.csv"), obj(PREFIX + "b1/sub/_SUCCESS", size=0),
+               obj(PREFIX + "b2/part-0.csv"), obj(PREFIX + "b2/x_SUCCESS")]
+    assert completed_batches(objects, PREFIX, MARKER) == []

@@ -1,0 +1,295 @@
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlops_lib.spec import MetricPolicy, PipelineSpec, SpecError, load_spec, load_specs
+
+pytestmark = pytest.mark.unit
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "pipelines" / "credit_default.yaml"
+
+
+@pytest.fixture
+def raw() -> dict[str, Any]:
+    """The example spec as plain data, to be broken one field at a time."""
+    return copy.deepcopy(yaml.safe_load(EXAMPLE.read_text()))
+
+
+def write(tmp_path: Path, data: Any, name: str = "spec.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+# --- the example -------------------------------------------------------------------------------
+
+
+def test_example_spec_loads(spec: PipelineSpec) -> None:
+    assert spec.name == "credit_default"
+    assert spec.task == "binary_classification"
+    assert spec.target == "default"
+    assert spec.source.bucket == "ct-landing"
+    assert spec.source.prefix == "landing/credit_default/"
+    assert spec.source.format == "parquet"
+    assert spec.source.marker == "_SUCCESS"
+    assert spec.metric == MetricPolicy(name="roc_auc", direction="maximize", floor=0.70,
+                                       min_improvement=0.0)
+    assert spec.training.seed == 42
+    assert spec.training.device == "auto"
+    assert spec.training.params["max_depth"] == 5
+    assert spec.trigger.poke_interval_s == 2
+    assert spec.path == str(EXAMPLE)
+
+
+def test_example_columns(spec: PipelineSpec) -> None:
+    assert spec.feature_names[0] == "income"
+    assert len(spec.feature_names) == 8
+    assert spec.columns == [*spec.feature_names, "default"]
+    region = next(f for f in spec.features if f.name == "region")
+    assert region.dtype == "category"
+    assert region.categories == ("north", "south", "east", "west")
+
+
+def test_dag_id_and_registered_model_name(spec: PipelineSpec) -> None:
+    assert spec.dag_id == "ct_credit_default"
+    assert spec.registered_model_name == "ct_credit_default"
+
+
+def test_prefix_is_normalised_to_one_trailing_slash(tmp_path: Path, raw: dict) -> None:
+    raw["source"]["prefix"] = "/landing/x//"
+    assert load_spec(write(tmp_path, raw)).source.prefix == "landing/x/"
+
+
+def test_defaults_for_optional_sections(tmp_path: Path, raw: dict) -> None:
+    for key in ("training", "trigger", "owner", "description"):
+        raw.pop(key)
+    del raw["source"]["format"], raw["source"]["marker"], raw["metric"]["direction"]
+    del raw["metric"]["min_improvement"]
+    loaded = load_spec(write(tmp_path, raw))
+    assert loaded.source.format == "parquet"
+    assert loaded.source.marker == "_SUCCESS"
+    assert loaded.metric.direction == "maximize"  # implied by roc_auc
+    assert loaded.metric.min_improvement == 0.0
+    assert loaded.training.device == "auto"
+    assert loaded.owner == "data-engineering"
+
+
+def test_regression_spec_gets_minimize_direction(tmp_path: Path, raw: dict) -> None:
+    raw["target"]["task"] = "regression"
+    raw["metric"] = {"name": "rmse", "floor": 5.0}
+    loaded = load_spec(write(tmp_path, raw))
+    assert loaded.task == "regression"
+    assert loaded.metric.direction == "minimize"
+
+
+# --- MetricPolicy ------------------------------------------------------------------------------
+
+
+def test_better_when_maximizing() -> None:
+    policy = MetricPolicy("roc_auc", "maximize", floor=0.7, min_improvement=0.01)
+    assert policy.better(0.85, 0.80)
+    assert not policy.better(0.805, 0.80)  # gain below min_improvement
+    assert not policy.better(0.80, 0.80)
+    assert not policy.better(0.75, 0.80)
+
+
+def test_better_when_minimizing() -> None:
+    policy = MetricPolicy("rmse", "minimize", floor=10.0, min_improvement=0.5)
+    assert policy.better(8.0, 9.0)
+    assert not policy.better(8.8, 9.0)  # gain 0.2 < 0.5
+    assert not policy.better(9.0, 9.0)
+    assert not policy.better(10.0, 9.0)
+
+
+def test_equal_scores_are_never_better_even_with_zero_min_improvement() -> None:
+    assert not MetricPolicy("roc_auc", "maximize", floor=0.0).better(0.8, 0.8)
+    assert not MetricPolicy("rmse", "minimize", floor=1.0).better(0.8, 0.8)
+
+
+def test_clears_floor_both_directions() -> None:
+    up = MetricPolicy("roc_auc", "maximize", floor=0.7)
+    assert up.clears_floor(0.7)
+    assert up.clears_floor(0.9)
+    assert not up.clears_floor(0.69)
+    down = MetricPolicy("rmse", "minimize", floor=3.0)
+    assert down.clears_floor(3.0)
+    assert down.clears_floor(1.0)
+    assert not down.clears_floor(3.1)
+
+
+def test_nan_never_clears_the_floor() -> None:
+    assert not MetricPolicy("roc_auc", "maximize", floor=0.7).clears_floor(float("nan"))
+    assert not MetricPolicy("rmse", "minimize", floor=3.0).clears_floor(float("nan"))
+
+
+# --- bad specs ---------------------------------------------------------------------------------
+
+
+def _remove_target(r: dict) -> None:
+    del r["target"]
+
+
+def _remove_target_column(r: dict) -> None:
+    del r["target"]["column"]
+
+
+def _unknown_task(r: dict) -> None:
+    r["target"]["task"] = "multiclass"
+
+
+def _unknown_dtype(r: dict) -> None:
+    r["features"][0]["dtype"] = "decimal"
+
+
+def _category_without_categories(r: dict) -> None:
+    r["features"][-1].pop("categories")
+
+
+def _no_features(r: dict) -> None:
+    r["features"] = []
+
+
+def _target_is_feature(r: dict) -> None:
+    r["features"].append({"name": "default", "dtype": "int"})
+
+
+def _metric_unknown(r: dict) -> None:
+    r["metric"]["name"] = "f1"
+
+
+def _metric_wrong_task(r: dict) -> None:
+    r["metric"]["name"] = "rmse"
+
+
+def _metric_wrong_direction(r: dict) -> None:
+    r["metric"]["direction"] = "minimize"
+
+
+def _metric_bad_floor(r: dict) -> None:
+    r["metric"]["floor"] = "high"
+
+
+def _metric_missing_floor(r: dict) -> None:
+    del r["metric"]["floor"]
+
+
+def _bad_format(r: dict) -> None:
+    r["source"]["format"] = "json"
+
+
+def _bad_name(r: dict) -> None:
+    r["name"] = "Credit-Default"
+
+
+def _bad_holdout(r: dict) -> None:
+    r["training"]["holdout_share"] = 0.9
+
+
+def _bad_device(r: dict) -> None:
+    r["training"]["device"] = "tpu"
+
+
+def _unknown_training_key(r: dict) -> None:
+    r["training"]["epochs"] = 3
+
+
+def _missing_bucket(r: dict) -> None:
+    del r["source"]["bucket"]
+
+
+@pytest.mark.parametrize(("mutate", "needle"), [
+    (_remove_target, "target"),
+    (_remove_target_column, "column"),
+    (_unknown_task, "multiclass"),
+    (_unknown_dtype, "decimal"),
+    (_category_without_categories, "categories"),
+    (_no_features, "at least one feature"),
+    (_target_is_feature, "also listed as a feature"),
+    (_metric_unknown, "f1"),
+    (_metric_wrong_task, "does not fit task"),
+    (_metric_wrong_direction, "always maximized"),
+    (_metric_bad_floor, "high"),
+    (_metric_missing_floor, "floor"),
+    (_bad_format, "source.format"),
+    (_bad_name, "Credit-Default"),
+    (_bad_holdout, "holdout_share"),
+    (_bad_device, "training.device"),
+    (_unknown_training_key, "epochs"),
+    (_missing_bucket, "bucket"),
+], ids=lambda v: v.__name__.strip("_") if callable(v) else "")
+def test_bad_spec_raises_spec_error_naming_file_and_field(
+    tmp_path: Path, raw: dict, mutate: Any, needle: str
+) -> None:
+    mutate(raw)
+    path = write(tmp_path, raw)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert needle in message
+
+
+def test_spec_error_is_a_value_error() -> None:
+    assert issubclass(SpecError, ValueError)
+
+
+def test_invalid_yaml(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: [unclosed\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(path)
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just a string\n", ""])
+def test_top_level_must_be_a_mapping(tmp_path: Path, text: str) -> None:
+    with pytest.raises(SpecError, match="mapping at the top level"):
+        load_spec(write(tmp_path, text))
+
+
+def test_name_with_trailing_newline_is_rejected(tmp_path: Path, raw: dict) -> None:
+    # A block scalar (`name: |`) keeps its newline; the name becomes a DAG id, so it must be exact.
+    raw["name"] = "credit_default\n"
+    with pytest.raises(SpecError, match="must match"):
+        load_spec(write(tmp_path, raw))
+
+
+# --- directories -------------------------------------------------------------------------------
+
+
+def test_load_specs_reads_yaml_and_yml_sorted(tmp_path: Path, raw: dict) -> None:
+    for name, suffix in [("zeta", ".yaml"), ("alpha", ".yml"), ("mid", ".yaml")]:
+        raw["name"] = name
+        write(tmp_path, raw, f"{name}{suffix}")
+    (tmp_path / "notes.txt").write_text("name: not_a_spec\n")
+    specs = load_specs(tmp_path)
+    assert [s.name for s in specs] == ["alpha", "mid", "zeta"]
+    assert [s.dag_id for s in specs] == ["ct_alpha", "ct_mid", "ct_zeta"]
+
+
+def test_load_specs_of_repo_pipelines_includes_example() -> None:
+    specs = load_specs(EXAMPLE.parent)
+    assert "credit_default" in [s.name for s in specs]
+
+
+def test_load_specs_rejects_duplicate_names(tmp_path: Path, raw: dict) -> None:
+    write(tmp_path, raw, "a.yaml")
+    write(tmp_path, raw, "b.yaml")
+    with pytest.raises(SpecError, match="duplicate pipeline names.*credit_default"):
+        load_specs(tmp_path)
+
+
+def test_load_specs_propagates_a_bad_file(tmp_path: Path, raw: dict) -> None:
+    write(tmp_path, raw, "good.yaml")
+    raw["name"] = "other"
+    raw["target"]["task"] = "ranking"
+    bad = write(tmp_path, raw, "bad.yaml")
+    with pytest.raises(SpecError, match=str(bad)):
+        load_specs(tmp_path)
+
+
+def test_load_specs_of_empty_directory(tmp_path: Path) -> None:
+    assert load_specs(tmp_path) == []

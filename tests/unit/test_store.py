@@ -1,0 +1,256 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from mlops_lib.store import DecisionRecord, Store, apply_migrations
+
+pytestmark = pytest.mark.unit
+
+P = "credit_default"
+FILES = [{"key": "landing/credit_default/b1/part-0.parquet", "etag": "e0", "size": 10}]
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    s = Store(store_url)
+    yield s
+    s.engine.dispose()
+
+
+def decision(**overrides: object) -> DecisionRecord:
+    base = DecisionRecord(pipeline=P, dag_run_id="run-1", candidate_version="3",
+                          baseline_version="2", metric="roc_auc", candidate_value=0.85,
+                          baseline_value=0.8, decision="promote", reason="beats champion",
+                          data_rev="abc123", details={"candidate_metrics": {"roc_auc": 0.85}})
+    return replace(base, **overrides)
+
+
+# --- migrations --------------------------------------------------------------------------------
+
+
+def test_migrations_create_tables_once(store_url: str) -> None:
+    engine = create_engine(store_url)
+    try:
+        first = apply_migrations(engine)
+        second = apply_migrations(engine)
+        assert first == ["001_init.sql"]
+        assert second == []
+        tables = set(inspect(engine).get_table_names())
+        assert {"batches", "quarantine", "training_runs", "decisions", "champion", "reports",
+                "schema_migrations"} <= tables
+        with engine.connect() as conn:
+            n = conn.execute(text("SELECT COUNT(*) FROM schema_migrations")).scalar_one()
+        assert n == 1
+    finally:
+        engine.dispose()
+
+
+def test_reopening_a_store_keeps_its_data(store_url: str) -> None:
+    first = Store(store_url)
+    first.claim_batch(P, "b1", "fp", FILES, "run-1")
+    first.engine.dispose()
+    second = Store(store_url)  # migrates again: must be a no-op
+    try:
+        assert second.known_batch_ids(P) == ["b1"]
+    finally:
+        second.engine.dispose()
+
+
+def test_store_without_migrate_does_not_create_tables(store_url: str) -> None:
+    s = Store(store_url, migrate=False)
+    try:
+        assert "batches" not in inspect(s.engine).get_table_names()
+    finally:
+        s.engine.dispose()
+
+
+# --- batches -----------------------------------------------------------------------------------
+
+
+def test_claim_batch_is_idempotent(store: Store) -> None:
+    record, created = store.claim_batch(P, "b1", "fp-1", FILES, "run-1")
+    assert created is True
+    assert (record.pipeline, record.batch_id, record.fingerprint) == (P, "b1", "fp-1")
+    assert record.files == FILES
+    assert record.status == "claimed"
+    assert record.dag_run_id == "run-1"
+    assert record.reason_code is None
+
+    again, created_again = store.claim_batch(P, "b1", "fp-2", [], "run-2")
+    assert created_again is False
+    assert again == record  # the first claim wins, unchanged
+
+
+def test_batches_are_keyed_per_pipeline(store: Store) -> None:
+    store.claim_batch(P, "b1", "fp", FILES, "run-1")
+    _, created = store.claim_batch("other", "b1", "fp", FILES, "run-9")
+    assert created is True
+    store.claim_batch(P, "b0", "fp", FILES, "run-2")
+    assert store.known_batch_ids(P) == ["b0", "b1"]
+    assert store.known_batch_ids("other") == ["b1"]
+    assert store.known_batch_ids("nobody") == []
+    assert store.get_batch(P, "missing") is None
+
+
+def test_set_batch_status(store: Store) -> None:
+    store.claim_batch(P, "b1", "fp", FILES, "run-1")
+    store.set_batch_status(P, "b1", "accepted")
+    record = store.get_batch(P, "b1")
+    assert record is not None
+    assert record.status == "accepted"
+    assert record.reason_code is None
+
+
+def test_quarantine_records_and_rejects(store: Store) -> None:
+    store.claim_batch(P, "b1", "fp", FILES, "run-1")
+    report = {"passed": False, "reason_code": "MISSING_COLUMNS"}
+    store.quarantine_batch(P, "b1", "MISSING_COLUMNS", "missing columns: ['age']",
+                           "s3://q/b1/", report)
+    record = store.get_batch(P, "b1")
+    assert record is not None
+    assert (record.status, record.reason_code) == ("rejected", "MISSING_COLUMNS")
+    assert record.reason == "missing columns: ['age']"
+    q = store.get_quarantine(P, "b1")
+    assert q is not None
+    assert q["quarantine_uri"] == "s3://q/b1/"
+    assert q["reason_code"] == "MISSING_COLUMNS"
+    assert '"MISSING_COLUMNS"' in q["report_json"]
+
+
+def test_quarantine_twice_keeps_the_first_row(store: Store) -> None:
+    store.claim_batch(P, "b1", "fp", FILES, "run-1")
+    store.quarantine_batch(P, "b1", "EMPTY_BATCH", "0 rows", "s3://q/1", None)
+    store.quarantine_batch(P, "b1", "EMPTY_BATCH", "0 rows", "s3://q/2", None)
+    q = store.get_quarantine(P, "b1")
+    assert q is not None
+    assert q["quarantine_uri"] == "s3://q/1"
+    assert q["report_json"] is None
+    assert store.get_quarantine(P, "b2") is None
+
+
+# --- training runs -----------------------------------------------------------------------------
+
+
+def test_training_run_start_update_get(store: Store) -> None:
+    assert store.get_training_run(P, "run-1") is None
+    trigger = {"batch_id": "b1", "files": FILES}
+    store.start_training_run(P, "run-1", "b1", trigger)
+    store.update_training_run(P, "run-1", data_rev="abc", data_md5="d41d8")
+    store.start_training_run(P, "run-1", "b-other", {"retry": True})  # a retried task
+    store.update_training_run(P, "run-1", mlflow_run_id="mlf-1", model_version="4")
+    row = store.get_training_run(P, "run-1")
+    assert row is not None
+    assert row["batch_id"] == "b1"
+    assert row["trigger"] == trigger
+    assert (row["data_rev"], row["data_md5"]) == ("abc", "d41d8")  # not reset by the retry
+    assert (row["mlflow_run_id"], row["model_version"]) == ("mlf-1", "4")
+    assert row["updated_at"] >= row["created_at"]
+
+
+def test_update_training_run_rejects_other_fields(store: Store) -> None:
+    store.start_training_run(P, "run-1", "b1", {})
+    with pytest.raises(ValueError, match="can only update"):
+        store.update_training_run(P, "run-1", batch_id="b2")
+    with pytest.raises(ValueError, match="can only update"):
+        store.update_training_run(P, "run-1")
+    row = store.get_training_run(P, "run-1")
+    assert row is not None and row["batch_id"] == "b1"
+
+
+# --- decisions ---------------------------------------------------------------------------------
+
+
+def test_record_decision_is_immutable(store: Store) -> None:
+    first = store.record_decision(decision())
+    assert first.promote
+    assert first.details == {"candidate_metrics": {"roc_auc": 0.85}}
+    assert first.created_at
+    assert replace(first, created_at="") == decision()
+
+    second = store.record_decision(decision(decision="keep", candidate_value=0.5,
+                                            reason="rerun", details={}))
+    assert second == first
+    assert store.get_decision(P, "run-1") == first
+    assert store.decisions(P) == [first]
+
+
+def test_decision_without_baseline(store: Store) -> None:
+    stored = store.record_decision(decision(baseline_version=None, baseline_value=None,
+                                            data_rev=None))
+    assert stored.baseline_version is None
+    assert stored.baseline_value is None
+    assert stored.data_rev is None
+
+
+def test_decisions_listed_in_creation_order(store: Store) -> None:
+    store.record_decision(decision(dag_run_id="run-b"))
+    time.sleep(0.005)  # created_at has millisecond resolution
+    store.record_decision(decision(dag_run_id="run-a", decision="keep"))
+    assert [d.dag_run_id for d in store.decisions(P)] == ["run-b", "run-a"]
+    assert store.decisions("other") == []
+    assert store.get_decision(P, "run-z") is None
+
+
+# --- champion ----------------------------------------------------------------------------------
+
+
+def test_first_champion_needs_expected_epoch_zero(store: Store) -> None:
+    assert store.get_champion(P) is None
+    assert store.move_champion(P, "1", expected_epoch=0, dag_run_id="run-1", data_rev="r1")
+    champion = store.get_champion(P)
+    assert champion is not None
+    assert (champion.model_version, champion.epoch, champion.dag_run_id, champion.data_rev) == (
+        "1", 1, "run-1", "r1")
+    # A second "no champion yet" writer lost the race.
+    assert not store.move_champion(P, "2", expected_epoch=0, dag_run_id="run-2", data_rev=None)
+    assert store.get_champion(P) == champion
+
+
+def test_move_champion_compare_and_set(store: Store) -> None:
+    store.move_champion(P, "1", expected_epoch=0, dag_run_id="run-1", data_rev="r1")
+    assert store.move_champion(P, "2", expected_epoch=1, dag_run_id="run-2", data_rev="r2")
+    moved = store.get_champion(P)
+    assert moved is not None
+    assert (moved.model_version, moved.epoch, moved.dag_run_id) == ("2", 2, "run-2")
+
+    # A run that read epoch 1 before the move is stale now.
+    assert not store.move_champion(P, "3", expected_epoch=1, dag_run_id="run-3", data_rev="r3")
+    assert store.get_champion(P) == moved
+    assert not store.move_champion(P, "3", expected_epoch=7, dag_run_id="run-3", data_rev="r3")
+    assert store.get_champion(P) == moved
+
+
+def test_move_champion_of_a_pipeline_without_one_fails_for_nonzero_epoch(store: Store) -> None:
+    assert not store.move_champion(P, "1", expected_epoch=1, dag_run_id="run-1", data_rev=None)
+    assert store.get_champion(P) is None
+
+
+def test_champions_are_per_pipeline(store: Store) -> None:
+    store.move_champion(P, "1", expected_epoch=0, dag_run_id="run-1", data_rev=None)
+    assert store.move_champion("other", "9", expected_epoch=0, dag_run_id="run-9",
+                               data_rev=None)
+    assert store.get_champion(P).model_version == "1"  # type: ignore[union-attr]
+    assert store.get_champion("other").model_version == "9"  # type: ignore[union-attr]
+
+
+# --- reports -----------------------------------------------------------------------------------
+
+
+def test_record_report_and_list(store: Store) -> None:
+    store.record_report(P, "run-1", "data_drift", "json", "s3://r/drift.json")
+    store.record_report(P, "run-1", "data_drift", "html", "s3://r/drift.html")
+    store.record_report(P, "run-1", "data_summary", "html", "s3://r/summary.html")
+    store.record_report(P, "run-1", "data_drift", "html", "s3://r/other.html")  # retry
+    store.record_report(P, "run-2", "data_drift", "html", "s3://r/run2.html")
+    rows = store.reports(P, "run-1")
+    assert [(r["kind"], r["format"], r["uri"]) for r in rows] == [
+        ("data_drift", "html", "s3://r/drift.html"),
+        ("data_drift", "json", "s3://r/drift.json"),
+        ("data_summary", "html", "s3://r/summary.html"),
+    ]
+    assert store.reports(P, "run-3") == []
