@@ -57,8 +57,10 @@ class BatchRef:
 def completed_batches(objects: Iterable[ObjectInfo], prefix: str, marker: str) -> list[BatchRef]:
     """Batches under `prefix` that have a marker, oldest marker first.
 
-    A batch is the first path segment below the prefix. Only objects written before the marker
-    belong to it; keys starting with `_` or `.` (markers, temp files) are not data.
+    A batch is the first path segment below the prefix. Its files are the data objects listed
+    with the marker, pinned by ETag from then on (a later overwrite fails the read, it is not
+    silently trained on). Paths with a segment starting with `_` or `.` (markers, `_temporary/`
+    folders of Spark/Hadoop writers, hidden files) are not data.
     """
     prefix = prefix.rstrip("/") + "/"
     by_batch: dict[str, list[ObjectInfo]] = {}
@@ -72,7 +74,7 @@ def completed_batches(objects: Iterable[ObjectInfo], prefix: str, marker: str) -
             continue
         if name == marker:
             markers[batch_id] = obj
-        elif not name.rsplit("/", 1)[-1].startswith(("_", ".")):
+        elif not any(part.startswith(("_", ".")) for part in name.split("/")):
             by_batch.setdefault(batch_id, []).append(obj)
     batches = [
         BatchRef(batch_id=batch_id, prefix=f"{prefix}{batch_id}/", marker_key=m.key,

@@ -71,11 +71,12 @@ def test_temp_and_hidden_files_are_not_data() -> None:
         obj(PREFIX + "b1/_committed_123"),
         obj(PREFIX + "b1/.part-0.csv.crc"),
         obj(PREFIX + "b1/sub/.hidden"),
+        obj(PREFIX + "b1/_temporary/0/part-9.csv"),
         obj(PREFIX + "b1/_SUCCESS", size=0),
     ]
     (batch,) = completed_batches(objects, PREFIX, MARKER)
     keys = [f.key for f in batch.files]
-    assert PREFIX + "b1/part-0.csv" in keys
+    assert keys == [PREFIX + "b1/part-0.csv"]
     assert PREFIX + "b1/_committed_123" not in keys
     assert PREFIX + "b1/.part-0.csv.crc" not in keys
     assert PREFIX + "b1/sub/.hidden" not in keys

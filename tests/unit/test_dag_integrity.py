@@ -1,0 +1,208 @@
+"""DAG integrity (Astronomer style): every file in dags/ parses, and the DAGs it makes have
+the shape, the defaults and the cheap parse-time imports the service relies on.
+
+Airflow reads its configuration once, at import, from the environment. So that no test here
+depends on (or leaks into) the test process's environment, each DagBag is filled in a fresh
+interpreter with a clean environment and a throwaway AIRFLOW_HOME, and reports back as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.unit
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DAGS_DIR = REPO_ROOT / "dags"
+PIPELINES_DIR = REPO_ROOT / "pipelines"
+EXAMPLE_SPEC = PIPELINES_DIR / "credit_default.yaml"
+
+HEAVY_MODULES = ["xgboost", "evidently", "mlflow", "pandas", "sklearn", "dvc"]
+
+EXPECTED_UPSTREAM = {
+    "wait_for_batch": set(),
+    "register_batch": {"wait_for_batch"},
+    "validate_batch": {"register_batch"},
+    "version_dataset": {"register_batch", "validate_batch"},
+    "train_model": {"version_dataset"},
+    "evaluate_challenger": {"register_batch", "version_dataset", "train_model"},
+    "build_reports": {"register_batch", "validate_batch", "train_model"},
+    "promote_champion": {"evaluate_challenger", "build_reports"},
+}
+
+_PROBE = r"""
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+from airflow.serialization.serialized_objects import DagSerialization
+
+bag = DagBag(dag_folder=sys.argv[1])
+loaded = sorted(sys.modules)
+out = {"import_errors": {k: str(v) for k, v in bag.import_errors.items()},
+       "dags": {}, "modules": loaded, "serialization_errors": {}}
+for dag_id, dag in bag.dags.items():
+    try:
+        DagSerialization.validate_schema(DagSerialization.to_dict(dag))
+    except Exception as exc:
+        out["serialization_errors"][dag_id] = f"{type(exc).__name__}: {exc}"
+    out["dags"][dag_id] = {
+        "fileloc": dag.fileloc,
+        "tags": sorted(dag.tags),
+        "max_active_runs": dag.max_active_runs,
+        "timetable": type(dag.timetable).__name__,
+        "catchup": dag.catchup,
+        "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries,
+                              "upstream": sorted(t.upstream_task_ids),
+                              "type": type(t).__name__,
+                              "deferrable": getattr(t, "deferrable", None),
+                              "pipeline": getattr(t, "pipeline", None),
+                              "bucket": getattr(t, "bucket", None),
+                              "prefix": getattr(t, "prefix", None)}
+                  for t in dag.tasks},
+    }
+print("@@JSON@@" + json.dumps(out))
+"""
+
+
+def load_dagbag(tmp_path: Path, pipelines_dir: Path = PIPELINES_DIR) -> dict[str, Any]:
+    home = tmp_path / "airflow_home"
+    home.mkdir(exist_ok=True)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
+        # As in the Dockerfile and the local stack: Airflow puts plugins/ on sys.path itself.
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "CT_PIPELINES_DIR": str(pipelines_dir),
+        "CT_HOME": str(tmp_path / "ct_home"),
+    }
+    proc = subprocess.run([sys.executable, "-c", _PROBE, str(DAGS_DIR)], env=env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("@@JSON@@"))
+    return json.loads(line.removeprefix("@@JSON@@"))
+
+
+@pytest.fixture(scope="module")
+def bag(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return load_dagbag(tmp_path_factory.mktemp("dagbag"))
+
+
+def spec_names(directory: Path) -> list[str]:
+    return sorted(yaml.safe_load(p.read_text())["name"] for p in directory.glob("*.y*ml"))
+
+
+def write_spec(directory: Path, name: str, owner: str, prefix: str) -> Path:
+    raw = yaml.safe_load(EXAMPLE_SPEC.read_text())
+    raw.update(name=name, owner=owner)
+    raw["source"]["prefix"] = prefix
+    path = directory / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def test_no_import_errors(bag: dict[str, Any]) -> None:
+    assert bag["import_errors"] == {}
+    assert bag["serialization_errors"] == {}
+
+
+def test_every_dag_file_defines_a_dag(bag: dict[str, Any]) -> None:
+    files = {Path(p).name for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_")}
+    assert files, "dags/ holds no DAG files"
+    assert files <= {Path(d["fileloc"]).name for d in bag["dags"].values()}
+
+
+def test_one_dag_per_spec(bag: dict[str, Any]) -> None:
+    names = spec_names(PIPELINES_DIR)
+    assert names
+    assert sorted(bag["dags"]) == sorted(f"ct_{n}" for n in names)
+
+
+def test_dag_defaults(bag: dict[str, Any]) -> None:
+    for dag_id, dag in bag["dags"].items():
+        assert dag["tags"], dag_id
+        assert "continuous-training" in dag["tags"], dag_id
+        assert dag["max_active_runs"] == 1, dag_id
+        assert dag["catchup"] is False, dag_id
+        assert dag["timetable"] == "ContinuousTimetable", dag_id  # each run waits for a batch
+        for task_id, t in dag["tasks"].items():
+            assert t["owner"] and t["owner"].lower() != "airflow", (dag_id, task_id)
+            assert t["retries"] >= 1, (dag_id, task_id)
+
+
+def test_owner_and_tags_come_from_the_spec(bag: dict[str, Any]) -> None:
+    raw = yaml.safe_load(EXAMPLE_SPEC.read_text())
+    dag = bag["dags"][f"ct_{raw['name']}"]
+    assert raw["name"] in dag["tags"]
+    assert {t["owner"] for t in dag["tasks"].values()} == {raw["owner"]}
+    sensor = dag["tasks"]["wait_for_batch"]
+    assert sensor["type"] == "S3BatchSensor"
+    assert sensor["deferrable"] is True
+    assert sensor["pipeline"] == raw["name"]
+    assert sensor["bucket"] == raw["source"]["bucket"]
+    assert sensor["prefix"].strip("/") == raw["source"]["prefix"].strip("/")
+
+
+def test_task_chain(bag: dict[str, Any]) -> None:
+    for dag_id, dag in bag["dags"].items():
+        upstream = {tid: set(t["upstream"]) for tid, t in dag["tasks"].items()}
+        assert upstream == EXPECTED_UPSTREAM, dag_id
+        # No promotion without both the decision and the reports.
+        assert {"evaluate_challenger", "build_reports"} <= upstream["promote_champion"]
+
+
+def test_parse_imports_no_heavy_libraries(bag: dict[str, Any]) -> None:
+    loaded = set(bag["modules"])
+    assert "ct_airflow.sensors" in loaded  # the probe did import the DAG file's dependencies
+    assert sorted(m for m in HEAVY_MODULES if m in loaded) == []
+
+
+def test_adding_a_spec_adds_a_dag(tmp_path: Path) -> None:
+    specs = tmp_path / "pipelines"
+    specs.mkdir()
+    shutil.copy(EXAMPLE_SPEC, specs / EXAMPLE_SPEC.name)
+    write_spec(specs, "churn_risk", owner="ml-platform", prefix="landing/churn_risk/")
+
+    bag = load_dagbag(tmp_path, specs)
+
+    assert bag["import_errors"] == {}
+    assert sorted(bag["dags"]) == ["ct_churn_risk", "ct_credit_default"]
+    churn = bag["dags"]["ct_churn_risk"]
+    assert "churn_risk" in churn["tags"]
+    assert {t["owner"] for t in churn["tasks"].values()} == {"ml-platform"}
+    assert churn["tasks"]["wait_for_batch"]["prefix"] == "landing/churn_risk/"
+    assert {tid: set(t["upstream"]) for tid, t in churn["tasks"].items()} == EXPECTED_UPSTREAM
+
+
+def test_a_broken_spec_is_an_import_error(tmp_path: Path) -> None:
+    specs = tmp_path / "pipelines"
+    specs.mkdir()
+    raw = yaml.safe_load(EXAMPLE_SPEC.read_text())
+    raw["metric"]["name"] = "rmse"  # a regression metric on a classification task
+    (specs / "bad.yaml").write_text(yaml.safe_dump(raw))
+
+    bag = load_dagbag(tmp_path, specs)
+
+    assert bag["dags"] == {}
+    [(path, error)] = bag["import_errors"].items()
+    assert Path(path).name == "ct_pipelines.py"
+    assert "bad.yaml" in error and "rmse" in error
+
+
+def test_mlops_lib_does_not_import_airflow() -> None:
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    proc = subprocess.run([str(lint_imports)], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "1 kept, 0 broken" in proc.stdout
