@@ -180,17 +180,8 @@ def up(cfg: StackConfig, *, timeout: float = 240, echo: Callable[[str], None] = 
     (the demo, tests) talk to this stack.
     """
     os.environ.update(cfg.service_env())
-    for d in (cfg.run_dir, cfg.log_dir, cfg.home / "s3", cfg.home / "airflow"):
-        d.mkdir(parents=True, exist_ok=True)
-    _ensure_node_tools()
+    start_s3(cfg, timeout=timeout, echo=echo)
     comps = {c.name: c for c in components(cfg)}
-    _start(cfg, comps["s3"], echo)
-    _wait(cfg, [comps["s3"]], timeout)
-    from mlops_lib.s3io import ensure_buckets, s3_client
-    from mlops_lib.settings import Settings
-
-    ensure_buckets(s3_client(Settings.from_env()), LANDING_BUCKET,
-                   ARTIFACT_BUCKET)
     _start(cfg, comps["mlflow"], echo)
     if not _alive(cfg, "airflow-scheduler"):
         echo("airflow: migrating the metadata database")
@@ -201,6 +192,24 @@ def up(cfg: StackConfig, *, timeout: float = 240, echo: Callable[[str], None] = 
         _start(cfg, comps[name], echo)
     _wait(cfg, list(comps.values()), timeout)
     echo("stack is up")
+
+
+def start_s3(cfg: StackConfig, *, timeout: float = 60,
+             echo: Callable[[str], None] = print) -> None:
+    """Start the S3 server alone (everything else stores into it) and create the buckets."""
+    for d in (cfg.run_dir, cfg.log_dir, cfg.home / "s3", cfg.home / "airflow"):
+        d.mkdir(parents=True, exist_ok=True)
+    _ensure_node_tools()
+    s3 = next(c for c in components(cfg) if c.name == "s3")
+    _start(cfg, s3, echo)
+    _wait(cfg, [s3], timeout)
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=cfg.s3_url, region_name="us-east-1",
+                          aws_access_key_id=S3_KEY, aws_secret_access_key=S3_KEY)
+    from mlops_lib.s3io import ensure_buckets
+
+    ensure_buckets(client, LANDING_BUCKET, ARTIFACT_BUCKET)
 
 
 def down(cfg: StackConfig, *, echo: Callable[[str], None] = print, grace: float = 30) -> None:
