@@ -25,11 +25,12 @@ for spec in load_specs(Settings.from_env().pipelines_dir):
         tags=["continuous-training", spec.name],
         default_args={"owner": spec.owner, "retries": 2, "retry_delay": timedelta(seconds=15)},
         doc_md=f"Spec: `{spec.path}`. Landing: `s3://{spec.source.bucket}/{spec.source.prefix}`"
-               f" (batch = folder + `{spec.source.marker}`). Metric: {spec.metric.name}.",
+               f" (a batch is a folder, complete by {spec.source.completion}). "
+               f"Metric: {spec.metric.name}.",
     ) as dag:
         batch = S3BatchSensor(
             task_id="wait_for_batch", pipeline=spec.name, bucket=spec.source.bucket,
-            prefix=spec.source.prefix, marker=spec.source.marker,
+            prefix=spec.source.prefix, completion=spec.source.completion_rule,
             poke_interval=spec.trigger.poke_interval_s, timeout=7 * 24 * 3600,
         )
         registered = task(ct.register_batch)(spec.name, batch.output)

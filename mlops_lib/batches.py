@@ -8,7 +8,37 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+CompletionMode = Literal["marker", "manifest", "quiet"]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """How a producer says a batch is complete (the spec's `source.completion`).
+
+    - marker: a `_SUCCESS` object (any name) written after the data files;
+    - manifest: a `_manifest.json` written last that lists each file (and size, sha256, rows);
+      the batch is complete once every listed file is present at its stated size;
+    - quiet: no marker; complete once no object in the folder is newer than `quiet_period_s`.
+    """
+
+    mode: CompletionMode = "marker"
+    marker: str = "_SUCCESS"
+    quiet_period_s: float = 60.0
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def of(cls, value: Completion | str | dict[str, object]) -> Completion:
+        if isinstance(value, Completion):
+            return value
+        if isinstance(value, str):
+            return cls(mode="marker", marker=value)
+        return cls(**value)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -54,17 +84,22 @@ class BatchRef:
                    files=files)
 
 
-def completed_batches(objects: Iterable[ObjectInfo], prefix: str, marker: str) -> list[BatchRef]:
-    """Batches under `prefix` that have a marker, oldest marker first.
+def completed_batches(objects: Iterable[ObjectInfo], prefix: str,
+                      completion: Completion | str, *,
+                      now: datetime | None = None) -> list[BatchRef]:
+    """Batches under `prefix` that are complete by the rule, oldest completion first.
 
     A batch is the first path segment below the prefix. Its files are the data objects listed
     with the marker, pinned by ETag from then on (a later overwrite fails the read, it is not
     silently trained on). Paths with a segment starting with `_` or `.` (markers, `_temporary/`
-    folders of Spark/Hadoop writers, hidden files) are not data.
+    folders of Spark/Hadoop writers, hidden files) are not data. In `manifest` mode the caller
+    still has to check the manifest's content (`mlops_lib.manifest.landed`).
     """
+    rule = Completion.of(completion)
     prefix = prefix.rstrip("/") + "/"
     by_batch: dict[str, list[ObjectInfo]] = {}
     markers: dict[str, ObjectInfo] = {}
+    newest: dict[str, str] = {}
     for obj in objects:
         if not obj.key.startswith(prefix):
             continue
@@ -72,20 +107,41 @@ def completed_batches(objects: Iterable[ObjectInfo], prefix: str, marker: str) -
         batch_id, sep, name = rest.partition("/")
         if not sep or not batch_id or not name:
             continue
-        if name == marker:
+        newest[batch_id] = max(newest.get(batch_id, ""), _utc(obj.last_modified))
+        if rule.mode != "quiet" and name == rule.marker:
             markers[batch_id] = obj
         elif not any(part.startswith(("_", ".")) for part in name.split("/")):
             by_batch.setdefault(batch_id, []).append(obj)
+    if rule.mode == "quiet":
+        cutoff = _utc((now or datetime.now(UTC)).isoformat(), shift=-rule.quiet_period_s)
+        ready = {b: (newest[b], "") for b, files in by_batch.items()
+                 if newest[b] <= cutoff and any(f.size > 0 for f in files)}
+    else:
+        ready = {b: (_utc(m.last_modified), m.key) for b, m in markers.items()}
     batches = [
-        BatchRef(batch_id=batch_id, prefix=f"{prefix}{batch_id}/", marker_key=m.key,
-                 completed_at=m.last_modified,
+        BatchRef(batch_id=batch_id, prefix=f"{prefix}{batch_id}/", marker_key=marker_key,
+                 completed_at=completed_at,
                  files=tuple(sorted(by_batch.get(batch_id, []), key=lambda o: o.key)))
-        for batch_id, m in markers.items()
+        for batch_id, (completed_at, marker_key) in ready.items()
     ]
     return sorted(batches, key=lambda b: (b.completed_at, b.batch_id))
 
 
+def _utc(iso: str, shift: float = 0.0) -> str:
+    """Normalise an ISO timestamp to UTC with microseconds, so that strings sort as times."""
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    stamp = moment.astimezone(UTC).timestamp() + shift
+    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="microseconds")
+
+
+def new_batches(batches: Iterable[BatchRef], known: Iterable[str]) -> list[BatchRef]:
+    """Completed batches not yet recorded in the store, oldest first."""
+    seen = set(known)
+    return [b for b in batches if b.batch_id not in seen]
+
+
 def next_new_batch(batches: Iterable[BatchRef], known: Iterable[str]) -> BatchRef | None:
     """The oldest completed batch not yet recorded in the store."""
-    seen = set(known)
-    return next((b for b in batches if b.batch_id not in seen), None)
+    return next(iter(new_batches(batches, known)), None)

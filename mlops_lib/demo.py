@@ -35,8 +35,10 @@ class DroppedBatch:
 
 def drop_batch(pipeline: str, *, rows: int, drift: float = 0.0, seed: int | None = None,
                batch_id: str | None = None, settings: Settings | None = None) -> DroppedBatch:
-    """Generate a synthetic batch for the pipeline and upload it (data first, marker last)."""
+    """Generate a synthetic batch and upload it as the spec's producers must: data first, then
+    the `_SUCCESS` marker or the manifest (none for quiet-period completion)."""
     from mlops_lib.datagen import generate_batch, to_file_bytes
+    from mlops_lib.manifest import build_manifest
     from mlops_lib.s3io import s3_client, upload_batch
     from mlops_lib.spec import load_specs
 
@@ -47,8 +49,13 @@ def drop_batch(pipeline: str, *, rows: int, drift: float = 0.0, seed: int | None
     frame = generate_batch(spec, rows, seed=seed, drift=drift)
     ext = "parquet" if spec.source.format == "parquet" else "csv"
     body = to_file_bytes(frame, spec.source.format)
-    uri = upload_batch(s3_client(settings), spec.source.bucket, spec.source.prefix, batch_id,
-                       {f"part-0000.{ext}": body}, marker=spec.source.marker)
+    files = {f"part-0000.{ext}": body}
+    src = spec.source
+    marker = None if src.completion == "quiet" else src.marker
+    manifest = (build_manifest(files, {name: len(frame) for name in files})
+                if src.completion == "manifest" else b"")
+    uri = upload_batch(s3_client(settings), src.bucket, src.prefix, batch_id, files,
+                       marker=marker, marker_body=manifest)
     return DroppedBatch(batch_id, uri)
 
 

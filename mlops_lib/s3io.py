@@ -46,14 +46,17 @@ def read_batch_files(client: Any, bucket: str, batch: BatchRef) -> list[tuple[st
 
 
 def upload_batch(client: Any, bucket: str, prefix: str, batch_id: str,
-                 files: Mapping[str, bytes], marker: str = "_SUCCESS") -> str:
-    """Write data files first and the completion marker last, as producers must.
+                 files: Mapping[str, bytes], marker: str | None = "_SUCCESS",
+                 marker_body: bytes = b"") -> str:
+    """Write data files first and the completion marker (or manifest) last, as producers must.
 
-    Returns the batch's location, `s3://bucket/prefix/batch_id/`."""
+    `marker=None` writes no marker (for quiet-period completion). Returns the batch's location,
+    `s3://bucket/prefix/batch_id/`."""
     base = f"{prefix.rstrip('/')}/{batch_id}/"
     for name, body in files.items():
         client.put_object(Bucket=bucket, Key=base + name, Body=body)
-    client.put_object(Bucket=bucket, Key=base + marker, Body=b"")
+    if marker is not None:
+        client.put_object(Bucket=bucket, Key=base + marker, Body=marker_body)
     return f"s3://{bucket}/{base}"
 
 

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 import yaml
 
+from mlops_lib.batches import Completion, CompletionMode
+
 TaskType = Literal["binary_classification", "regression"]
 Dtype = Literal["float", "int", "bool", "category", "string", "datetime"]
 FileFormat = Literal["parquet", "csv"]
@@ -45,6 +47,13 @@ class Source:
     prefix: str
     format: FileFormat = "parquet"
     marker: str = "_SUCCESS"
+    completion: CompletionMode = "marker"
+    quiet_period_s: float = 60.0
+
+    @property
+    def completion_rule(self) -> Completion:
+        return Completion(mode=self.completion, marker=self.marker,
+                          quiet_period_s=self.quiet_period_s)
 
 
 @dataclass(frozen=True)
@@ -154,8 +163,7 @@ def _parse(raw: dict[str, Any], path: str) -> PipelineSpec:
         raise SpecError(f"{path}: source.format {fmt!r} must be parquet or csv")
     return PipelineSpec(
         name=name,
-        source=Source(bucket=str(src["bucket"]), prefix=prefix, format=fmt,
-                      marker=str(src.get("marker", "_SUCCESS"))),
+        source=_parse_source(src, prefix, fmt, path),
         target=target,
         task=task,
         features=features,
@@ -166,6 +174,23 @@ def _parse(raw: dict[str, Any], path: str) -> PipelineSpec:
         description=str(raw.get("description", "")),
         path=path,
     )
+
+
+def _parse_source(src: dict[str, Any], prefix: str, fmt: FileFormat, path: str) -> Source:
+    completion = src.get("completion", "marker")
+    if completion not in ("marker", "manifest", "quiet"):
+        raise SpecError(f"{path}: source.completion {completion!r} must be marker, manifest or "
+                        "quiet")
+    default_marker = "_manifest.json" if completion == "manifest" else "_SUCCESS"
+    marker = str(src.get("marker", default_marker))
+    if "/" in marker or not marker.startswith(("_", ".")):
+        raise SpecError(f"{path}: source.marker {marker!r} must be a file name starting with _ "
+                        "(so it is never mistaken for data)")
+    quiet = float(src.get("quiet_period_s", 60.0))
+    if quiet <= 0:
+        raise SpecError(f"{path}: source.quiet_period_s must be positive")
+    return Source(bucket=str(src["bucket"]), prefix=prefix, format=fmt, marker=marker,
+                  completion=completion, quiet_period_s=quiet)
 
 
 def _parse_feature(raw: dict[str, Any], path: str) -> Feature:

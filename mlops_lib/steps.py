@@ -19,7 +19,13 @@ from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.store import DecisionRecord
 from mlops_lib.training import predict, score, split_holdout, train_model
-from mlops_lib.validation import BatchRejected, conform, read_batch, validate_batch
+from mlops_lib.validation import (
+    BatchRejected,
+    check_manifest,
+    conform,
+    read_batch,
+    validate_batch,
+)
 from mlops_lib.versioning import DataVersion
 
 log = logging.getLogger(__name__)
@@ -54,6 +60,9 @@ def validate(svc: Services, spec: PipelineSpec, batch: BatchRef,
     """Check the batch against the spec; a bad batch is quarantined (copied) and rejected."""
     try:
         files = s3io.read_batch_files(svc.s3, spec.source.bucket, batch)
+        if spec.source.completion == "manifest":
+            raw = svc.s3.get_object(Bucket=spec.source.bucket, Key=batch.marker_key)["Body"]
+            check_manifest(raw.read(), batch.prefix, files, spec.source.format)
         frame = read_batch(files, spec.source.format)
         report = validate_batch(frame, spec, batch_id=batch.batch_id)
         if not report.passed:

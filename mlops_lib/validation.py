@@ -39,6 +39,8 @@ class ReasonCode(StrEnum):
     TARGET_SINGLE_CLASS = "TARGET_SINGLE_CLASS"
     NON_FINITE_FEATURES = "NON_FINITE_FEATURES"
     UNKNOWN_CATEGORIES = "UNKNOWN_CATEGORIES"
+    MANIFEST_INVALID = "MANIFEST_INVALID"
+    MANIFEST_MISMATCH = "MANIFEST_MISMATCH"
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,33 @@ def read_batch(files: Sequence[tuple[str, bytes]], fmt: str) -> pd.DataFrame:
     if len(non_empty) == 1:
         return non_empty[0].reset_index(drop=True)
     return pd.concat(non_empty, ignore_index=True)
+
+
+def check_manifest(raw_manifest: bytes, prefix: str, files: Sequence[tuple[str, bytes]],
+                   fmt: str) -> None:
+    """Reject a batch whose bytes or row counts differ from its manifest."""
+    from mlops_lib.manifest import ManifestError, parse_manifest, verify_contents
+
+    try:
+        manifest = parse_manifest(raw_manifest)
+        rows = {key[len(prefix):]: row_count(content, fmt) for key, content in files}
+        verify_contents(manifest, prefix, files, rows)
+    except ManifestError as exc:
+        raise BatchRejected(ReasonCode(exc.code), str(exc)) from exc
+
+
+def row_count(content: bytes, fmt: str) -> int | None:
+    """Rows in one data file; parquet from its footer, without decoding; None if unreadable."""
+    if not content:
+        return 0
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(io.BytesIO(content)).metadata.num_rows)
+        return len(pd.read_csv(io.BytesIO(content)))
+    except Exception:
+        return None
 
 
 def _read_file(key: str, content: bytes, fmt: str) -> pd.DataFrame:

@@ -29,3 +29,12 @@ class BatchLandingHook(S3Hook):
                                  prefix: str) -> list[ObjectInfo]:
         return [_object_info(row)
                 async for row in self.get_file_metadata_async(client, bucket, prefix)]
+
+    def read_small_object(self, bucket: str, key: str) -> bytes:
+        """A marker or manifest: small by contract, read whole."""
+        return self.get_conn().get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    async def read_small_object_async(self, client: Any, bucket: str, key: str) -> bytes:
+        response = await client.get_object(Bucket=bucket, Key=key)
+        async with response["Body"] as body:
+            return await body.read()

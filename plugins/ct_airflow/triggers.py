@@ -9,22 +9,27 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from ct_airflow.hooks import BatchLandingHook
-from mlops_lib.batches import completed_batches, next_new_batch
+from mlops_lib.batches import BatchRef, Completion, completed_batches, new_batches
+from mlops_lib.manifest import ready_batch
 
 
 class S3BatchTrigger(BaseTrigger):
-    """Fires once with the oldest completed batch whose id is not in `known_batch_ids`.
+    """Fires once with the oldest complete batch whose id is not in `known_batch_ids`.
+
+    Completion follows the spec's rule (marker, manifest or quiet period); with a manifest the
+    trigger also reads it and waits until every listed file has landed at its stated size.
 
     Stateless: everything it needs is in its kwargs, so a triggerer restart that runs it again
     fires on the same batch, and the task's claim in the store makes that harmless.
     """
 
-    def __init__(self, *, bucket: str, prefix: str, marker: str, known_batch_ids: list[str],
-                 aws_conn_id: str | None, poke_interval: float = 5.0) -> None:
+    def __init__(self, *, bucket: str, prefix: str, completion: dict[str, Any] | str,
+                 known_batch_ids: list[str], aws_conn_id: str | None,
+                 poke_interval: float = 5.0) -> None:
         super().__init__()
         self.bucket = bucket
         self.prefix = prefix
-        self.marker = marker
+        self.completion = Completion.of(completion).to_dict()
         self.known_batch_ids = list(known_batch_ids)
         self.aws_conn_id = aws_conn_id
         self.poke_interval = poke_interval
@@ -35,7 +40,7 @@ class S3BatchTrigger(BaseTrigger):
             {
                 "bucket": self.bucket,
                 "prefix": self.prefix,
-                "marker": self.marker,
+                "completion": self.completion,
                 "known_batch_ids": self.known_batch_ids,
                 "aws_conn_id": self.aws_conn_id,
                 "poke_interval": self.poke_interval,
@@ -50,9 +55,7 @@ class S3BatchTrigger(BaseTrigger):
             hook = self.hook()
             async with await hook.get_async_conn() as client:
                 while True:
-                    objects = await hook.list_objects_async(client, self.bucket, self.prefix)
-                    batch = next_new_batch(completed_batches(objects, self.prefix, self.marker),
-                                           self.known_batch_ids)
+                    batch = await self._next_batch(hook, client)
                     if batch is not None:
                         yield TriggerEvent({"status": "success", "batch": batch.to_dict()})
                         return
@@ -60,3 +63,16 @@ class S3BatchTrigger(BaseTrigger):
                     await asyncio.sleep(self.poke_interval)
         except Exception as exc:  # surfaced to the sensor, which fails the task with it
             yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
+
+    async def _next_batch(self, hook: BatchLandingHook, client: Any) -> BatchRef | None:
+        rule = Completion.of(self.completion)
+        objects = await hook.list_objects_async(client, self.bucket, self.prefix)
+        for batch in new_batches(completed_batches(objects, self.prefix, rule),
+                                 self.known_batch_ids):
+            if rule.mode != "manifest":
+                return batch
+            raw = await hook.read_small_object_async(client, self.bucket, batch.marker_key)
+            ready = ready_batch(raw, batch)
+            if ready is not None:
+                return ready
+        return None

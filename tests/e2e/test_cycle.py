@@ -183,3 +183,36 @@ def _socket_inodes(pgids: list[int]) -> set[str]:
         except OSError:
             continue
     return inodes
+
+
+def test_csv_regression_batch_with_a_manifest_runs_to_a_champion(stack: LiveStack) -> None:
+    dropped = drop_batch("house_prices", rows=2000, seed=5, settings=stack.settings)
+
+    outcome = wait_for_batch(stack.store, "house_prices", dropped.batch_id,
+                             timeout=CYCLE_TIMEOUT, api=stack.api, dag_id="ct_house_prices")
+
+    assert outcome.dag_run_state == "success", outcome.reason
+    decision = stack.store.get_decision("house_prices", outcome.dag_run_id)
+    assert decision is not None and decision.metric == "rmse" and decision.promote
+    assert stack.registry.alias_version("ct_house_prices", CHAMPION) == decision.candidate_version
+
+
+def test_batch_contradicting_its_manifest_is_rejected(stack: LiveStack) -> None:
+    from mlops_lib.datagen import generate_batch, to_file_bytes
+    from mlops_lib.manifest import build_manifest
+    from mlops_lib.spec import load_spec
+
+    spec = load_spec(stack.settings.pipelines_dir / "house_prices.yaml")
+    body = to_file_bytes(generate_batch(spec, 300, seed=9), "csv")
+    files = {"part-0000.csv": body}
+    manifest = build_manifest(files, {"part-0000.csv": 999})  # the producer miscounted
+    upload_batch(stack.s3, spec.source.bucket, spec.source.prefix, "miscounted", files,
+                 marker=spec.source.marker, marker_body=manifest)
+
+    outcome = wait_for_batch(stack.store, "house_prices", "miscounted", timeout=CYCLE_TIMEOUT,
+                             api=stack.api, dag_id="ct_house_prices")
+
+    assert outcome.status == "rejected" and outcome.dag_run_state == "failed", outcome
+    batch = stack.store.get_batch("house_prices", "miscounted")
+    assert batch is not None and batch.reason_code == "MANIFEST_MISMATCH"
+    assert "999" in (batch.reason or "")

@@ -27,6 +27,7 @@ from airflow.sdk.exceptions import AirflowException, TaskDeferred  # noqa: E402
 from ct_airflow.sensors import S3BatchSensor  # noqa: E402
 from ct_airflow.triggers import S3BatchTrigger  # noqa: E402
 
+from mlops_lib.manifest import build_manifest  # noqa: E402
 from mlops_lib.s3io import upload_batch  # noqa: E402
 from mlops_lib.store import Store  # noqa: E402
 
@@ -66,14 +67,16 @@ def import_string(path: str) -> Any:
 
 
 def make_trigger(bucket: str, known: list[str] | None = None, **kw: Any) -> S3BatchTrigger:
-    return S3BatchTrigger(bucket=bucket, prefix=PREFIX, marker=MARKER,
+    return S3BatchTrigger(bucket=bucket, prefix=PREFIX,
+                          completion=kw.pop("completion", MARKER),
                           known_batch_ids=known or [], aws_conn_id="ct_s3",
                           poke_interval=kw.pop("poke_interval", 0.1), **kw)
 
 
 def make_sensor(bucket: str, **kw: Any) -> S3BatchSensor:
     return S3BatchSensor(task_id="wait_for_batch", pipeline=PIPELINE, bucket=bucket,
-                         prefix=PREFIX, marker=MARKER, poke_interval=0.1, **kw)
+                         prefix=PREFIX, completion=kw.pop("completion", MARKER),
+                         poke_interval=0.1, **kw)
 
 
 def write_batch(s3: Any, bucket: str, batch_id: str, files: dict[str, bytes] | None = None,
@@ -106,12 +109,13 @@ def assert_pending(trigger: S3BatchTrigger, wait: float = 1.5) -> None:
 
 # -- trigger ---------------------------------------------------------------------------------
 def test_serialize_is_exact() -> None:
-    trigger = S3BatchTrigger(bucket="b", prefix="landing/x/", marker="_DONE",
+    trigger = S3BatchTrigger(bucket="b", prefix="landing/x/", completion="_DONE",
                              known_batch_ids=["2026-01-01", "2026-01-02"], aws_conn_id="ct_s3",
                              poke_interval=2.5)
     assert trigger.serialize() == (
         "ct_airflow.triggers.S3BatchTrigger",
-        {"bucket": "b", "prefix": "landing/x/", "marker": "_DONE",
+        {"bucket": "b", "prefix": "landing/x/",
+         "completion": {"mode": "marker", "marker": "_DONE", "quiet_period_s": 60.0},
          "known_batch_ids": ["2026-01-01", "2026-01-02"], "aws_conn_id": "ct_s3",
          "poke_interval": 2.5},
     )
@@ -298,3 +302,62 @@ def test_listing_spans_pages(s3: Any, bucket: str, store_env: str) -> None:
     assert poked.is_done
     assert len(poked.xcom_value["files"]) == 1001
     assert event["batch"] == poked.xcom_value
+
+
+# -- manifest and quiet-period completion -----------------------------------------------------
+MANIFEST = {"mode": "manifest", "marker": "_manifest.json", "quiet_period_s": 60.0}
+
+
+def write_manifest_batch(s3: Any, bucket: str, batch_id: str, files: dict[str, bytes],
+                         *, listed: dict[str, bytes] | None = None) -> None:
+    """Data files, then a manifest (written last) listing `listed` (default: the files)."""
+    base = f"{PREFIX}{batch_id}/"
+    for name, body in files.items():
+        s3.put_object(Bucket=bucket, Key=base + name, Body=body)
+    listed = files if listed is None else listed
+    s3.put_object(Bucket=bucket, Key=base + "_manifest.json",
+                  Body=build_manifest(listed, {n: 1 for n in listed}))
+
+
+def test_manifest_batch_waits_for_every_listed_file(s3: Any, bucket: str) -> None:
+    write_manifest_batch(s3, bucket, "m1", {"part-0.csv": b"a\n1\n"},
+                         listed={"part-0.csv": b"a\n1\n", "part-1.csv": b"a\n2\n"})
+    assert_pending(make_trigger(bucket, completion=MANIFEST))
+
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}m1/part-1.csv", Body=b"a\n2\n")
+    event = first_event(make_trigger(bucket, completion=MANIFEST))
+    assert event["status"] == "success"
+    assert [f["key"] for f in event["batch"]["files"]] == [f"{PREFIX}m1/part-0.csv",
+                                                           f"{PREFIX}m1/part-1.csv"]
+
+
+def test_manifest_file_at_the_wrong_size_is_not_landed(s3: Any, bucket: str) -> None:
+    write_manifest_batch(s3, bucket, "m1", {"part-0.csv": b"a\n1"},  # still being written
+                         listed={"part-0.csv": b"a\n1\n"})
+    assert_pending(make_trigger(bucket, completion=MANIFEST))
+
+
+def test_manifest_defines_the_batch_files(s3: Any, bucket: str, store_env: str) -> None:
+    write_manifest_batch(s3, bucket, "m1", {"part-0.csv": b"a\n1\n", "stray.csv": b"a\n9\n"},
+                         listed={"part-0.csv": b"a\n1\n"})
+    event = first_event(make_trigger(bucket, completion=MANIFEST))
+    poked = make_sensor(bucket, completion=MANIFEST).poke({})  # type: ignore[arg-type]
+    assert [f["key"] for f in event["batch"]["files"]] == [f"{PREFIX}m1/part-0.csv"]
+    assert poked.is_done and poked.xcom_value == event["batch"]
+
+
+def test_unreadable_manifest_still_completes_the_batch(s3: Any, bucket: str) -> None:
+    # The producer said "done"; validation rejects it with MANIFEST_INVALID, the sensor must
+    # not wait forever.
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}m1/part-0.csv", Body=b"a\n1\n")
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}m1/_manifest.json", Body=b"{not json")
+    event = first_event(make_trigger(bucket, completion=MANIFEST))
+    assert event["status"] == "success" and event["batch"]["batch_id"] == "m1"
+
+
+def test_quiet_period_batch_fires_after_the_folder_goes_quiet(s3: Any, bucket: str) -> None:
+    quiet = {"mode": "quiet", "marker": "_SUCCESS", "quiet_period_s": 2.0}
+    write_batch(s3, bucket, "q1", complete=False)
+    assert_pending(make_trigger(bucket, completion=quiet), wait=0.5)
+    event = first_event(make_trigger(bucket, completion=quiet, poke_interval=0.5), timeout=10)
+    assert event["status"] == "success" and event["batch"]["marker_key"] == ""

@@ -2,10 +2,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
-from mlops_lib.batches import BatchRef, ObjectInfo, completed_batches, next_new_batch
+from mlops_lib.batches import (
+    BatchRef,
+    Completion,
+    ObjectInfo,
+    completed_batches,
+    new_batches,
+    next_new_batch,
+)
 from mlops_lib.validation import BatchRejected, ReasonCode, read_batch
 
 pytestmark = pytest.mark.unit
@@ -40,7 +48,7 @@ def test_batch_fields() -> None:
     b1 = completed_batches(listing(), PREFIX, MARKER)[0]
     assert b1.prefix == PREFIX + "b1/"
     assert b1.marker_key == PREFIX + "b1/_SUCCESS"
-    assert b1.completed_at == "2024-01-01T00:00:05+00:00"
+    assert b1.completed_at == "2024-01-01T00:00:05.000000+00:00"  # normalised UTC
     assert [f.key for f in b1.files] == [PREFIX + "b1/part-0.parquet",
                                          PREFIX + "b1/part-1.parquet"]  # sorted by key
 
@@ -199,3 +207,52 @@ def test_only_a_marker_at_the_batch_root_completes_it() -> None:
     objects = [obj(PREFIX + "b1/part-0.csv"), obj(PREFIX + "b1/sub/_SUCCESS", size=0),
                obj(PREFIX + "b2/part-0.csv"), obj(PREFIX + "b2/x_SUCCESS")]
     assert completed_batches(objects, PREFIX, MARKER) == []
+
+
+# --- completion rules ------------------------------------------------------------------------
+QUIET = Completion(mode="quiet", quiet_period_s=60)
+
+
+def test_quiet_batch_completes_only_after_the_quiet_period() -> None:
+    objects = [obj(PREFIX + "b1/part-0.csv", at="2024-01-01T00:00:00+00:00"),
+               obj(PREFIX + "b1/part-1.csv", at="2024-01-01T00:00:30+00:00")]
+    early = datetime(2024, 1, 1, 0, 1, 29, tzinfo=UTC)  # 59 s after the newest object
+    late = datetime(2024, 1, 1, 0, 1, 30, tzinfo=UTC)
+    assert completed_batches(objects, PREFIX, QUIET, now=early) == []
+    (batch,) = completed_batches(objects, PREFIX, QUIET, now=late)
+    assert batch.marker_key == ""
+    assert batch.completed_at == "2024-01-01T00:00:30.000000+00:00"
+    assert [f.key for f in batch.files] == [PREFIX + "b1/part-0.csv", PREFIX + "b1/part-1.csv"]
+
+
+def test_quiet_batch_of_zero_byte_objects_never_completes() -> None:
+    objects = [obj(PREFIX + "b1/part-0.csv", size=0), obj(PREFIX + "b1/_SUCCESS", size=0)]
+    assert completed_batches(objects, PREFIX, QUIET, now=datetime(2030, 1, 1, tzinfo=UTC)) == []
+
+
+def test_quiet_mode_ignores_markers_but_counts_them_as_activity() -> None:
+    objects = [obj(PREFIX + "b1/part-0.csv", at="2024-01-01T00:00:00+00:00"),
+               obj(PREFIX + "b1/_SUCCESS", size=0, at="2024-01-01T00:00:50+00:00")]
+    now = datetime(2024, 1, 1, 0, 1, 30, tzinfo=UTC)  # 100 s after the data, 40 s after _SUCCESS
+    assert completed_batches(objects, PREFIX, QUIET, now=now) == []
+
+
+def test_completion_of_accepts_a_marker_name_a_dict_or_a_rule() -> None:
+    assert Completion.of("_DONE") == Completion(mode="marker", marker="_DONE")
+    rule = Completion(mode="manifest", marker="_manifest.json")
+    assert Completion.of(rule.to_dict()) == rule
+    assert Completion.of(rule) is rule
+
+
+def test_completion_times_in_mixed_notations_sort_as_times() -> None:
+    objects = [obj(PREFIX + "a/p", at="2024-01-01T10:00:00Z"),
+               obj(PREFIX + "a/_SUCCESS", at="2024-01-01T10:00:02Z"),
+               obj(PREFIX + "b/p", at="2024-01-01T09:00:00+00:00"),
+               obj(PREFIX + "b/_SUCCESS", at="2024-01-01T11:00:01.5+02:00")]  # 09:00:01.5 UTC
+    assert [b.batch_id for b in completed_batches(objects, PREFIX, MARKER)] == ["b", "a"]
+
+
+def test_new_batches_lists_every_unknown_batch_in_order() -> None:
+    batches = completed_batches(listing(), PREFIX, MARKER)
+    assert [b.batch_id for b in new_batches(batches, [])] == ["b1", "b2"]
+    assert [b.batch_id for b in new_batches(batches, ["b1"])] == ["b2"]

@@ -11,11 +11,13 @@ import pandas as pd
 import pytest
 
 from mlops_lib.datagen import generate_batch, to_file_bytes
+from mlops_lib.manifest import build_manifest
 from mlops_lib.spec import Feature, MetricPolicy, PipelineSpec
 from mlops_lib.validation import (
     BatchRejected,
     ReasonCode,
     ValidationReport,
+    check_manifest,
     conform,
     read_batch,
     validate_batch,
@@ -165,6 +167,18 @@ def _unknown_category(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> 
     return validate_batch(bad, spec, batch_id="b")
 
 
+def _manifest_invalid(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    body = to_file_bytes(df, "parquet")
+    return _rejected(lambda: check_manifest(b'{"files": []}', "b/", [("b/p.parquet", body)],
+                                            "parquet"))
+
+
+def _manifest_mismatch(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    body = to_file_bytes(df, "parquet")
+    manifest = build_manifest({"p.parquet": body}, {"p.parquet": len(df) + 1})  # rows differ
+    return _rejected(lambda: check_manifest(manifest, "b/", [("b/p.parquet", body)], "parquet"))
+
+
 SCENARIOS: dict[ReasonCode, Callable[[pd.DataFrame, PipelineSpec, PipelineSpec], Outcome]] = {
     ReasonCode.EMPTY_BATCH: _empty_batch,
     ReasonCode.UNREADABLE_FILE: _unreadable,
@@ -179,6 +193,8 @@ SCENARIOS: dict[ReasonCode, Callable[[pd.DataFrame, PipelineSpec, PipelineSpec],
     ReasonCode.TARGET_SINGLE_CLASS: _target_single_class,
     ReasonCode.NON_FINITE_FEATURES: _non_finite,
     ReasonCode.UNKNOWN_CATEGORIES: _unknown_category,
+    ReasonCode.MANIFEST_INVALID: _manifest_invalid,
+    ReasonCode.MANIFEST_MISMATCH: _manifest_mismatch,
 }
 
 
