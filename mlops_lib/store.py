@@ -12,10 +12,13 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import IntegrityError
+
+if TYPE_CHECKING:  # the store itself never imports pandas: cheap for triggers polling it
+    from mlops_lib.drift import DriftResult
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
@@ -238,6 +241,29 @@ class Store:
     def _one(self, sql: str, **params: Any) -> dict[str, Any] | None:
         rows = self._all(sql, **params)
         return rows[0] if rows else None
+
+    # -- drift metrics ---------------------------------------------------------------------
+    def record_drift(self, pipeline: str, batch_id: str, dag_run_id: str,
+                     result: DriftResult) -> int:
+        """Store a drift result, one row per feature; returns the rows written now.
+
+        Keyed by pipeline + batch + feature: a retried or repeated run writes nothing and the
+        first statistics stored for a batch stay.
+        """
+        now = utcnow()
+        return sum(self._insert_once("drift_metrics", {
+            "pipeline": pipeline, "batch_id": batch_id, "dag_run_id": dag_run_id,
+            "feature": f.feature, "kind": f.kind, "method": f.method, "score": f.score,
+            "threshold": f.threshold, "psi": f.psi, "wasserstein": f.wasserstein, "js": f.js,
+            "unseen_share": f.unseen_share, "null_share": f.null_share,
+            "drifted": int(f.drifted), "created_at": now,
+        }) for f in result.features)
+
+    def drift_metrics(self, pipeline: str, batch_id: str) -> list[dict[str, Any]]:
+        """The stored drift rows of a batch, by feature name; `drifted` as a bool."""
+        rows = self._all("SELECT * FROM drift_metrics WHERE pipeline = :p AND batch_id = :b "
+                         "ORDER BY feature", p=pipeline, b=batch_id)
+        return [{**r, "drifted": bool(r["drifted"])} for r in rows]
 
 
 def _decision(row: dict[str, Any]) -> DecisionRecord:

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from mlops_lib.store import DecisionRecord, Store, apply_migrations
+from mlops_lib.store import SQL_DIR, DecisionRecord, Store, apply_migrations
 
 pytestmark = pytest.mark.unit
 
@@ -38,14 +38,15 @@ def test_migrations_create_tables_once(store_url: str) -> None:
     try:
         first = apply_migrations(engine)
         second = apply_migrations(engine)
-        assert first == ["001_init.sql"]
+        shipped = sorted(p.name for p in SQL_DIR.glob("*.sql"))
+        assert first == shipped and shipped[0] == "001_init.sql"
         assert second == []
         tables = set(inspect(engine).get_table_names())
         assert {"batches", "quarantine", "training_runs", "decisions", "champion", "reports",
                 "schema_migrations"} <= tables
         with engine.connect() as conn:
             n = conn.execute(text("SELECT COUNT(*) FROM schema_migrations")).scalar_one()
-        assert n == 1
+        assert n == len(shipped)
     finally:
         engine.dispose()
 
