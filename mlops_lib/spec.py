@@ -18,14 +18,17 @@ FileFormat = Literal["parquet", "csv"]
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 _METRIC_DIRECTIONS = {
     "roc_auc": "maximize",
+    "pr_auc": "maximize",
     "accuracy": "maximize",
+    "f1": "maximize",
     "log_loss": "minimize",
+    "brier": "minimize",
     "rmse": "minimize",
     "mae": "minimize",
     "r2": "maximize",
 }
 _TASK_METRICS: dict[str, set[str]] = {
-    "binary_classification": {"roc_auc", "accuracy", "log_loss"},
+    "binary_classification": {"roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "brier"},
     "regression": {"rmse", "mae", "r2"},
 }
 
@@ -57,11 +60,30 @@ class Source:
 
 
 @dataclass(frozen=True)
+class SliceSpec:
+    """A slice guardrail column: categorical as is, numeric cut into `bins` quantile bins."""
+
+    column: str
+    bins: int | None = None
+
+
+@dataclass(frozen=True)
 class MetricPolicy:
+    """The promotion policy: primary metric, floor, and the statistical gate's settings."""
+
     name: str
     direction: Literal["maximize", "minimize"]
     floor: float
     min_improvement: float = 0.0
+    threshold: float = 0.5                      # decision threshold for accuracy and F1
+    bootstrap_samples: int = 1000
+    bootstrap_confidence: float = 0.95
+    bootstrap_seed: int = 0
+    non_inferiority_margin: float | None = None
+    slices: tuple[SliceSpec, ...] = ()
+    slice_tolerance: float = 0.02
+    min_slice_rows: int = 100
+    leakage_ceiling: float | None = 0.999       # keep when roc_auc / r2 reaches this
 
     def better(self, candidate: float, baseline: float) -> bool:
         """True when the candidate beats the baseline by more than min_improvement."""
@@ -79,6 +101,7 @@ class TrainingConfig:
     num_boost_round: int = 200
     device: Literal["auto", "cpu", "cuda"] = "auto"
     params: dict[str, Any] = field(default_factory=dict)
+    time_column: str | None = None  # set: the holdout is the newest rows, not a random share
 
 
 @dataclass(frozen=True)
@@ -103,6 +126,12 @@ class PipelineSpec:
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
+
+    @property
+    def model_inputs(self) -> list[str]:
+        """Features the model consumes. Datetime and free-string columns are validated and kept
+        (a datetime may order the holdout) but XGBoost has no type for them."""
+        return [f.name for f in self.features if f.dtype in ("float", "int", "bool", "category")]
 
     @property
     def registered_model_name(self) -> str:
@@ -167,8 +196,8 @@ def _parse(raw: dict[str, Any], path: str) -> PipelineSpec:
         target=target,
         task=task,
         features=features,
-        metric=_parse_metric(raw["metric"], task, path),
-        training=_parse_training(raw.get("training") or {}, path),
+        metric=_parse_metric(raw["metric"], task, path, features),
+        training=_parse_training(raw.get("training") or {}, path, features),
         trigger=TriggerConfig(**(raw.get("trigger") or {})),
         owner=str(raw.get("owner", "data-engineering")),
         description=str(raw.get("description", "")),
@@ -203,7 +232,8 @@ def _parse_feature(raw: dict[str, Any], path: str) -> Feature:
     return Feature(name=str(raw["name"]), dtype=dtype, categories=categories)
 
 
-def _parse_metric(raw: dict[str, Any], task: str, path: str) -> MetricPolicy:
+def _parse_metric(raw: dict[str, Any], task: str, path: str,
+                  features: tuple[Feature, ...] = ()) -> MetricPolicy:
     name = raw["name"]
     if name not in _TASK_METRICS[task]:
         raise SpecError(f"{path}: metric {name!r} does not fit task {task!r}; "
@@ -211,12 +241,80 @@ def _parse_metric(raw: dict[str, Any], task: str, path: str) -> MetricPolicy:
     direction = raw.get("direction", _METRIC_DIRECTIONS[name])
     if direction != _METRIC_DIRECTIONS[name]:
         raise SpecError(f"{path}: metric {name!r} is always {_METRIC_DIRECTIONS[name]}d")
-    return MetricPolicy(name=name, direction=direction, floor=float(raw["floor"]),
-                        min_improvement=float(raw.get("min_improvement", 0.0)))
+    known = {"name", "direction", "floor", "min_improvement", "threshold", "bootstrap",
+             "non_inferiority_margin", "slices", "slice_tolerance", "min_slice_rows",
+             "leakage_ceiling"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise SpecError(f"{path}: unknown metric keys {unknown}")
+    boot = raw.get("bootstrap") or {}
+    if not isinstance(boot, dict) or set(boot) - {"samples", "confidence", "seed"}:
+        raise SpecError(f"{path}: metric.bootstrap takes samples, confidence and seed")
+    margin = raw.get("non_inferiority_margin")
+    ceiling = raw.get("leakage_ceiling", 0.999)
+    policy = MetricPolicy(
+        name=name, direction=direction, floor=float(raw["floor"]),
+        min_improvement=float(raw.get("min_improvement", 0.0)),
+        threshold=float(raw.get("threshold", 0.5)),
+        bootstrap_samples=int(boot.get("samples", 1000)),
+        bootstrap_confidence=float(boot.get("confidence", 0.95)),
+        bootstrap_seed=int(boot.get("seed", 0)),
+        non_inferiority_margin=None if margin is None else float(margin),
+        slices=tuple(_parse_slice(s, path, features) for s in raw.get("slices") or ()),
+        slice_tolerance=float(raw.get("slice_tolerance", 0.02)),
+        min_slice_rows=int(raw.get("min_slice_rows", 100)),
+        leakage_ceiling=None if ceiling is None else float(ceiling))
+    checks = [
+        (0.0 < policy.threshold < 1.0, "metric.threshold must be within (0, 1)"),
+        (100 <= policy.bootstrap_samples <= 100_000,
+         "metric.bootstrap.samples must be within [100, 100000]"),
+        (0.5 < policy.bootstrap_confidence < 1.0,
+         "metric.bootstrap.confidence must be within (0.5, 1)"),
+        (policy.min_improvement >= 0, "metric.min_improvement must be >= 0"),
+        (policy.non_inferiority_margin is None or policy.non_inferiority_margin >= 0,
+         "metric.non_inferiority_margin must be >= 0"),
+        (policy.slice_tolerance >= 0, "metric.slice_tolerance must be >= 0"),
+        (policy.min_slice_rows >= 1, "metric.min_slice_rows must be >= 1"),
+        (len({s.column for s in policy.slices}) == len(policy.slices),
+         "metric.slices lists a column twice"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise SpecError(f"{path}: {message}")
+    return policy
 
 
-def _parse_training(raw: dict[str, Any], path: str) -> TrainingConfig:
+def _parse_slice(raw: Any, path: str, features: tuple[Feature, ...]) -> SliceSpec:
+    if isinstance(raw, str):
+        raw = {"column": raw}
+    if not isinstance(raw, dict) or "column" not in raw or set(raw) - {"column", "bins"}:
+        raise SpecError(f"{path}: metric.slices entries are {{column, bins (optional)}}")
+    column, bins = str(raw["column"]), raw.get("bins")
+    feature = next((f for f in features if f.name == column), None)
+    if features and feature is None:
+        raise SpecError(f"{path}: slice column {column!r} is not a feature")
+    if bins is not None:
+        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
+            raise SpecError(f"{path}: slice {column!r}: bins must be an integer >= 2")
+        if feature is not None and feature.dtype not in ("float", "int"):
+            raise SpecError(f"{path}: slice {column!r}: bins need a numeric column, "
+                            f"not {feature.dtype}")
+    elif feature is not None and feature.dtype == "float":
+        raise SpecError(f"{path}: slice {column!r} is a float column: give it `bins` "
+                        "(quantile bins)")
+    return SliceSpec(column=column, bins=bins)
+
+
+def _parse_training(raw: dict[str, Any], path: str,
+                    features: tuple[Feature, ...] = ()) -> TrainingConfig:
     cfg = TrainingConfig(**raw)
+    if cfg.time_column is not None:
+        feature = next((f for f in features if f.name == cfg.time_column), None)
+        if features and feature is None:
+            raise SpecError(f"{path}: training.time_column {cfg.time_column!r} is not a feature")
+        if feature is not None and feature.dtype not in ("datetime", "int", "float"):
+            raise SpecError(f"{path}: training.time_column {cfg.time_column!r} must be a "
+                            f"datetime or numeric column, not {feature.dtype}")
     if not 0.05 <= cfg.holdout_share <= 0.5:
         raise SpecError(f"{path}: training.holdout_share must be within [0.05, 0.5]")
     if cfg.device not in ("auto", "cpu", "cuda"):

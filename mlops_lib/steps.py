@@ -13,12 +13,12 @@ import pandas as pd
 
 from mlops_lib import s3io
 from mlops_lib.batches import BatchRef
-from mlops_lib.evaluation import decide
+from mlops_lib.evaluation import decide, slice_columns
 from mlops_lib.registry import CHALLENGER, CHAMPION
 from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.store import DecisionRecord
-from mlops_lib.training import predict, score, split_holdout, train_model
+from mlops_lib.training import predict, split_holdout, train_model
 from mlops_lib.validation import (
     BatchRejected,
     check_manifest,
@@ -138,16 +138,19 @@ def evaluate(svc: Services, spec: PipelineSpec, version: dict[str, Any],
     y = holdout[spec.target].to_numpy()
     name = spec.registered_model_name
     challenger = svc.registry.load_booster(name, trained["model_version"])
-    candidate = score(y, predict(challenger, holdout, spec), spec.task)
-    baseline, baseline_error = None, None
+    challenger_pred = predict(challenger, holdout, spec)
+    champion_pred: Any = None  # predictions, or why the expected champion could not be scored
     if champion is not None:
         try:
             booster = svc.registry.load_booster(name, champion["version"])
-            baseline = score(y, predict(booster, holdout, spec), spec.task)
+            champion_pred = predict(booster, holdout, spec)
         except Exception as exc:  # an unloadable champion must fail closed, never "promote"
-            baseline_error = f"{type(exc).__name__}: {exc}"
-            log.error("Champion v%s could not be scored: %s", champion["version"], exc)
-    verdict = decide(spec.metric, candidate, baseline, baseline_error=baseline_error)
+            champion_pred = f"{type(exc).__name__}: {exc}"
+            log.error("ALERT: champion v%s could not be scored, failing closed (keep): %s",
+                      champion["version"], exc)
+    slices = slice_columns({s.column: holdout[s.column].to_numpy() for s in spec.metric.slices},
+                           spec.metric.slices)
+    verdict = decide(spec.metric, y, challenger_pred, champion_pred, slices=slices)
     record = svc.store.record_decision(DecisionRecord(
         pipeline=spec.name, dag_run_id=dag_run_id, candidate_version=trained["model_version"],
         baseline_version=None if champion is None else champion["version"],
@@ -158,9 +161,20 @@ def evaluate(svc: Services, spec: PipelineSpec, version: dict[str, Any],
                  "champion_epoch": 0 if champion is None else champion["epoch"]}))
     svc.registry.log_run_data(
         trained["mlflow_run_id"],
-        metrics={f"holdout_{k}": v for k, v in candidate.items()}
-        | {f"champion_holdout_{k}": v for k, v in (baseline or {}).items()},
-        tags={"ct.decision": record.decision, "ct.decision_reason": record.reason})
+        metrics={f"holdout_{k}": v for k, v in verdict.candidate_metrics.items()}
+        | {f"champion_holdout_{k}": v for k, v in (verdict.baseline_metrics or {}).items()},
+        tags={"ct.decision": record.decision, "ct.decision_reason": record.reason[:5000]})
+    boot = verdict.bootstrap
+    if boot is not None:
+        log.info("Paired bootstrap (%d resamples, seed %d): %s challenger - champion %+.4f, "
+                 "%.0f%% CI [%+.4f, %+.4f]; improvement lower bound %+.4f", boot.n_valid,
+                 boot.seed, boot.metric, boot.diff, boot.confidence * 100, boot.ci_low,
+                 boot.ci_high, boot.improvement_low)
+    for s in verdict.slices:
+        log.log(logging.WARNING if s.status == "violated" else logging.INFO,
+                "Slice %s=%s: %d rows, challenger %.4f, champion %s: %s", s.column, s.value,
+                s.rows, s.challenger, "n/a" if s.champion is None else f"{s.champion:.4f}",
+                s.status)
     log.info("Decision: %s. %s", record.decision.upper(), record.reason)
     return _decision_dict(record)
 
@@ -187,9 +201,12 @@ def promote(svc: Services, spec: PipelineSpec, dag_run_id: str) -> dict[str, Any
     return {"promoted": True, "version": version}
 
 
-def build_reports(svc: Services, spec: PipelineSpec, batch_path: str, trained: dict[str, Any],
-                  champion: dict[str, Any] | None, dag_run_id: str) -> dict[str, Any]:
-    """Evidently drift (batch vs the champion's training data) and data-summary reports."""
+def build_reports(svc: Services, spec: PipelineSpec, batch_id: str, batch_path: str,
+                  trained: dict[str, Any], champion: dict[str, Any] | None,
+                  dag_run_id: str) -> dict[str, Any]:
+    """Drift of the batch against the champion's training data (statistics on all rows, stored
+    per feature) and the Evidently drift and data-summary reports."""
+    from mlops_lib import drift as drift_stats
     from mlops_lib.reports import build_reports as build
 
     current = pd.read_parquet(batch_path)
@@ -197,9 +214,18 @@ def build_reports(svc: Services, spec: PipelineSpec, batch_path: str, trained: d
     if champion is not None and champion.get("data_rev"):
         ref_version = svc.versioner.at(spec.name, champion["data_rev"])
         reference = pd.read_parquet(io.BytesIO(svc.versioner.read(ref_version)))
+    run_id = trained["mlflow_run_id"]
+    drift = None
+    if reference is not None:
+        result = drift_stats.compute(reference, current, spec)
+        svc.store.record_drift(spec.name, batch_id, dag_run_id, result)
+        svc.registry.log_run_data(run_id, metrics={"drift_share": result.share_drifted})
+        drift = {"share_drifted": result.share_drifted,
+                 "drifted_features": list(result.drifted_features)}
+        log.info("Drift vs champion v%s data: %d of %d features drifted %s", champion["version"],
+                 result.n_drifted, result.n_compared, list(result.drifted_features))
     out_dir = svc.scratch_dir(spec.name, dag_run_id) / "reports"
     bundle = build(current, reference, spec, out_dir)
-    run_id = trained["mlflow_run_id"]
     base = svc.registry.log_artifacts(run_id, out_dir, "reports")
     tracking = svc.settings.mlflow_tracking_uri.rstrip("/")
     run_page = (f"{tracking}/#/experiments/{svc.registry.experiment_id(run_id)}/runs/{run_id}"
@@ -216,9 +242,6 @@ def build_reports(svc: Services, spec: PipelineSpec, batch_path: str, trained: d
     log.info("Evidently reports: open the MLflow run %s (folder reports/)", run_page)
     for name in sorted(uris):
         log.info("  %s: %s (download: %s)", name, uris[name], downloads[name])
-    drift = None if bundle.drift is None else {
-        "share_drifted": bundle.drift.share_drifted,
-        "drifted_columns": list(bundle.drift.drifted_columns)}
     return {"reports": uris, "run_page": run_page, "downloads": downloads, "drift": drift,
             "skipped": list(bundle.skipped)}
 
@@ -227,7 +250,8 @@ def _split(svc: Services, spec: PipelineSpec,
            version: DataVersion) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train/holdout of exactly the versioned bytes, so lineage is what was trained on."""
     frame = pd.read_parquet(io.BytesIO(svc.versioner.read(version)))
-    return split_holdout(frame, spec.training.holdout_share, spec.training.seed)
+    return split_holdout(frame, spec.training.holdout_share, spec.training.seed,
+                         spec.training.time_column)
 
 
 def _decision_dict(record: DecisionRecord) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xgboost as xgb
-from sklearn import metrics as skm
 
+from mlops_lib import metrics
 from mlops_lib.settings import REPO_ROOT
 from mlops_lib.spec import PipelineSpec
 
@@ -62,16 +62,35 @@ def choose_device(preference: str) -> str:
     return "cuda" if gpu_name() and xgb.build_info().get("USE_CUDA") else "cpu"
 
 
-def split_holdout(df: pd.DataFrame, share: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A seeded random split; the holdout is never trained on by the challenger."""
-    rng = np.random.default_rng(seed)
-    mask = rng.random(len(df)) < share
+def split_holdout(df: pd.DataFrame, share: float, seed: int,
+                  time_column: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train/holdout; the holdout is never trained on by the challenger.
+
+    Without `time_column`: a seeded random split. With it: the newest `share` of the rows (by
+    that column) is the holdout, extended to every row sharing the cut-off time so that no
+    timestamp straddles the split (unless that leaves nothing to train on); rows with a missing
+    time count as the oldest. Both parts keep the frame's row order.
+    """
+    if time_column is None:
+        rng = np.random.default_rng(seed)
+        mask = rng.random(len(df)) < share
+    else:
+        n_holdout = min(len(df), max(1, round(share * len(df)))) if len(df) else 0
+        times = df[time_column].reset_index(drop=True)
+        order = times.sort_values(kind="stable", na_position="first").index.to_numpy()
+        mask = np.zeros(len(df), dtype=bool)
+        if n_holdout:
+            mask[order[len(df) - n_holdout:]] = True
+            cutoff = times.iloc[order[len(df) - n_holdout]]
+            ties = (times >= cutoff).to_numpy() if not pd.isna(cutoff) else mask
+            if not (mask | ties).all():  # keep something to train on when all times are equal
+                mask |= ties
     return df.loc[~mask].reset_index(drop=True), df.loc[mask].reset_index(drop=True)
 
 
 def to_dmatrix(df: pd.DataFrame, spec: PipelineSpec, *, with_label: bool = True) -> xgb.DMatrix:
     label = df[spec.target].to_numpy() if with_label else None
-    return xgb.DMatrix(df[spec.feature_names], label=label, enable_categorical=True,
+    return xgb.DMatrix(df[spec.model_inputs], label=label, enable_categorical=True,
                        nthread=os.cpu_count() or 1)
 
 
@@ -102,21 +121,10 @@ def predict(booster: xgb.Booster, df: pd.DataFrame, spec: PipelineSpec) -> np.nd
     return booster.predict(to_dmatrix(df, spec, with_label=False))
 
 
-def score(y_true: np.ndarray, y_pred: np.ndarray, task: str) -> dict[str, float]:
-    """All metrics of the task type; the spec's primary metric is one of them."""
-    if task == "binary_classification":
-        p = np.clip(y_pred, 1e-7, 1 - 1e-7)
-        both_classes = len(np.unique(y_true)) == 2
-        return {
-            "roc_auc": float(skm.roc_auc_score(y_true, p)) if both_classes else float("nan"),
-            "log_loss": float(skm.log_loss(y_true, p, labels=[0, 1])),
-            "accuracy": float(skm.accuracy_score(y_true, p >= 0.5)),
-        }
-    return {
-        "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred))),
-        "mae": float(skm.mean_absolute_error(y_true, y_pred)),
-        "r2": float(skm.r2_score(y_true, y_pred)),
-    }
+def score(y_true: np.ndarray, y_pred: np.ndarray, task: str,
+          threshold: float = 0.5) -> dict[str, float]:
+    """All metrics of the task type (see mlops_lib.metrics); the primary metric is one."""
+    return metrics.compute(y_true, y_pred, task, threshold)
 
 
 def capture_environment(device: str) -> dict[str, str]:

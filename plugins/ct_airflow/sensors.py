@@ -22,8 +22,9 @@ class S3BatchSensor(BaseSensorOperator):
     """Waits for the oldest completed batch under `prefix` that the store has not seen.
 
     A batch is a folder under the prefix, complete by the spec's rule: a marker written last,
-    a manifest whose listed files have all landed, or a quiet period. Returns the batch (keys, ETags, sizes, fingerprint) as XCom. Deferrable by default: one cheap poke,
-    then the wait happens in the triggerer, not in a worker slot.
+    a manifest whose listed files have all landed, or a quiet period. Returns the batch (keys,
+    ETags, sizes, fingerprint) as XCom. Deferrable by default: one cheap poke, then the wait
+    happens in the triggerer, not in a worker slot.
     """
 
     template_fields: Sequence[str] = ("bucket", "prefix")

@@ -97,8 +97,8 @@ def build_reports(pipeline: str, registered: dict[str, Any], validated: dict[str
                   trained: dict[str, Any]) -> dict[str, Any]:
     from mlops_lib import steps
 
-    return steps.build_reports(_services(), _spec(pipeline), validated["path"], trained,
-                               registered["champion"], _run_id())
+    return steps.build_reports(_services(), _spec(pipeline), registered["batch"]["batch_id"],
+                               validated["path"], trained, registered["champion"], _run_id())
 
 
 def promote_champion(pipeline: str, decision: dict[str, Any],

@@ -7,7 +7,14 @@ from typing import Any
 import pytest
 import yaml
 
-from mlops_lib.spec import MetricPolicy, PipelineSpec, SpecError, load_spec, load_specs
+from mlops_lib.spec import (
+    MetricPolicy,
+    PipelineSpec,
+    SliceSpec,
+    SpecError,
+    load_spec,
+    load_specs,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -37,8 +44,12 @@ def test_example_spec_loads(spec: PipelineSpec) -> None:
     assert spec.source.prefix == "landing/credit_default/"
     assert spec.source.format == "parquet"
     assert spec.source.marker == "_SUCCESS"
-    assert spec.metric == MetricPolicy(name="roc_auc", direction="maximize", floor=0.70,
-                                       min_improvement=0.0)
+    assert spec.metric == MetricPolicy(
+        name="roc_auc", direction="maximize", floor=0.70, min_improvement=0.0, threshold=0.5,
+        bootstrap_samples=1000, bootstrap_confidence=0.95, bootstrap_seed=42,
+        non_inferiority_margin=None, slices=(SliceSpec("region"),), slice_tolerance=0.03,
+        min_slice_rows=200, leakage_ceiling=0.999)
+    assert spec.training.time_column is None  # random seeded holdout
     assert spec.training.seed == 42
     assert spec.training.device == "auto"
     assert spec.training.params["max_depth"] == 5
@@ -70,11 +81,22 @@ def test_defaults_for_optional_sections(tmp_path: Path, raw: dict) -> None:
         raw.pop(key)
     del raw["source"]["format"], raw["source"]["marker"], raw["metric"]["direction"]
     del raw["metric"]["min_improvement"]
+    for key in ("threshold", "bootstrap", "slices", "slice_tolerance", "min_slice_rows",
+                "leakage_ceiling"):
+        raw["metric"].pop(key, None)
     loaded = load_spec(write(tmp_path, raw))
     assert loaded.source.format == "parquet"
     assert loaded.source.marker == "_SUCCESS"
     assert loaded.metric.direction == "maximize"  # implied by roc_auc
     assert loaded.metric.min_improvement == 0.0
+    assert loaded.metric == MetricPolicy("roc_auc", "maximize", floor=0.70)
+    assert (loaded.metric.threshold, loaded.metric.bootstrap_samples) == (0.5, 1000)
+    assert (loaded.metric.bootstrap_confidence, loaded.metric.bootstrap_seed) == (0.95, 0)
+    assert loaded.metric.non_inferiority_margin is None
+    assert loaded.metric.slices == ()
+    assert (loaded.metric.slice_tolerance, loaded.metric.min_slice_rows) == (0.02, 100)
+    assert loaded.metric.leakage_ceiling == 0.999
+    assert loaded.training.time_column is None
     assert loaded.training.device == "auto"
     assert loaded.owner == "data-engineering"
 
@@ -159,7 +181,7 @@ def _target_is_feature(r: dict) -> None:
 
 
 def _metric_unknown(r: dict) -> None:
-    r["metric"]["name"] = "f1"
+    r["metric"]["name"] = "gini"
 
 
 def _metric_wrong_task(r: dict) -> None:
@@ -210,7 +232,7 @@ def _missing_bucket(r: dict) -> None:
     (_category_without_categories, "categories"),
     (_no_features, "at least one feature"),
     (_target_is_feature, "also listed as a feature"),
-    (_metric_unknown, "f1"),
+    (_metric_unknown, "gini"),
     (_metric_wrong_task, "does not fit task"),
     (_metric_wrong_direction, "always maximized"),
     (_metric_bad_floor, "high"),
@@ -293,3 +315,73 @@ def test_load_specs_propagates_a_bad_file(tmp_path: Path, raw: dict) -> None:
 
 def test_load_specs_of_empty_directory(tmp_path: Path) -> None:
     assert load_specs(tmp_path) == []
+
+
+# --- the evaluation policy and the time-based holdout --------------------------------------------
+
+
+def test_evaluation_policy_fields_are_parsed(tmp_path: Path, raw: dict) -> None:
+    raw["features"].append({"name": "applied_at", "dtype": "datetime"})
+    raw["metric"].update({
+        "name": "pr_auc", "threshold": 0.3,
+        "bootstrap": {"samples": 500, "confidence": 0.9, "seed": 7},
+        "non_inferiority_margin": 0.01,
+        "slices": [{"column": "region"}, {"column": "income", "bins": 4}, "late_payments"],
+        "slice_tolerance": 0.05, "min_slice_rows": 50, "leakage_ceiling": None})
+    raw["training"]["time_column"] = "applied_at"
+    loaded = load_spec(write(tmp_path, raw))
+    m = loaded.metric
+    assert (m.name, m.direction, m.threshold) == ("pr_auc", "maximize", 0.3)
+    assert (m.bootstrap_samples, m.bootstrap_confidence, m.bootstrap_seed) == (500, 0.9, 7)
+    assert m.non_inferiority_margin == 0.01
+    assert m.slices == (SliceSpec("region"), SliceSpec("income", 4), SliceSpec("late_payments"))
+    assert (m.slice_tolerance, m.min_slice_rows) == (0.05, 50)
+    assert m.leakage_ceiling is None  # explicitly switched off
+    assert loaded.training.time_column == "applied_at"
+
+
+@pytest.mark.parametrize("name", ["pr_auc", "f1", "brier", "log_loss", "accuracy", "roc_auc"])
+def test_binary_primary_metrics(tmp_path: Path, raw: dict, name: str) -> None:
+    raw["metric"]["name"] = name
+    raw["metric"].pop("direction")
+    raw["metric"]["floor"] = 0.5
+    expected = "minimize" if name in ("brier", "log_loss") else "maximize"
+    assert load_spec(write(tmp_path, raw)).metric.direction == expected
+
+
+@pytest.mark.parametrize(("metric", "training", "needle"), [
+    ({"threshold": 1.0}, {}, "metric.threshold"),
+    ({"threshold": 0}, {}, "metric.threshold"),
+    ({"bootstrap": {"samples": 10}}, {}, "bootstrap.samples"),
+    ({"bootstrap": {"confidence": 1.2}}, {}, "bootstrap.confidence"),
+    ({"bootstrap": {"iterations": 100}}, {}, "metric.bootstrap"),
+    ({"bootstrap": [1000]}, {}, "metric.bootstrap"),
+    ({"non_inferiority_margin": -0.1}, {}, "non_inferiority_margin"),
+    ({"min_improvement": -0.1}, {}, "min_improvement"),
+    ({"slice_tolerance": -0.01}, {}, "slice_tolerance"),
+    ({"min_slice_rows": 0}, {}, "min_slice_rows"),
+    ({"slices": [{"column": "zip_code"}]}, {}, "zip_code"),
+    ({"slices": [{"column": "income"}]}, {}, "bins"),                  # float needs bins
+    ({"slices": [{"column": "region", "bins": 3}]}, {}, "numeric"),    # bins on a category
+    ({"slices": [{"column": "income", "bins": 1}]}, {}, "bins"),
+    ({"slices": [{"column": "income", "bins": "four"}]}, {}, "bins"),
+    ({"slices": [{"column": "region"}, {"column": "region"}]}, {}, "twice"),
+    ({"slices": [{"col": "region"}]}, {}, "metric.slices"),
+    ({"leakage": 0.99}, {}, "leakage"),                                # unknown key
+    ({}, {"time_column": "when"}, "time_column"),
+    ({}, {"time_column": "region"}, "time_column"),
+], ids=lambda v: str(v))
+def test_bad_evaluation_policy(tmp_path: Path, raw: dict, metric: dict, training: dict,
+                               needle: str) -> None:
+    raw["metric"].update(metric)
+    raw["training"].update(training)
+    path = write(tmp_path, raw)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert str(path) in str(info.value)
+    assert needle in str(info.value)
+
+
+def test_numeric_time_column_is_accepted(tmp_path: Path, raw: dict) -> None:
+    raw["training"]["time_column"] = "tenure_months"
+    assert load_spec(write(tmp_path, raw)).training.time_column == "tenure_months"

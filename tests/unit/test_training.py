@@ -184,6 +184,25 @@ def test_score_binary() -> None:
     assert m["log_loss"] == pytest.approx(expected_ll)
 
 
+def test_score_reports_every_metric_of_the_task() -> None:
+    y = np.array([0, 0, 1, 1])
+    binary = score(y, np.array([0.1, 0.4, 0.35, 0.8]), "binary_classification")
+    assert set(binary) == {"roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "f1", "ece"}
+    assert set(score(y, np.array([0.0, 1.0, 1.0, 2.0]), "regression")) == {"rmse", "mae", "r2"}
+
+
+def test_score_honours_the_decision_threshold() -> None:
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.1, 0.4, 0.35, 0.8])
+    assert score(y, p, "binary_classification")["accuracy"] == pytest.approx(0.75)
+    low = score(y, p, "binary_classification", threshold=0.3)
+    assert low["accuracy"] == pytest.approx(0.75)  # 0.35 is now positive, but so is 0.4
+    assert low["f1"] == pytest.approx(0.8)         # tp 2, fp 1, fn 0
+    assert score(y, p, "binary_classification", threshold=0.38)["accuracy"] == 0.5
+    # The ranking metrics do not depend on the threshold.
+    assert low["roc_auc"] == score(y, p, "binary_classification")["roc_auc"]
+
+
 def test_score_binary_perfect_and_clipped() -> None:
     m = score(np.array([0, 1, 1]), np.array([0.0, 1.0, 1.0]), "binary_classification")
     assert m["roc_auc"] == 1.0
@@ -222,6 +241,52 @@ def test_split_holdout_is_disjoint_complete_and_deterministic() -> None:
     assert set(other["row"]) != set(holdout["row"])
 
 
+def test_time_split_holds_out_the_newest_rows() -> None:
+    rng = np.random.default_rng(0)
+    when = pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.permutation(1000), unit="h")
+    df = pd.DataFrame({"row": np.arange(1000), "when": when})
+    train, holdout = split_holdout(df, 0.2, seed=42, time_column="when")
+    assert len(holdout) == 200
+    assert train["when"].max() < holdout["when"].min()  # every holdout row is newer
+    assert set(train["row"]).isdisjoint(holdout["row"])
+    assert len(train) + len(holdout) == 1000
+    assert list(holdout["row"]) == sorted(holdout["row"])  # the frame's row order is kept
+    assert list(holdout.index) == list(range(200))
+    # The seed plays no part in a time split.
+    pd.testing.assert_frame_equal(holdout, split_holdout(df, 0.2, seed=7, time_column="when")[1])
+
+
+def test_time_split_keeps_a_timestamp_on_one_side() -> None:
+    # 10 days of 10 rows each: 25% would cut day 8 in half, so all of day 8 goes to the holdout.
+    df = pd.DataFrame({"day": np.repeat(np.arange(10), 10), "row": np.arange(100)})
+    train, holdout = split_holdout(df.sample(frac=1, random_state=1), 0.25, seed=0,
+                                   time_column="day")
+    assert sorted(set(holdout["day"])) == [7, 8, 9]
+    assert len(holdout) == 30
+    assert train["day"].max() == 6
+
+
+def test_time_split_treats_missing_times_as_oldest() -> None:
+    df = pd.DataFrame({"t": [3.0, np.nan, 1.0, 4.0, np.nan, 2.0, 5.0, 6.0, 7.0, 8.0]})
+    train, holdout = split_holdout(df, 0.2, seed=0, time_column="t")
+    assert sorted(holdout["t"]) == [7.0, 8.0]
+    assert train["t"].isna().sum() == 2
+
+
+def test_time_split_with_a_single_timestamp_still_leaves_rows_to_train_on() -> None:
+    df = pd.DataFrame({"t": np.zeros(50), "row": np.arange(50)})
+    train, holdout = split_holdout(df, 0.2, seed=0, time_column="t")
+    assert len(holdout) == 10 and len(train) == 40
+
+
+def test_random_split_is_unchanged_without_a_time_column() -> None:
+    df = pd.DataFrame({"row": np.arange(500), "t": np.arange(500)})
+    a = split_holdout(df, 0.2, seed=3)
+    b = split_holdout(df, 0.2, seed=3, time_column=None)
+    pd.testing.assert_frame_equal(a[1], b[1])
+    assert a[1]["t"].min() < 400  # random rows, not the newest
+
+
 def test_split_holdout_share_scales() -> None:
     df = pd.DataFrame({"row": np.arange(2000)})
     small = len(split_holdout(df, 0.05, seed=0)[1])
@@ -242,3 +307,17 @@ def test_capture_environment() -> None:
     assert len(env["uv_lock_sha256"]) == 64
     assert all(isinstance(v, str) for v in env.values())
     assert capture_environment("cuda")["device"] == "cuda"
+
+
+def test_datetime_and_string_features_are_validated_but_not_model_inputs(
+        spec: PipelineSpec) -> None:
+    from mlops_lib.spec import Feature
+
+    extended = replace(spec, features=(*spec.features, Feature("seen_at", "datetime"),
+                                       Feature("note", "string")))
+    assert "seen_at" not in extended.model_inputs and "note" not in extended.model_inputs
+    assert set(spec.feature_names) <= set(extended.model_inputs)
+    frame = generate_batch(spec, 400, seed=3).assign(
+        seen_at=pd.date_range("2026-01-01", periods=400, freq="h"), note="free text")
+    model = train_model(frame, extended)
+    assert model.booster.num_features() == len(spec.feature_names)
