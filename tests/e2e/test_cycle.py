@@ -216,3 +216,32 @@ def test_batch_contradicting_its_manifest_is_rejected(stack: LiveStack) -> None:
     batch = stack.store.get_batch("house_prices", "miscounted")
     assert batch is not None and batch.reason_code == "MANIFEST_MISMATCH"
     assert "999" in (batch.reason or "")
+
+
+def test_drifted_batch_is_judged_against_the_champion(stack: LiveStack) -> None:
+    if stack.store.get_champion(PIPELINE) is None:  # run alone: make a champion first
+        first = drop_batch(PIPELINE, rows=3000, seed=101, settings=stack.settings)
+        wait_for_batch(stack.store, PIPELINE, first.batch_id, timeout=CYCLE_TIMEOUT,
+                       api=stack.api, dag_id=stack.dag_id)
+    before = stack.store.get_champion(PIPELINE)
+    assert before is not None
+    dropped = drop_batch(PIPELINE, rows=3000, drift=0.6, seed=102, settings=stack.settings)
+
+    outcome = wait_for_batch(stack.store, PIPELINE, dropped.batch_id, timeout=CYCLE_TIMEOUT,
+                             api=stack.api, dag_id=stack.dag_id)
+
+    assert outcome.dag_run_state == "success", outcome.reason
+    decision = stack.store.get_decision(PIPELINE, outcome.dag_run_id)
+    assert decision is not None and decision.baseline_version == before.model_version
+    boot = decision.details["bootstrap"]
+    assert boot["n_boot"] > 0 and boot["ci_low"] <= boot["diff"] <= boot["ci_high"]
+    assert {s["column"] for s in decision.details["slices"]} == {"region"}
+    drift = stack.store.drift_metrics(PIPELINE, dropped.batch_id)
+    assert {row["feature"] for row in drift} >= {"income", "region"}
+    assert any(row["drifted"] for row in drift), drift  # drift 0.6 shifts the covariates
+    after = stack.store.get_champion(PIPELINE)
+    alias = stack.registry.alias_version(f"ct_{PIPELINE}", CHAMPION)
+    expected = decision.candidate_version if decision.promote else before.model_version
+    assert after is not None and after.model_version == expected == alias
+    kinds = {(r["kind"], r["format"]) for r in stack.store.reports(PIPELINE, outcome.dag_run_id)}
+    assert ("data_drift", "html") in kinds and ("data_drift", "json") in kinds
