@@ -28,16 +28,18 @@ for spec in load_specs(Settings.from_env().pipelines_dir):
                f" (a batch is a folder, complete by {spec.source.completion}). "
                f"Metric: {spec.metric.name}.",
     ) as dag:
+        reconciled = task(ct.reconcile_champion)(spec.name)
         batch = S3BatchSensor(
             task_id="wait_for_batch", pipeline=spec.name, bucket=spec.source.bucket,
             prefix=spec.source.prefix, completion=spec.source.completion_rule,
             poke_interval=spec.trigger.poke_interval_s, timeout=7 * 24 * 3600,
         )
+        reconciled >> batch
         registered = task(ct.register_batch)(spec.name, batch.output)
         validated = task(ct.validate_batch)(spec.name, registered)
         version = task(ct.version_dataset)(spec.name, registered, validated)
         trained = task(ct.train_model)(spec.name, version)
-        decision = task(ct.evaluate_challenger)(spec.name, registered, version, trained)
+        evaluation = task(ct.evaluate_challenger)(spec.name, registered, version, trained)
         reports = task(ct.build_reports)(spec.name, registered, validated, trained)
-        task(ct.promote_champion)(spec.name, decision, reports)
+        task(ct.promote_champion)(spec.name, evaluation, reports)
     globals()[spec.dag_id] = dag

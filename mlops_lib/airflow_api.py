@@ -58,10 +58,19 @@ class AirflowApi:
                    "?full_content=true")
         content = body.get("content", "")
         if isinstance(content, list):
-            return "\n".join(e.get("event", "") if isinstance(e, dict) else str(e)
-                             for e in content)
+            return "\n".join(_log_line(e) for e in content)
         return str(content)
 
 
 def _run_path(dag_id: str, run_id: str) -> str:
     return f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
+
+
+def _log_line(event: Any) -> str:
+    if not isinstance(event, dict):
+        return str(event)
+    line = str(event.get("event", ""))
+    for err in event.get("error_detail") or []:
+        if isinstance(err, dict):
+            line += f"\n  {err.get('exc_type')}: {err.get('exc_value')}"
+    return line

@@ -28,7 +28,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     champ = sub.add_parser("champion", help="the current champion of a pipeline")
     champ.add_argument("pipeline")
 
+    hist = sub.add_parser("history", help="every decision and champion move of a pipeline")
+    hist.add_argument("pipeline")
+    hist.add_argument("--json", action="store_true")
+
+    prom = sub.add_parser("promote", help="make a model version the champion (recorded)")
+    prom.add_argument("pipeline")
+    prom.add_argument("version")
+    prom.add_argument("--reason", required=True)
+
+    back = sub.add_parser("rollback", help="move the champion back one step, or --to a version")
+    back.add_argument("pipeline")
+    back.add_argument("--to", default=None)
+    back.add_argument("--reason", required=True)
+
+    rec = sub.add_parser("reconcile", help="repair MLflow aliases that disagree with the store")
+    rec.add_argument("pipeline", nargs="*", help="default: every pipeline in pipelines/")
+
     args = parser.parse_args(argv)
+    if args.command != "stack":
+        _default_to_local_stack()
     if args.command == "stack":
         return _stack(args.action)
     if args.command == "demo":
@@ -43,7 +62,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "champion":
         return _champion(args.pipeline)
+    if args.command in ("history", "promote", "rollback", "reconcile"):
+        return _operate(args)
     return 2
+
+
+def _default_to_local_stack() -> None:
+    """Without CT_*/MLFLOW_* settings in the environment, talk to the stack `make up` runs."""
+    from mlops_lib.devstack import StackConfig
+
+    for key, value in StackConfig.from_env().service_env().items():
+        os.environ.setdefault(key, value)
 
 
 def _stack(action: str) -> int:
@@ -82,6 +111,48 @@ def _champion(pipeline: str) -> int:
         return 1
     print(json.dumps(champion.__dict__, indent=2))
     return 0
+
+
+def _operate(args: argparse.Namespace) -> int:
+    from mlops_lib import champion
+    from mlops_lib.services import Services
+    from mlops_lib.spec import load_specs
+
+    svc = Services()
+    try:
+        if args.command == "history":
+            events = champion.history(svc, args.pipeline)
+            if args.json:
+                print(json.dumps(events, indent=2))
+            for e in [] if args.json else events:
+                print(_history_line(e))
+        elif args.command == "promote":
+            print(json.dumps(champion.promote_version(svc, args.pipeline, args.version,
+                                                      reason=args.reason)))
+        elif args.command == "rollback":
+            print(json.dumps(champion.rollback(svc, args.pipeline, to=args.to,
+                                               reason=args.reason)))
+        else:
+            names = args.pipeline or [s.name for s in load_specs(svc.settings.pipelines_dir)]
+            for name in names:
+                r = champion.reconcile(svc, name)
+                state = f"repaired (was {r.alias_before})" if r.changed else "in sync"
+                print(f"{name}: champion {r.store_version or '-'}; alias {state}")
+    except champion.ChampionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _history_line(e: dict[str, object]) -> str:
+    if e["kind"] == "decision":
+        base = "no champion" if e["baseline"] is None else (
+            f"v{e['baseline']} {e['baseline_value']:.4f}")  # type: ignore[str-format]
+        return (f"{e['at']}  decision  {str(e['decision']).upper():10} v{e['candidate']} "
+                f"{e['metric']}={e['candidate_value']:.4f} vs {base}  [{e['dag_run_id']}] "
+                f"{e['reason']}")
+    return (f"{e['at']}  {e['action']:<16} v{e['previous'] or '-'} -> v{e['version']} "
+            f"(epoch {e['epoch']}) by {e['actor']}: {e['reason']}")
 
 
 if __name__ == "__main__":

@@ -75,12 +75,26 @@ def wait_for_batch(store: Store, pipeline: str, batch_id: str, *, timeout: float
                                     reason=f"[{batch.reason_code}] {batch.reason}")
             decision = store.get_decision(pipeline, batch.dag_run_id)
             if decision is not None and (api is None or state in ("failed", "success")):
-                return BatchOutcome(batch_id, batch.status, batch.dag_run_id, decision, state)
+                reason = _failure(api, dag_id, batch.dag_run_id) if state == "failed" else None
+                return BatchOutcome(batch_id, batch.status, batch.dag_run_id, decision, state,
+                                    reason=reason)
             if state == "failed":
                 return BatchOutcome(batch_id, batch.status, batch.dag_run_id, decision, state,
-                                    reason="DAG run failed; see the Airflow task logs")
+                                    reason=_failure(api, dag_id, batch.dag_run_id))
         time.sleep(poll)
     raise TimeoutError(f"batch {batch_id} of {pipeline}: no outcome after {timeout:.0f}s")
+
+
+def _failure(api: AirflowApi | None, dag_id: str | None, run_id: str) -> str:
+    """Which task failed, and the end of its log: what a user would look up first."""
+    if api is None or dag_id is None:
+        return "DAG run failed; see the Airflow task logs"
+    failed = [t for t in api.task_instances(dag_id, run_id) if t["state"] == "failed"]
+    if not failed:
+        return "DAG run failed; see the Airflow task logs"
+    first = failed[0]
+    tail = api.task_log(dag_id, run_id, first["task_id"], max(1, first["try_number"]))
+    return f"task {first['task_id']} failed; log tail:\n" + "\n".join(tail.splitlines()[-25:])
 
 
 def run_demo(timeout: float = 900) -> int:

@@ -112,6 +112,14 @@ class Registry:
         if actual != version:
             raise RuntimeError(f"alias {model_name}@{alias} reads back {actual}, not {version}")
 
+    def delete_alias(self, model_name: str, alias: str) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.delete_registered_model_alias(model_name, alias)
+        except MlflowException:
+            pass  # no such alias (or model): nothing to delete
+
     def _ensure_registered_model(self, model_name: str) -> None:
         from mlflow.exceptions import MlflowException
 

@@ -102,6 +102,8 @@ class TrainingConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     params: dict[str, Any] = field(default_factory=dict)
     time_column: str | None = None  # set: the holdout is the newest rows, not a random share
+    early_stopping_rounds: int = 20  # stop when the validation metric has not improved; 0: off
+    validation_share: float = 0.1    # share of the training rows held back for early stopping
 
 
 @dataclass(frozen=True)
@@ -319,4 +321,11 @@ def _parse_training(raw: dict[str, Any], path: str,
         raise SpecError(f"{path}: training.holdout_share must be within [0.05, 0.5]")
     if cfg.device not in ("auto", "cpu", "cuda"):
         raise SpecError(f"{path}: training.device must be auto, cpu or cuda")
+    rounds = cfg.early_stopping_rounds
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
+        raise SpecError(f"{path}: training.early_stopping_rounds must be an integer >= 0 "
+                        "(0 turns early stopping off)")
+    share = cfg.validation_share
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0.01 <= share <= 0.5:
+        raise SpecError(f"{path}: training.validation_share must be within [0.01, 0.5]")
     return cfg

@@ -13,7 +13,8 @@ import pandas as pd
 
 from mlops_lib import s3io
 from mlops_lib.batches import BatchRef
-from mlops_lib.evaluation import decide, slice_columns
+from mlops_lib.evaluation import decide as gate
+from mlops_lib.evaluation import slice_columns
 from mlops_lib.registry import CHALLENGER, CHAMPION
 from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
@@ -112,7 +113,11 @@ def train(svc: Services, spec: PipelineSpec, version: dict[str, Any], dag_run_id
         model = train_model(train_df, spec)
         svc.registry.log_run_data(
             run_id, params={**model.params, "num_boost_round": model.num_boost_round},
-            metrics={"train_rows": model.train_rows, "train_seconds": model.train_seconds},
+            metrics={"train_rows": model.train_rows, "train_seconds": model.train_seconds,
+                     "matrix_seconds": model.matrix_seconds,
+                     "validation_rows": model.validation_rows,
+                     "best_iteration": model.best_iteration}
+            | ({} if model.best_score is None else {"best_score": model.best_score}),
             tags={f"ct.env.{k}": v for k, v in model.environment.items()})
         model_version = svc.registry.register_model(run_id, model_name, model.booster, {
             "ct.dag_run_id": dag_run_id, "ct.data_rev": data_version.rev,
@@ -128,12 +133,11 @@ def train(svc: Services, spec: PipelineSpec, version: dict[str, Any], dag_run_id
 def evaluate(svc: Services, spec: PipelineSpec, version: dict[str, Any],
              trained: dict[str, Any], champion: dict[str, Any] | None,
              dag_run_id: str) -> dict[str, Any]:
-    """Score challenger and champion on the same holdout and record the decision first."""
-    existing = svc.store.get_decision(spec.name, dag_run_id)
-    if existing is not None:
-        log.info("Decision already recorded for this run: %s (%s)", existing.decision,
-                 existing.reason)
-        return _decision_dict(existing)
+    """Score challenger and champion on the same holdout and apply the promotion gate.
+
+    Nothing is written but metrics on the MLflow run: `decide` records the decision (with the
+    report URIs) in the same transaction as any champion move.
+    """
     _, holdout = _split(svc, spec, DataVersion(**version))
     y = holdout[spec.target].to_numpy()
     name = spec.registered_model_name
@@ -150,20 +154,20 @@ def evaluate(svc: Services, spec: PipelineSpec, version: dict[str, Any],
                       champion["version"], exc)
     slices = slice_columns({s.column: holdout[s.column].to_numpy() for s in spec.metric.slices},
                            spec.metric.slices)
-    verdict = decide(spec.metric, y, challenger_pred, champion_pred, slices=slices)
-    record = svc.store.record_decision(DecisionRecord(
-        pipeline=spec.name, dag_run_id=dag_run_id, candidate_version=trained["model_version"],
-        baseline_version=None if champion is None else champion["version"],
-        metric=verdict.metric, candidate_value=verdict.candidate_value,
-        baseline_value=verdict.baseline_value, decision=verdict.decision,
-        reason=verdict.reason, data_rev=version["rev"],
-        details={**verdict.to_dict(), "holdout_rows": len(holdout),
-                 "champion_epoch": 0 if champion is None else champion["epoch"]}))
+    verdict = gate(spec.metric, y, challenger_pred, champion_pred, slices=slices)
+    evaluation = {
+        "candidate_version": trained["model_version"],
+        "baseline_version": None if champion is None else champion["version"],
+        "champion_epoch": 0 if champion is None else champion["epoch"],
+        "data_rev": version["rev"], "verdict": verdict.to_dict(), "decision": verdict.decision,
+        "reason": verdict.reason, "metric": verdict.metric,
+        "candidate_value": verdict.candidate_value, "baseline_value": verdict.baseline_value,
+        "holdout_rows": len(holdout)}
     svc.registry.log_run_data(
         trained["mlflow_run_id"],
         metrics={f"holdout_{k}": v for k, v in verdict.candidate_metrics.items()}
         | {f"champion_holdout_{k}": v for k, v in (verdict.baseline_metrics or {}).items()},
-        tags={"ct.decision": record.decision, "ct.decision_reason": record.reason[:5000]})
+        tags={"ct.gate": verdict.decision, "ct.gate_reason": verdict.reason[:5000]})
     boot = verdict.bootstrap
     if boot is not None:
         log.info("Paired bootstrap (%d resamples, seed %d): %s challenger - champion %+.4f, "
@@ -175,30 +179,55 @@ def evaluate(svc: Services, spec: PipelineSpec, version: dict[str, Any],
                 "Slice %s=%s: %d rows, challenger %.4f, champion %s: %s", s.column, s.value,
                 s.rows, s.challenger, "n/a" if s.champion is None else f"{s.champion:.4f}",
                 s.status)
-    log.info("Decision: %s. %s", record.decision.upper(), record.reason)
-    return _decision_dict(record)
+    log.info("Gate verdict: %s. %s", verdict.decision.upper(), verdict.reason)
+    return evaluation
 
 
-def promote(svc: Services, spec: PipelineSpec, dag_run_id: str) -> dict[str, Any]:
-    """Move `champion` only on a recorded promote decision, via compare-and-set in the store."""
-    decision = svc.store.get_decision(spec.name, dag_run_id)
-    if decision is None:
-        raise RuntimeError(f"no decision recorded for run {dag_run_id}; refusing to promote")
-    name, version = spec.registered_model_name, decision.candidate_version
-    if not decision.promote:
-        log.info("Decision was %s: champion stays (%s)", decision.decision, decision.reason)
-        return {"promoted": False, "reason": decision.reason}
-    current = svc.store.get_champion(spec.name)
-    if current is None or current.model_version != version:
-        moved = svc.store.move_champion(
-            spec.name, version, expected_epoch=int(decision.details["champion_epoch"]),
-            dag_run_id=dag_run_id, data_rev=decision.data_rev)
-        if not moved:
-            raise RuntimeError(f"champion of {spec.name} changed since this run's decision; "
-                               f"v{version} superseded, not promoted")
-    svc.registry.set_alias(name, CHAMPION, version)
-    log.info("Promoted %s v%s to @%s", name, version, CHAMPION)
-    return {"promoted": True, "version": version}
+def decide(svc: Services, spec: PipelineSpec, evaluation: dict[str, Any],
+           reports: dict[str, Any], dag_run_id: str) -> dict[str, Any]:
+    """Record the decision and, on promote, move the champion: one transaction, then the alias.
+
+    No promotion without the run's reports: a failed report turns promote into keep. A
+    champion that moved since the evaluation makes this run's promote `superseded`.
+    """
+    from mlops_lib.champion import reconcile
+
+    decision, reason = evaluation["decision"], evaluation["reason"]
+    if decision == "promote" and reports.get("error"):
+        decision, reason = "keep", f"no promotion: report missing ({reports['error']})"
+    record, moved = svc.store.record_decision_and_move(DecisionRecord(
+        pipeline=spec.name, dag_run_id=dag_run_id,
+        candidate_version=evaluation["candidate_version"],
+        baseline_version=evaluation["baseline_version"], metric=evaluation["metric"],
+        candidate_value=evaluation["candidate_value"],
+        baseline_value=evaluation["baseline_value"], decision=decision, reason=reason,
+        data_rev=evaluation["data_rev"],
+        details={**evaluation["verdict"], "holdout_rows": evaluation["holdout_rows"],
+                 "champion_epoch": evaluation["champion_epoch"],
+                 "reports": reports.get("reports", {})}),
+        expected_epoch=int(evaluation["champion_epoch"]))
+    run = svc.store.get_training_run(spec.name, dag_run_id)
+    if run and run.get("mlflow_run_id"):
+        svc.registry.log_run_data(run["mlflow_run_id"], tags={
+            "ct.decision": record.decision, "ct.decision_reason": record.reason[:5000]})
+    log.info("Decision: %s v%s. %s", record.decision.upper(), record.candidate_version,
+             record.reason)
+    synced = reconcile(svc, spec.name)
+    if record.promote:
+        log.info("%s v%s is @%s (store epoch %s)", spec.registered_model_name,
+                 record.candidate_version, CHAMPION, "moved now" if moved else "already")
+    elif synced.changed:
+        log.warning("Alias repaired to the store's champion v%s", synced.store_version)
+    return {**_decision_dict(record), "moved": moved}
+
+
+def reconcile_champion(svc: Services, spec: PipelineSpec) -> dict[str, Any]:
+    """Start of every run: the alias must say what the store says before anything else."""
+    from mlops_lib.champion import reconcile
+
+    result = reconcile(svc, spec.name)
+    return {"champion": result.store_version, "alias_before": result.alias_before,
+            "repaired": result.changed}
 
 
 def build_reports(svc: Services, spec: PipelineSpec, batch_id: str, batch_path: str,

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import IntegrityError
 
 if TYPE_CHECKING:  # the store itself never imports pandas: cheap for triggers polling it
@@ -164,14 +164,7 @@ class Store:
     # -- decisions and the champion --------------------------------------------------------
     def record_decision(self, d: DecisionRecord) -> DecisionRecord:
         """Write the run's decision once; a re-run gets the decision already taken."""
-        self._insert_once("decisions", {
-            "pipeline": d.pipeline, "dag_run_id": d.dag_run_id,
-            "candidate_version": d.candidate_version, "baseline_version": d.baseline_version,
-            "metric": d.metric, "candidate_value": d.candidate_value,
-            "baseline_value": d.baseline_value, "decision": d.decision, "reason": d.reason,
-            "data_rev": d.data_rev, "details_json": json.dumps(d.details),
-            "created_at": utcnow(),
-        })
+        self._insert_once("decisions", _decision_row(d))
         stored = self.get_decision(d.pipeline, d.dag_run_id)
         assert stored is not None
         return stored
@@ -191,22 +184,87 @@ class Store:
         return ChampionRecord(**row) if row else None
 
     def move_champion(self, pipeline: str, model_version: str, *, expected_epoch: int,
-                      dag_run_id: str, data_rev: str | None) -> bool:
-        """Compare-and-set the champion; False when someone else moved it first.
+                      dag_run_id: str | None, data_rev: str | None, action: str = "decision",
+                      actor: str = "pipeline", reason: str = "") -> bool:
+        """Compare-and-set the champion and audit the move; False when someone moved it first.
 
         `expected_epoch` 0 means "there is no champion yet".
         """
+        try:
+            with self.engine.begin() as conn:
+                return self._move(conn, pipeline, model_version, expected_epoch, dag_run_id,
+                                  data_rev, action, actor, reason)
+        except IntegrityError:  # lost the race to create the first champion
+            return False
+
+    def record_decision_and_move(self, d: DecisionRecord, *, expected_epoch: int,
+                                 actor: str = "pipeline") -> tuple[DecisionRecord, bool]:
+        """Write the run's decision and, on promote, move the champion in the same transaction.
+
+        A promote whose compare-and-set loses (the champion moved since the evaluation) is
+        recorded as `superseded`. A run's decision is written once: a retry gets the first one.
+        Returns the stored decision and whether this call moved the champion.
+        """
+        existing = self.get_decision(d.pipeline, d.dag_run_id)
+        if existing is not None:
+            return existing, False
+        if d.promote:
+            moved = False
+            try:
+                now = utcnow()  # the decision and its move share one moment, like one commit
+                with self.engine.begin() as conn:
+                    moved = self._move(conn, d.pipeline, d.candidate_version, expected_epoch,
+                                       d.dag_run_id, d.data_rev, "decision", actor, d.reason,
+                                       now=now)
+                    if moved:
+                        conn.execute(*self._insert_sql("decisions", _decision_row(d, now)))
+            except IntegrityError:
+                moved = False  # lost the first-champion race, or a retry wrote the decision
+            if moved:
+                stored = self.get_decision(d.pipeline, d.dag_run_id)
+                assert stored is not None
+                return stored, True
+            d = replace(d, decision="superseded",
+                        reason=f"{d.reason}; superseded: the champion moved after this run's "
+                               f"evaluation (expected epoch {expected_epoch})")
+        self._insert_once("decisions", _decision_row(d))
+        stored = self.get_decision(d.pipeline, d.dag_run_id)
+        assert stored is not None
+        return stored, False
+
+    def champion_moves(self, pipeline: str) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM champion_moves WHERE pipeline = :p ORDER BY epoch",
+                         p=pipeline)
+
+    def _move(self, conn: Connection, pipeline: str, model_version: str, expected_epoch: int,
+              dag_run_id: str | None, data_rev: str | None, action: str, actor: str,
+              reason: str, now: str | None = None) -> bool:
+        now = now or utcnow()
         values = {"pipeline": pipeline, "model_version": model_version, "data_rev": data_rev,
-                  "dag_run_id": dag_run_id, "epoch": expected_epoch + 1, "updated_at": utcnow()}
+                  "dag_run_id": dag_run_id or "", "epoch": expected_epoch + 1,
+                  "updated_at": now}
+        previous = None
         if expected_epoch == 0:
-            return self._insert_once("champion", values)
-        with self.engine.begin() as conn:
+            conn.execute(*self._insert_sql("champion", values))
+        else:
+            row = conn.execute(text("SELECT model_version FROM champion WHERE pipeline = :p "
+                                    "AND epoch = :e"), {"p": pipeline, "e": expected_epoch})
+            current = row.first()
+            if current is None:
+                return False
+            previous = current[0]
             result = conn.execute(text(
                 "UPDATE champion SET model_version = :model_version, data_rev = :data_rev, "
                 "dag_run_id = :dag_run_id, epoch = :epoch, updated_at = :updated_at "
                 "WHERE pipeline = :pipeline AND epoch = :expected"),
                 {**values, "expected": expected_epoch})
-            return result.rowcount == 1
+            if result.rowcount != 1:
+                return False
+        conn.execute(*self._insert_sql("champion_moves", {
+            "pipeline": pipeline, "epoch": expected_epoch + 1, "model_version": model_version,
+            "previous_version": previous, "action": action, "actor": actor, "reason": reason,
+            "dag_run_id": dag_run_id, "data_rev": data_rev, "created_at": now}))
+        return True
 
     # -- reports ---------------------------------------------------------------------------
     def record_report(self, pipeline: str, dag_run_id: str, kind: str, fmt: str,
@@ -221,14 +279,18 @@ class Store:
 
     # -- plumbing --------------------------------------------------------------------------
     def _insert_once(self, table: str, values: dict[str, Any]) -> bool:
-        cols = ", ".join(values)
-        params = ", ".join(f":{c}" for c in values)
         try:
             with self.engine.begin() as conn:
-                conn.execute(text(f"INSERT INTO {table} ({cols}) VALUES ({params})"), values)
+                conn.execute(*self._insert_sql(table, values))
         except IntegrityError:
             return False
         return True
+
+    @staticmethod
+    def _insert_sql(table: str, values: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        cols = ", ".join(values)
+        params = ", ".join(f":{c}" for c in values)
+        return text(f"INSERT INTO {table} ({cols}) VALUES ({params})"), values
 
     def _exec(self, sql: str, **params: Any) -> None:
         with self.engine.begin() as conn:
@@ -264,6 +326,15 @@ class Store:
         rows = self._all("SELECT * FROM drift_metrics WHERE pipeline = :p AND batch_id = :b "
                          "ORDER BY feature", p=pipeline, b=batch_id)
         return [{**r, "drifted": bool(r["drifted"])} for r in rows]
+
+
+def _decision_row(d: DecisionRecord, created_at: str | None = None) -> dict[str, Any]:
+    return {"pipeline": d.pipeline, "dag_run_id": d.dag_run_id,
+            "candidate_version": d.candidate_version, "baseline_version": d.baseline_version,
+            "metric": d.metric, "candidate_value": d.candidate_value,
+            "baseline_value": d.baseline_value, "decision": d.decision, "reason": d.reason,
+            "data_rev": d.data_rev, "details_json": json.dumps(d.details),
+            "created_at": created_at or utcnow()}
 
 
 def _decision(row: dict[str, Any]) -> DecisionRecord:

@@ -1,14 +1,27 @@
-"""Training and scoring XGBoost models: seeded, on the GPU when one is there."""
+"""Training and scoring XGBoost models: seeded, on the GPU when one is there.
+
+The hot path: every model input becomes one column of a float32 matrix (Fortran order, so each
+column is written contiguously): numeric and bool columns as their values, category columns as
+their code in the spec's category order with feature type ``c`` (XGBoost's native categorical
+support; an unknown or missing label is a missing value). The training rows become a
+``QuantileDMatrix``; the early-stopping validation rows a second one built with ``ref=`` the first,
+so it reuses the training cuts. Prediction goes through the same conversion, so a category means
+the same code at training and at scoring time.
+"""
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import json
+import logging
 import os
 import platform
 import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,12 +30,15 @@ import xgboost as xgb
 
 from mlops_lib import metrics
 from mlops_lib.settings import REPO_ROOT
-from mlops_lib.spec import PipelineSpec
+from mlops_lib.spec import Feature, PipelineSpec
+
+log = logging.getLogger(__name__)
 
 _OBJECTIVES = {
     "binary_classification": ("binary:logistic", "auc"),
     "regression": ("reg:squarederror", "rmse"),
 }
+MAX_TAG_CHARS = 5000  # MLflow tag values are capped; environment values are cut to this
 
 
 @dataclass
@@ -34,6 +50,14 @@ class TrainedModel:
     train_rows: int
     train_seconds: float
     environment: dict[str, str] = field(default_factory=dict)
+    best_iteration: int = -1        # 0-based index of the last tree kept; trees = this + 1
+    best_score: float | None = None  # validation metric at best_iteration (None: no validation)
+    validation_rows: int = 0        # rows carved from the training frame for early stopping
+    matrix_seconds: float = 0.0     # frame -> float32 -> QuantileDMatrix (train + validation)
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.best_iteration + 1 < self.num_boost_round
 
     def to_json_bytes(self) -> bytes:
         """XGBoost's own JSON format: portable, inspectable, never pickled."""
@@ -62,6 +86,37 @@ def choose_device(preference: str) -> str:
     return "cuda" if gpu_name() and xgb.build_info().get("USE_CUDA") else "cpu"
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on: its affinity mask, capped by a cgroup CPU quota."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    if quota is not None:
+        cores = min(cores, int(quota))
+    return max(1, cores)
+
+
+def cgroup_cpu_quota() -> float | None:
+    """CPUs allowed by the cgroup's CFS quota (v2 `cpu.max` or v1), or None when unlimited."""
+    root = Path("/sys/fs/cgroup")
+    try:
+        v2 = (root / "cpu.max").read_text().split()
+        if v2 and v2[0] != "max":
+            return float(v2[0]) / float(v2[1])
+        if v2:
+            return None
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota / period if quota > 0 and period > 0 else None
+
+
 def split_holdout(df: pd.DataFrame, share: float, seed: int,
                   time_column: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train/holdout; the holdout is never trained on by the challenger.
@@ -71,6 +126,13 @@ def split_holdout(df: pd.DataFrame, share: float, seed: int,
     timestamp straddles the split (unless that leaves nothing to train on); rows with a missing
     time count as the oldest. Both parts keep the frame's row order.
     """
+    mask = _holdout_mask(df, share, seed, time_column)
+    return df.loc[~mask].reset_index(drop=True), df.loc[mask].reset_index(drop=True)
+
+
+def _holdout_mask(df: pd.DataFrame, share: float, seed: int | list[int],
+                  time_column: str | None) -> np.ndarray:
+    """True for the rows held out (see split_holdout)."""
     if time_column is None:
         rng = np.random.default_rng(seed)
         mask = rng.random(len(df)) < share
@@ -85,30 +147,166 @@ def split_holdout(df: pd.DataFrame, share: float, seed: int,
             ties = (times >= cutoff).to_numpy() if not pd.isna(cutoff) else mask
             if not (mask | ties).all():  # keep something to train on when all times are equal
                 mask |= ties
-    return df.loc[~mask].reset_index(drop=True), df.loc[mask].reset_index(drop=True)
+    return mask
+
+
+# --- features -----------------------------------------------------------------------------------
+
+
+def model_features(spec: PipelineSpec) -> list[Feature]:
+    """The spec's features the model consumes, in model column order (spec.model_inputs)."""
+    inputs = set(spec.model_inputs)
+    return [f for f in spec.features if f.name in inputs]
+
+
+def feature_types(spec: PipelineSpec) -> list[str]:
+    """XGBoost feature types of the model columns: ``c`` (categorical) or ``q`` (numeric)."""
+    return ["c" if f.dtype == "category" else "q" for f in model_features(spec)]
+
+
+def feature_matrices(df: pd.DataFrame, spec: PipelineSpec,
+                     *row_sets: np.ndarray | None) -> list[np.ndarray]:
+    """One float32 (rows x model inputs) matrix per row set (row positions; None: all rows).
+
+    Column by column, without a 2-D float64 intermediate: numeric and bool values cast to
+    float32 (missing: NaN); category columns as their code in the spec's category order
+    (unknown or missing: NaN). Fortran order, so each column is one contiguous write.
+    """
+    if not row_sets:
+        row_sets = (None,)
+    features = model_features(spec)
+    out = [np.empty((len(df) if rows is None else len(rows), len(features)), dtype=np.float32,
+                    order="F") for rows in row_sets]
+    for j, feature in enumerate(features):
+        values = _column_values(df[feature.name], feature)
+        for matrix, rows in zip(out, row_sets, strict=True):
+            matrix[:, j] = values if rows is None else values[rows]
+    return out
+
+
+def feature_matrix(df: pd.DataFrame, spec: PipelineSpec) -> np.ndarray:
+    return feature_matrices(df, spec, None)[0]
+
+
+def _column_values(series: pd.Series, feature: Feature) -> np.ndarray:
+    """A column as a 1-D numeric array ready to be cast to float32 (NaN for missing)."""
+    if feature.dtype == "category":
+        categories = list(feature.categories)
+        dtype = series.dtype
+        if isinstance(dtype, pd.CategoricalDtype) and list(dtype.categories) == categories:
+            codes = series.cat.codes.to_numpy()  # conformed batches: codes are already ours
+        else:
+            codes = pd.Categorical(series, categories=categories).codes
+        values = codes.astype(np.float32)
+        values[codes < 0] = np.nan
+        return values
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "fiub":
+        return series.to_numpy()  # no copy; the cast happens in the write to the matrix
+    return series.to_numpy(dtype=np.float32, na_value=np.nan)  # nullable / arrow-backed
+
+
+def _labels(df: pd.DataFrame, spec: PipelineSpec,
+            *row_sets: np.ndarray | None) -> list[np.ndarray]:
+    y = df[spec.target].to_numpy(dtype=np.float32)
+    return [y if rows is None else y[rows] for rows in row_sets]
 
 
 def to_dmatrix(df: pd.DataFrame, spec: PipelineSpec, *, with_label: bool = True) -> xgb.DMatrix:
-    label = df[spec.target].to_numpy() if with_label else None
-    return xgb.DMatrix(df[spec.model_inputs], label=label, enable_categorical=True,
-                       nthread=os.cpu_count() or 1)
+    """A DMatrix through the same float32 / native-categorical conversion as training."""
+    label = _labels(df, spec)[0] if with_label else None
+    return xgb.DMatrix(feature_matrix(df, spec), label=label, feature_names=spec.model_inputs,
+                       feature_types=feature_types(spec), enable_categorical=True,
+                       nthread=available_cores())
+
+
+def _quantile_matrix(x: np.ndarray, y: np.ndarray, spec: PipelineSpec, params: dict[str, Any],
+                     ref: xgb.QuantileDMatrix | None = None) -> xgb.QuantileDMatrix:
+    max_bin = params.get("max_bin")  # must match the booster's max_bin
+    return xgb.QuantileDMatrix(x, label=y, feature_names=spec.model_inputs,
+                               feature_types=feature_types(spec), enable_categorical=True,
+                               nthread=int(params["nthread"]), ref=ref,
+                               max_bin=None if max_bin is None else int(max_bin))
+
+
+# --- training -----------------------------------------------------------------------------------
+
+
+def validation_mask(train_df: pd.DataFrame, spec: PipelineSpec) -> np.ndarray | None:
+    """Rows of the training frame held back for early stopping, or None (no early stopping).
+
+    Seeded like the holdout but from its own stream; with a time column, the newest rows. None
+    when early stopping is off, when the split would leave either side empty, or when a binary
+    target's validation rows hold one class only (AUC is undefined there).
+    """
+    cfg = spec.training
+    if cfg.early_stopping_rounds <= 0 or len(train_df) < 2:
+        return None
+    mask = _holdout_mask(train_df, cfg.validation_share, [cfg.seed, 1], cfg.time_column)
+    if not mask.any() or mask.all():
+        log.info("Early stopping off: a validation share of %s leaves no rows on one side",
+                 cfg.validation_share)
+        return None
+    if spec.task == "binary_classification":
+        if np.unique(train_df[spec.target].to_numpy()[mask]).size < 2:
+            log.info("Early stopping off: the validation rows hold a single class")
+            return None
+    return mask
+
+
+def training_params(spec: PipelineSpec, device: str) -> dict[str, Any]:
+    objective, eval_metric = _OBJECTIVES[spec.task]
+    return {
+        "objective": objective, "eval_metric": eval_metric, "tree_method": "hist",
+        "device": device, "seed": spec.training.seed, "nthread": available_cores(),
+        **spec.training.params,
+    }
 
 
 def train_model(train_df: pd.DataFrame, spec: PipelineSpec) -> TrainedModel:
-    objective, eval_metric = _OBJECTIVES[spec.task]
-    device = choose_device(spec.training.device)
-    params: dict[str, Any] = {
-        "objective": objective, "eval_metric": eval_metric, "tree_method": "hist",
-        "device": device, "seed": spec.training.seed, "nthread": os.cpu_count() or 1,
-        **spec.training.params,
-    }
-    dtrain = to_dmatrix(train_df, spec)
+    cfg = spec.training
+    device = choose_device(cfg.device)
+    params = training_params(spec, device)
     started = time.perf_counter()
-    booster = xgb.train(params, dtrain, num_boost_round=spec.training.num_boost_round)
-    return TrainedModel(booster=booster, params=params,
-                        num_boost_round=spec.training.num_boost_round, device=device,
-                        train_rows=len(train_df), train_seconds=time.perf_counter() - started,
-                        environment=capture_environment(device))
+    mask = validation_mask(train_df, spec)
+    row_sets: tuple[np.ndarray | None, ...] = (
+        (None,) if mask is None else (np.flatnonzero(~mask), np.flatnonzero(mask)))
+    xs = feature_matrices(train_df, spec, *row_sets)
+    ys = _labels(train_df, spec, *row_sets)
+    dtrain = _quantile_matrix(xs[0], ys[0], spec, params)
+    evals: list[tuple[xgb.DMatrix, str]] = []
+    if mask is not None:
+        evals = [(_quantile_matrix(xs[1], ys[1], spec, params, ref=dtrain), "validation")]
+    del xs  # the quantile matrices hold their own compressed copy
+    matrix_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    booster = xgb.train(params, dtrain, num_boost_round=cfg.num_boost_round, evals=evals,
+                        early_stopping_rounds=cfg.early_stopping_rounds if evals else None,
+                        verbose_eval=False)
+    train_seconds = time.perf_counter() - started
+    best_score: float | None = None
+    if evals:
+        best_iteration = int(booster.best_iteration)
+        best_score = float(booster.best_score)
+        rounds_trained = booster.num_boosted_rounds()
+        if rounds_trained > best_iteration + 1:
+            booster = booster[: best_iteration + 1]  # the registered model is the best one
+        log.info("Early stopping: best iteration %d (%d trees kept; %d of at most %d rounds "
+                 "trained); validation %s %.6f on %d rows", best_iteration, best_iteration + 1,
+                 rounds_trained, cfg.num_boost_round, params["eval_metric"], best_score,
+                 len(ys[1]))
+    else:
+        best_iteration = booster.num_boosted_rounds() - 1
+        log.info("No early stopping: %d trees", best_iteration + 1)
+    log.info("Matrix build %.2fs, training %.2fs on %s, nthread %s, %d rows x %d features",
+             matrix_seconds, train_seconds, device, params["nthread"], len(ys[0]),
+             len(spec.model_inputs))
+    return TrainedModel(booster=booster, params=params, num_boost_round=cfg.num_boost_round,
+                        device=device, train_rows=len(ys[0]), train_seconds=train_seconds,
+                        environment=capture_environment(device), best_iteration=best_iteration,
+                        best_score=best_score,
+                        validation_rows=0 if mask is None else len(ys[1]),
+                        matrix_seconds=matrix_seconds)
 
 
 def load_booster(model_json: bytes) -> xgb.Booster:
@@ -128,19 +326,118 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, task: str,
 
 
 def capture_environment(device: str) -> dict[str, str]:
+    """Where and with what a model was trained; string values, each at most MAX_TAG_CHARS long.
+
+    Becomes the run's `ct.env.*` MLflow tags. GPU keys other than `gpu_name` ("none" without a
+    GPU) and the CUDA runtime/driver keys are absent when there is no GPU or no CUDA library.
+    """
     info = xgb.build_info()
-    env = {
+    cuda_build = info.get("CUDA_VERSION")
+    env: dict[str, Any] = {
         "xgboost_version": xgb.__version__,
         "xgboost_use_cuda": str(bool(info.get("USE_CUDA"))),
+        "xgboost_build_info": json.dumps(
+            {k: v for k, v in info.items() if k != "libxgboost"}, sort_keys=True, default=str),
+        "xgboost_cuda_build": ".".join(map(str, cuda_build)) if cuda_build else "none",
         "device": device,
+        "nthread": available_cores(),
         "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
         "platform": platform.platform(),
-        "cpu_count": str(os.cpu_count()),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),          # kept for older runs' tag set: same as the total
+        "cpu_cores_total": os.cpu_count(),
+        "cpu_cores_available": available_cores(),
+        "ram_total_gib": _ram_total_gib(),
         "gpu_name": gpu_name() or "none",
         "uv_lock_sha256": _file_sha256(REPO_ROOT / "uv.lock"),
         "code_git_sha": _git_sha(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
     }
-    return env
+    gpus = query_gpus()
+    if gpus:
+        first = gpus[0]
+        env.update({"gpu_count": len(gpus), "gpu_memory_mib": first.get("memory.total", ""),
+                    "gpu_driver": first.get("driver_version", ""),
+                    "gpus": "; ".join(g.get("name", "") for g in gpus)})
+    env.update(cuda_versions())
+    return {k: str(v)[:MAX_TAG_CHARS] for k, v in env.items()}
+
+
+_GPU_FIELDS = ("name", "memory.total", "driver_version")
+
+
+def query_gpus() -> list[dict[str, str]]:
+    """Visible NVIDIA GPUs as reported by nvidia-smi (name, memory.total in MiB, driver)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return []
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return []
+    try:
+        out = subprocess.run([smi, f"--query-gpu={','.join(_GPU_FIELDS)}",
+                              "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if out.returncode != 0:
+        return []
+    rows = [[c.strip() for c in line.split(",")] for line in out.stdout.splitlines()]
+    return [dict(zip(_GPU_FIELDS, r, strict=False)) for r in rows if r and r[0]]
+
+
+def cuda_versions() -> dict[str, str]:
+    """CUDA runtime (libcudart) and driver API versions, where those libraries load."""
+    found: dict[str, str] = {}
+    for key, names, symbol in (
+        ("cuda_runtime", ("libcudart.so", "libcudart.so.13", "libcudart.so.12"),
+         "cudaRuntimeGetVersion"),
+        ("cuda_driver_api", ("libcuda.so.1", "libcuda.so"), "cuDriverGetVersion"),
+    ):
+        version = _cuda_library_version(names, symbol)
+        if version:
+            found[key] = f"{version // 1000}.{(version % 1000) // 10}"
+    return found
+
+
+def _cuda_library_version(names: tuple[str, ...], symbol: str) -> int | None:
+    for name in names:
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        value = ctypes.c_int(0)
+        try:
+            status = getattr(lib, symbol)(ctypes.byref(value))
+        except (AttributeError, OSError):
+            continue
+        if status == 0 and value.value > 0:
+            return int(value.value)
+    return None
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _ram_total_gib() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 2**20:.1f}"
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.1f}"
+    except (ValueError, OSError, AttributeError):
+        return "unknown"
 
 
 def _file_sha256(path: Any) -> str:

@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS decisions (
     metric            VARCHAR(32)  NOT NULL,
     candidate_value   DOUBLE PRECISION NOT NULL,
     baseline_value    DOUBLE PRECISION,
-    decision          VARCHAR(16)  NOT NULL,  -- promote | keep
+    decision          VARCHAR(16)  NOT NULL,  -- promote | keep | superseded
     reason            TEXT         NOT NULL,
     data_rev          VARCHAR(64),
     details_json      TEXT         NOT NULL,

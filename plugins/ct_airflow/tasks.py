@@ -7,6 +7,7 @@ Heavy libraries are imported inside the functions so that parsing a DAG file sta
 from __future__ import annotations
 
 import functools
+import logging
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import get_current_context
@@ -15,6 +16,8 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 if TYPE_CHECKING:
     from mlops_lib.services import Services
     from mlops_lib.spec import PipelineSpec
+
+log = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -85,6 +88,24 @@ def train_model(pipeline: str, version: dict[str, Any]) -> dict[str, Any]:
     return steps.train(_services(), _spec(pipeline), version, _run_id(), trigger)
 
 
+def build_reports(pipeline: str, registered: dict[str, Any], validated: dict[str, Any],
+                  trained: dict[str, Any]) -> dict[str, Any]:
+    """Reports are required for a promotion, not for the run: after the last retry a failure
+    is handed on as `error`, and the decision becomes "no promotion: report missing"."""
+    from mlops_lib import steps
+
+    try:
+        return steps.build_reports(_services(), _spec(pipeline),
+                                   registered["batch"]["batch_id"], validated["path"], trained,
+                                   registered["champion"], _run_id())
+    except Exception as exc:
+        ti = get_current_context()["ti"]
+        if ti.try_number <= (ti.max_tries or 0):
+            raise  # Airflow retries it
+        log.exception("Reports failed on the last try; the run will not promote")
+        return {"reports": {}, "error": f"{type(exc).__name__}: {exc}"}
+
+
 def evaluate_challenger(pipeline: str, registered: dict[str, Any], version: dict[str, Any],
                         trained: dict[str, Any]) -> dict[str, Any]:
     from mlops_lib import steps
@@ -93,17 +114,17 @@ def evaluate_challenger(pipeline: str, registered: dict[str, Any], version: dict
                           registered["champion"], _run_id())
 
 
-def build_reports(pipeline: str, registered: dict[str, Any], validated: dict[str, Any],
-                  trained: dict[str, Any]) -> dict[str, Any]:
+def reconcile_champion(pipeline: str) -> dict[str, Any]:
+    """First task of every run: repair the `champion` alias from the store if they differ."""
     from mlops_lib import steps
 
-    return steps.build_reports(_services(), _spec(pipeline), registered["batch"]["batch_id"],
-                               validated["path"], trained, registered["champion"], _run_id())
+    return steps.reconcile_champion(_services(), _spec(pipeline))
 
 
-def promote_champion(pipeline: str, decision: dict[str, Any],
+def promote_champion(pipeline: str, evaluation: dict[str, Any],
                      reports: dict[str, Any]) -> dict[str, Any]:
-    """Runs after the decision and the reports: no promotion without both."""
+    """Record the decision with its report URIs and move the champion on promote (one
+    transaction in the store), then point the MLflow alias at it."""
     from mlops_lib import steps
 
-    return steps.promote(_services(), _spec(pipeline), _run_id())
+    return steps.decide(_services(), _spec(pipeline), evaluation, reports, _run_id())

@@ -29,7 +29,8 @@ EXAMPLE_SPEC = PIPELINES_DIR / "credit_default.yaml"
 HEAVY_MODULES = ["xgboost", "evidently", "mlflow", "pandas", "sklearn", "dvc"]
 
 EXPECTED_UPSTREAM = {
-    "wait_for_batch": set(),
+    "reconcile_champion": set(),
+    "wait_for_batch": {"reconcile_champion"},
     "register_batch": {"wait_for_batch"},
     "validate_batch": {"register_batch"},
     "version_dataset": {"register_batch", "validate_batch"},

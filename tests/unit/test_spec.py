@@ -385,3 +385,38 @@ def test_bad_evaluation_policy(tmp_path: Path, raw: dict, metric: dict, training
 def test_numeric_time_column_is_accepted(tmp_path: Path, raw: dict) -> None:
     raw["training"]["time_column"] = "tenure_months"
     assert load_spec(write(tmp_path, raw)).training.time_column == "tenure_months"
+
+
+# --- training: early stopping -------------------------------------------------------------------
+
+
+def test_early_stopping_defaults_apply_when_not_given(tmp_path: Path, raw: dict) -> None:
+    raw["training"].pop("early_stopping_rounds", None)
+    raw["training"].pop("validation_share", None)
+    training = load_spec(write(tmp_path, raw)).training
+    assert (training.early_stopping_rounds, training.validation_share) == (20, 0.1)
+
+
+def test_early_stopping_settings_are_read(tmp_path: Path, raw: dict) -> None:
+    raw["training"].update({"early_stopping_rounds": 0, "validation_share": 0.25})
+    training = load_spec(write(tmp_path, raw)).training
+    assert (training.early_stopping_rounds, training.validation_share) == (0, 0.25)
+
+
+@pytest.mark.parametrize(("training", "needle"), [
+    ({"early_stopping_rounds": -1}, "early_stopping_rounds"),
+    ({"early_stopping_rounds": 2.5}, "early_stopping_rounds"),
+    ({"early_stopping_rounds": True}, "early_stopping_rounds"),
+    ({"early_stopping_rounds": "20"}, "early_stopping_rounds"),
+    ({"validation_share": 0}, "validation_share"),
+    ({"validation_share": 0.6}, "validation_share"),
+    ({"validation_share": "0.1"}, "validation_share"),
+], ids=lambda v: str(v))
+def test_bad_early_stopping_settings(tmp_path: Path, raw: dict, training: dict,
+                                     needle: str) -> None:
+    raw["training"].update(training)
+    path = write(tmp_path, raw)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert str(path) in str(info.value)
+    assert needle in str(info.value)

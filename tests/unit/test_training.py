@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -11,9 +13,11 @@ import xgboost as xgb
 
 from mlops_lib import training
 from mlops_lib.datagen import generate_batch
-from mlops_lib.spec import MetricPolicy, PipelineSpec
+from mlops_lib.settings import REPO_ROOT
+from mlops_lib.spec import Feature, MetricPolicy, PipelineSpec, Source
 from mlops_lib.training import (
     TrainedModel,
+    available_cores,
     capture_environment,
     choose_device,
     gpu_name,
@@ -62,8 +66,12 @@ def test_train_model_on_cpu(model: TrainedModel, frame: pd.DataFrame,
     assert model.params["seed"] == cpu_spec.training.seed
     assert model.params["max_depth"] == cpu_spec.training.params["max_depth"]  # spec params win
     assert model.num_boost_round == ROUNDS
-    assert model.booster.num_boosted_rounds() == ROUNDS
+    # Early stopping keeps the trees up to the best validation round, never more than asked for.
+    assert 0 <= model.best_iteration < ROUNDS
+    assert model.booster.num_boosted_rounds() == model.best_iteration + 1
     assert 0 < model.train_rows < len(frame)
+    assert model.validation_rows > 0
+    assert model.best_score is not None and 0.5 < model.best_score <= 1.0
     assert model.train_seconds >= 0
     assert model.environment["device"] == "cpu"
 
@@ -101,7 +109,7 @@ def test_model_json_is_xgboost_json(model: TrainedModel) -> None:
     assert "version" in raw
     assert raw["learner"]["objective"]["name"] == "binary:logistic"
     trees = raw["learner"]["gradient_booster"]["model"]["trees"]
-    assert len(trees) == ROUNDS
+    assert len(trees) == model.best_iteration + 1
 
 
 def test_model_json_round_trip_predicts_identically(model: TrainedModel, frame: pd.DataFrame,
@@ -321,3 +329,216 @@ def test_datetime_and_string_features_are_validated_but_not_model_inputs(
         seen_at=pd.date_range("2026-01-01", periods=400, freq="h"), note="free text")
     model = train_model(frame, extended)
     assert model.booster.num_features() == len(spec.feature_names)
+
+
+# --- the float32 / native categorical / QuantileDMatrix path -----------------------------------
+
+
+def _tree_split_types(booster: xgb.Booster) -> list[int]:
+    raw = json.loads(bytes(booster.save_raw(raw_format="json")))
+    return [t for tree in raw["learner"]["gradient_booster"]["model"]["trees"]
+            for t in tree["split_type"]]
+
+
+def test_categories_are_native_categorical_features(model: TrainedModel,
+                                                    cpu_spec: PipelineSpec) -> None:
+    raw = json.loads(model.to_json_bytes())
+    types = dict(zip(raw["learner"]["feature_names"], raw["learner"]["feature_types"],
+                     strict=True))
+    assert types["region"] == "c"
+    assert all(t == "q" for name, t in types.items() if name != "region")
+
+
+def test_a_category_only_signal_is_learnt_with_categorical_splits() -> None:
+    # The label is a function of the category alone, and its codes are not monotone in the
+    # target: a model reading codes as numbers would need several splits, a categorical one
+    # gets it with partition splits (split_type 1).
+    spec = PipelineSpec(
+        name="cats", source=Source("b", "p/"), target="y", task="regression",
+        features=(Feature("colour", "category", ("red", "green", "blue", "grey")),
+                  Feature("noise", "float")),
+        metric=MetricPolicy("rmse", "minimize", floor=1e9))
+    spec = replace(spec, training=replace(spec.training, device="cpu", num_boost_round=30,
+                                          params={"max_depth": 1, "eta": 1.0}))
+    rng = np.random.default_rng(0)
+    colour = rng.choice(["red", "green", "blue", "grey"], size=4000)
+    y = np.select([colour == "red", colour == "blue"], [1.0, 1.0], 0.0)
+    df = pd.DataFrame({"colour": pd.Categorical(colour, categories=spec.features[0].categories),
+                       "noise": rng.normal(size=4000), "y": y})
+    trained = train_model(df, spec)
+    assert 1 in _tree_split_types(trained.booster)
+    pred = predict(trained.booster, pd.DataFrame({
+        "colour": ["red", "green", "blue", "grey"], "noise": [0.0] * 4}), spec)
+    np.testing.assert_allclose(pred, [1.0, 0.0, 1.0, 0.0], atol=0.05)
+
+
+def test_prediction_reads_categories_by_label_not_by_code(model: TrainedModel,
+                                                          frame: pd.DataFrame,
+                                                          cpu_spec: PipelineSpec) -> None:
+    # The same labels as plain strings, or as a categorical with another category order, must
+    # score exactly like the conformed frame: codes follow the spec's order, not the frame's.
+    conformed = predict(model.booster, frame, cpu_spec)
+    as_strings = frame.assign(region=frame["region"].astype(str))
+    reordered = frame.assign(region=frame["region"].cat.reorder_categories(
+        ["west", "east", "south", "north"]))
+    np.testing.assert_array_equal(predict(model.booster, as_strings, cpu_spec), conformed)
+    np.testing.assert_array_equal(predict(model.booster, reordered, cpu_spec), conformed)
+
+
+def test_unknown_or_missing_category_is_a_missing_value(cpu_spec: PipelineSpec) -> None:
+    df = pd.DataFrame({"region": pd.Series(["north", "mars", None], dtype=object)})
+    features = [f for f in cpu_spec.features if f.name == "region"]
+    values = training._column_values(df["region"], features[0])
+    assert values[0] == 0.0  # north is the first category of the spec
+    assert np.isnan(values[1]) and np.isnan(values[2])
+
+
+def test_float32_path_predicts_like_the_pandas_dmatrix_path(model: TrainedModel,
+                                                            frame: pd.DataFrame,
+                                                            cpu_spec: PipelineSpec) -> None:
+    ours = predict(model.booster, frame, cpu_spec)
+    reference = model.booster.predict(
+        xgb.DMatrix(frame[cpu_spec.model_inputs], enable_categorical=True))
+    np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-6)
+    matrix = training.feature_matrix(frame, cpu_spec)
+    assert matrix.dtype == np.float32
+    assert matrix.shape == (len(frame), len(cpu_spec.model_inputs))
+
+
+def test_a_model_trained_on_a_pandas_dmatrix_predicts_the_same_through_our_path(
+        frame: pd.DataFrame, cpu_spec: PipelineSpec) -> None:
+    # Champions registered before the float32 path were trained on a pandas DMatrix.
+    params = training.training_params(cpu_spec, "cpu")
+    old = xgb.train(params, xgb.DMatrix(frame[cpu_spec.model_inputs],
+                                        label=frame[cpu_spec.target], enable_categorical=True),
+                    num_boost_round=10)
+    reference = old.predict(xgb.DMatrix(frame[cpu_spec.model_inputs], enable_categorical=True))
+    np.testing.assert_allclose(predict(old, frame, cpu_spec), reference, rtol=1e-6, atol=1e-6)
+
+
+def test_early_stopping_stops_before_the_round_limit_on_an_easy_problem() -> None:
+    spec = PipelineSpec(
+        name="easy", source=Source("b", "p/"), target="y", task="binary_classification",
+        features=(Feature("x", "float"), Feature("z", "float")),
+        metric=MetricPolicy("roc_auc", "maximize", floor=0.5))
+    spec = replace(spec, training=replace(spec.training, device="cpu", num_boost_round=500,
+                                          early_stopping_rounds=5, validation_share=0.2,
+                                          params={"eta": 0.5, "max_depth": 2}))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=3000)
+    df = pd.DataFrame({"x": x, "z": rng.normal(size=3000), "y": (x > 0).astype(int)})
+    trained = train_model(df, spec)
+    assert trained.stopped_early
+    assert trained.best_iteration < 50  # separable: AUC is 1 after a few trees
+    assert trained.booster.num_boosted_rounds() == trained.best_iteration + 1
+    assert trained.best_score == pytest.approx(1.0)
+    assert trained.validation_rows + trained.train_rows == len(df)
+    assert 450 < trained.validation_rows < 750
+
+
+def test_early_stopping_off_trains_every_round_on_every_row(frame: pd.DataFrame,
+                                                            cpu_spec: PipelineSpec) -> None:
+    off = replace(cpu_spec, training=replace(cpu_spec.training, early_stopping_rounds=0,
+                                             num_boost_round=15))
+    trained = train_model(frame, off)
+    assert trained.booster.num_boosted_rounds() == 15
+    assert trained.best_iteration == 14
+    assert trained.validation_rows == 0 and trained.best_score is None
+    assert trained.train_rows == len(frame)
+    assert not trained.stopped_early
+
+
+def test_validation_rows_are_seeded_and_disjoint_from_training(frame: pd.DataFrame,
+                                                               cpu_spec: PipelineSpec) -> None:
+    mask = training.validation_mask(frame, cpu_spec)
+    assert mask is not None
+    np.testing.assert_array_equal(mask, training.validation_mask(frame, cpu_spec))
+    assert 0.05 < mask.mean() < 0.15  # validation_share 0.1
+    other = replace(cpu_spec, training=replace(cpu_spec.training, seed=1))
+    assert not np.array_equal(mask, training.validation_mask(frame, other))
+
+
+def test_validation_matrix_reuses_the_training_cuts(frame: pd.DataFrame,
+                                                    cpu_spec: PipelineSpec) -> None:
+    params = training.training_params(cpu_spec, "cpu")
+    x = training.feature_matrix(frame, cpu_spec)
+    y = frame[cpu_spec.target].to_numpy(dtype=np.float32)
+    dtrain = training._quantile_matrix(x[:1500], y[:1500], cpu_spec, params)
+    dval = training._quantile_matrix(x[1500:], y[1500:], cpu_spec, params, ref=dtrain)
+    alone = training._quantile_matrix(x[1500:], y[1500:], cpu_spec, params)
+    cuts_train = dtrain.get_quantile_cut()
+    for a, b in zip(cuts_train, dval.get_quantile_cut(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # Built alone, the 500 validation rows would have cuts of their own.
+    assert not np.array_equal(cuts_train[1], alone.get_quantile_cut()[1])
+    booster = xgb.train(params, dtrain, 10, evals=[(dval, "v")], verbose_eval=False)
+    np.testing.assert_array_equal(booster.predict(dval), booster.predict(dval))
+
+
+def test_nthread_is_the_available_cores(model: TrainedModel) -> None:
+    assert model.params["nthread"] == available_cores()
+    assert 1 <= available_cores() <= len(os.sched_getaffinity(0))
+    assert model.environment["cpu_cores_available"] == str(available_cores())
+
+
+def test_available_cores_follow_affinity_and_cgroup_quota(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(training.os, "sched_getaffinity", lambda _: {0, 1, 2, 3})
+    monkeypatch.setattr(training, "cgroup_cpu_quota", lambda: None)
+    assert available_cores() == 4
+    monkeypatch.setattr(training, "cgroup_cpu_quota", lambda: 2.5)
+    assert available_cores() == 2
+    monkeypatch.setattr(training, "cgroup_cpu_quota", lambda: 0.5)
+    assert available_cores() == 1
+
+
+def test_environment_capture_keys_and_lock_hash() -> None:
+    env = capture_environment("cpu")
+    for key in ("xgboost_version", "xgboost_use_cuda", "xgboost_build_info", "device",
+                "nthread", "python", "cpu_model", "cpu_cores_total", "cpu_cores_available",
+                "ram_total_gib", "gpu_name", "uv_lock_sha256", "code_git_sha"):
+        assert key in env and env[key], key
+    assert env["uv_lock_sha256"] == hashlib.sha256((REPO_ROOT / "uv.lock").read_bytes()).hexdigest()
+    assert json.loads(env["xgboost_build_info"])["USE_CUDA"] == xgb.build_info()["USE_CUDA"]
+    assert env["cpu_cores_total"] == str(os.cpu_count())
+    assert float(env["ram_total_gib"]) > 0
+    assert all(isinstance(v, str) and len(v) <= training.MAX_TAG_CHARS for v in env.values())
+
+
+def test_environment_without_a_gpu_has_no_gpu_details(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(training.shutil, "which", lambda _: None)
+    env = capture_environment("cpu")
+    assert env["gpu_name"] == "none"
+    assert not {"gpu_memory_mib", "gpu_driver", "gpu_count"} & set(env)
+
+
+def test_environment_with_a_gpu_records_name_memory_and_driver(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    class Smi:
+        returncode = 0
+        stdout = "NVIDIA H100 80GB HBM3, 81559, 570.86.15\n"
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(training.shutil, "which", lambda _: "/usr/bin/nvidia-smi")
+    monkeypatch.setattr(training.subprocess, "run", lambda *a, **k: Smi())
+    monkeypatch.setattr(training, "_git_sha", lambda: "abc")
+    env = capture_environment("cuda")
+    assert env["gpu_count"] == "1"
+    assert env["gpu_memory_mib"] == "81559"
+    assert env["gpu_driver"] == "570.86.15"
+    assert env["device"] == "cuda"
+
+
+def test_long_environment_values_are_cut_to_the_tag_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(training, "cpu_model", lambda: "x" * 9000)
+    env = capture_environment("cpu")
+    assert env["cpu_model"] == "x" * training.MAX_TAG_CHARS
+
+
+def test_with_a_time_column_the_validation_rows_are_the_newest(frame: pd.DataFrame,
+                                                               cpu_spec: PipelineSpec) -> None:
+    timed = replace(cpu_spec, training=replace(cpu_spec.training, time_column="tenure_months"))
+    mask = training.validation_mask(frame, timed)
+    assert mask is not None and mask.any()
+    assert frame["tenure_months"][mask].min() >= frame["tenure_months"][~mask].max()
