@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status demo test test-unit lint
+.PHONY: help install up down status demo test test-unit lint bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,3 +38,9 @@ test-unit: install  ## only the tests that need no services
 lint: install  ## ruff, and the rule that mlops_lib never imports Airflow
 	$(RUN) ruff check .
 	$(RUN) lint-imports
+
+bench: install  ## benchmarks (bench/README.md); JSON in bench/results/, ~15 min on 2 cores
+	$(RUN) python bench/train_vs_bare.py
+	$(RUN) python bench/train_vs_bare.py --rows 200000 --out bench/results/train_vs_bare_200k.json
+	$(RUN) python bench/drift_vs_evidently.py
+	$(RUN) python bench/stack_latency_memory.py --batches 3
