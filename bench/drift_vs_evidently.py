@@ -34,27 +34,17 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from evidently import DataDefinition, Dataset, Report  # noqa: E402
 from evidently.presets import DataDriftPreset  # noqa: E402
+from synthetic import synthetic_spec  # noqa: E402
 
 from mlops_lib import drift  # noqa: E402
 from mlops_lib.datagen import generate_batch  # noqa: E402
 from mlops_lib.reports import drift_summary  # noqa: E402
-from mlops_lib.spec import Feature, MetricPolicy, PipelineSpec, Source  # noqa: E402
+from mlops_lib.spec import PipelineSpec  # noqa: E402
 
 RESULT = REPO / "bench" / "results" / "drift_vs_evidently.json"
 SLIGHT = 0.1  # datagen drift that lands the normed Wasserstein near the 0.1 threshold
 _EVIDENTLY_METHODS = {"Wasserstein distance (normed)": "wasserstein",
                       "Jensen-Shannon distance": "jensenshannon", "PSI": "psi"}
-
-
-def bench_spec() -> PipelineSpec:
-    feats = [Feature(f"num_{i:02d}", "float") for i in range(16)]
-    feats += [Feature(f"int_{i:02d}", "int") for i in range(6)]
-    feats += [Feature(f"cat_{i:02d}", "category",
-                      tuple(f"c{k}" for k in range(3 + 2 * i))) for i in range(5)]
-    feats += [Feature("flag", "bool")]
-    return PipelineSpec(name="drift_bench", source=Source("bench", "bench/"), target="y",
-                        task="binary_classification", features=tuple(feats),
-                        metric=MetricPolicy("roc_auc", "maximize", 0.5))
 
 
 def make_frames(spec: PipelineSpec, rows: int, current_rows: int
@@ -134,7 +124,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULT)
     args = parser.parse_args()
 
-    spec = bench_spec()
+    spec = synthetic_spec('drift_bench')
     t0 = time.perf_counter()
     current_rows = args.rows if args.current_rows is None else args.current_rows
     reference, current, drift_of = make_frames(spec, args.rows, current_rows)

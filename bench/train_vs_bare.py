@@ -42,10 +42,11 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xgboost as xgb  # noqa: E402
+from synthetic import synthetic_spec  # noqa: E402
 
 from mlops_lib import training  # noqa: E402
 from mlops_lib.datagen import generate_batch  # noqa: E402
-from mlops_lib.spec import Feature, MetricPolicy, PipelineSpec, Source, load_spec  # noqa: E402
+from mlops_lib.spec import PipelineSpec, load_spec  # noqa: E402
 
 RESULT = REPO / "bench" / "results" / "train_vs_bare.json"
 PARAMS = {"max_depth": 5, "eta": 0.1, "subsample": 0.9, "colsample_bytree": 0.9,
@@ -53,20 +54,8 @@ PARAMS = {"max_depth": 5, "eta": 0.1, "subsample": 0.9, "colsample_bytree": 0.9,
 PREDICT_ROWS = 20_000
 
 
-def synthetic_spec() -> PipelineSpec:
-    """28 model inputs: 16 float, 6 int, 5 category (3 to 11 labels), 1 bool."""
-    feats = [Feature(f"num_{i:02d}", "float") for i in range(16)]
-    feats += [Feature(f"int_{i:02d}", "int") for i in range(6)]
-    feats += [Feature(f"cat_{i:02d}", "category",
-                      tuple(f"c{k}" for k in range(3 + 2 * i))) for i in range(5)]
-    feats += [Feature("flag", "bool")]
-    return PipelineSpec(name="train_bench", source=Source("bench", "bench/"), target="y",
-                        task="binary_classification", features=tuple(feats),
-                        metric=MetricPolicy("roc_auc", "maximize", 0.5))
-
-
 def bench_spec(args: argparse.Namespace) -> PipelineSpec:
-    spec = load_spec(args.spec) if args.spec else synthetic_spec()
+    spec = load_spec(args.spec) if args.spec else synthetic_spec('train_bench')
     params = {**(spec.training.params if args.spec else PARAMS)}
     return replace(spec, training=replace(
         spec.training, device=args.device, num_boost_round=args.rounds, early_stopping_rounds=0,
