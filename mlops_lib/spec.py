@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,6 +15,8 @@ from mlops_lib.batches import Completion, CompletionMode
 TaskType = Literal["binary_classification", "regression"]
 Dtype = Literal["float", "int", "bool", "category", "string", "datetime"]
 FileFormat = Literal["parquet", "csv"]
+ExtraColumnsPolicy = Literal["reject", "drop"]
+Bound = float | datetime  # a range bound: a number, or an aware UTC datetime for datetime features
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 _METRIC_DIRECTIONS = {
@@ -42,6 +45,38 @@ class Feature:
     name: str
     dtype: Dtype
     categories: tuple[str, ...] = ()
+    nullable: bool = True                 # false: no nulls at all (max_null_share 0)
+    max_null_share: float | None = None   # share of null rows tolerated; None: any
+    min_value: Bound | None = None        # inclusive range of numeric and datetime features
+    max_value: Bound | None = None
+    max_new_category_share: float = 0.0   # share of rows with labels outside `categories`
+
+    @property
+    def null_limit(self) -> float | None:
+        """The largest share of null rows this feature tolerates; None when unlimited."""
+        return 0.0 if not self.nullable else self.max_null_share
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """The newest timestamp of `column` must be at most `max_age_hours` old, and no timestamp
+    may lie more than `allow_future_minutes` ahead of the validation clock."""
+
+    column: str
+    max_age_hours: float
+    allow_future_minutes: float = 5.0
+
+
+@dataclass(frozen=True)
+class Contract:
+    """Batch-level rules of the data contract; the defaults check nothing beyond today's."""
+
+    min_rows: int | None = None
+    max_rows: int | None = None
+    max_duplicate_share: float | None = None    # share of rows that repeat an earlier row
+    freshness: Freshness | None = None
+    extra_columns: ExtraColumnsPolicy = "drop"  # drop (with a warning) or reject
+    min_rows_per_class: int | None = None       # binary classification: rows of each class
 
 
 @dataclass(frozen=True)
@@ -121,6 +156,7 @@ class PipelineSpec:
     metric: MetricPolicy
     training: TrainingConfig = TrainingConfig()
     trigger: TriggerConfig = TriggerConfig()
+    contract: Contract = Contract()
     owner: str = "data-engineering"
     description: str = ""
     path: str = ""
@@ -201,6 +237,7 @@ def _parse(raw: dict[str, Any], path: str) -> PipelineSpec:
         metric=_parse_metric(raw["metric"], task, path, features),
         training=_parse_training(raw.get("training") or {}, path, features),
         trigger=TriggerConfig(**(raw.get("trigger") or {})),
+        contract=_parse_contract(raw.get("contract"), task, features, path),
         owner=str(raw.get("owner", "data-engineering")),
         description=str(raw.get("description", "")),
         path=path,
@@ -224,14 +261,143 @@ def _parse_source(src: dict[str, Any], prefix: str, fmt: FileFormat, path: str) 
                   completion=completion, quiet_period_s=quiet)
 
 
+_FEATURE_KEYS = {"name", "dtype", "categories", "nullable", "max_null_share", "min", "max",
+                 "max_new_category_share"}
+_CONTRACT_KEYS = {"min_rows", "max_rows", "max_duplicate_share", "freshness", "extra_columns",
+                  "target"}
+
+
 def _parse_feature(raw: dict[str, Any], path: str) -> Feature:
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: each feature is a mapping {{name, dtype, ...}}, not {raw!r}")
     dtype = raw["dtype"]
     if dtype not in ("float", "int", "bool", "category", "string", "datetime"):
         raise SpecError(f"{path}: feature {raw.get('name')!r} has unknown dtype {dtype!r}")
+    name = str(raw["name"])
+    where = f"{path}: feature {name!r}"
+    unknown = sorted(set(raw) - _FEATURE_KEYS)
+    if unknown:
+        raise SpecError(f"{where}: unknown keys {unknown}; known: {sorted(_FEATURE_KEYS)}")
     categories = tuple(str(c) for c in raw.get("categories", ()))
     if dtype == "category" and not categories:
-        raise SpecError(f"{path}: categorical feature {raw['name']!r} needs `categories`")
-    return Feature(name=str(raw["name"]), dtype=dtype, categories=categories)
+        raise SpecError(f"{path}: categorical feature {name!r} needs `categories`")
+    if "nullable" in raw and "max_null_share" in raw:
+        raise SpecError(f"{where}: give `nullable` or `max_null_share`, not both")
+    nullable = raw.get("nullable", True)
+    if not isinstance(nullable, bool):
+        raise SpecError(f"{where}: nullable must be true or false, not {nullable!r}")
+    max_null_share = raw.get("max_null_share")
+    if max_null_share is not None:
+        max_null_share = _share(max_null_share, f"{where}: max_null_share")
+    new_share = raw.get("max_new_category_share")
+    if new_share is not None and dtype != "category":
+        raise SpecError(f"{where}: max_new_category_share applies to category features only")
+    low, high = (_bound(raw.get(key), dtype, f"{where}: {key}") for key in ("min", "max"))
+    if low is not None and high is not None and low > high:  # type: ignore[operator]
+        raise SpecError(f"{where}: min {raw['min']!r} is greater than max {raw['max']!r}")
+    return Feature(name=name, dtype=dtype, categories=categories, nullable=nullable,
+                   max_null_share=max_null_share, min_value=low, max_value=high,
+                   max_new_category_share=0.0 if new_share is None
+                   else _share(new_share, f"{where}: max_new_category_share"))
+
+
+def _share(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise SpecError(f"{where} must be a number within [0, 1], not {value!r}")
+    return float(value)
+
+
+def _count(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecError(f"{where} must be an integer >= 1, not {value!r}")
+    return value
+
+
+def _positive(value: Any, where: str, *, zero_ok: bool = False) -> float:
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or value < 0 or (value == 0 and not zero_ok)):
+        raise SpecError(f"{where} must be a number {'>=' if zero_ok else '>'} 0, not {value!r}")
+    return float(value)
+
+
+def _bound(value: Any, dtype: str, where: str) -> Bound | None:
+    """A range bound: a number for float/int features, an ISO 8601 timestamp for datetimes."""
+    if value is None:
+        return None
+    if dtype in ("float", "int"):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise SpecError(f"{where} must be a number for a {dtype} feature, not {value!r}")
+        return float(value)
+    if dtype == "datetime":
+        if isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime(value.year, value.month, value.day)
+        elif isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                raise SpecError(f"{where} must be an ISO 8601 timestamp, not {value!r}") from None
+        if not isinstance(value, datetime):
+            raise SpecError(f"{where} must be an ISO 8601 timestamp, not {value!r}")
+        # Naive timestamps mean UTC, as they do in the data (conform() keeps UTC).
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    raise SpecError(f"{where}: ranges apply to float, int and datetime features, not {dtype}")
+
+
+def _parse_contract(raw: Any, task: str, features: tuple[Feature, ...], path: str) -> Contract:
+    if raw is None:
+        return Contract()
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: contract must be a mapping of {sorted(_CONTRACT_KEYS)}")
+    unknown = sorted(set(raw) - _CONTRACT_KEYS)
+    if unknown:
+        raise SpecError(f"{path}: unknown contract keys {unknown}; known: "
+                        f"{sorted(_CONTRACT_KEYS)}")
+    min_rows = None if raw.get("min_rows") is None else _count(raw["min_rows"],
+                                                               f"{path}: contract.min_rows")
+    max_rows = None if raw.get("max_rows") is None else _count(raw["max_rows"],
+                                                               f"{path}: contract.max_rows")
+    if min_rows is not None and max_rows is not None and min_rows > max_rows:
+        raise SpecError(f"{path}: contract.min_rows {min_rows} is greater than "
+                        f"contract.max_rows {max_rows}")
+    dup = raw.get("max_duplicate_share")
+    policy = raw.get("extra_columns", "drop")
+    if policy not in ("reject", "drop"):
+        raise SpecError(f"{path}: contract.extra_columns {policy!r} must be reject or drop")
+    target = raw.get("target") or {}
+    if not isinstance(target, dict) or set(target) - {"min_rows_per_class"}:
+        raise SpecError(f"{path}: contract.target takes min_rows_per_class only")
+    per_class = target.get("min_rows_per_class")
+    if per_class is not None:
+        per_class = _count(per_class, f"{path}: contract.target.min_rows_per_class")
+        if task != "binary_classification":
+            raise SpecError(f"{path}: contract.target.min_rows_per_class needs a "
+                            f"classification task, not {task}")
+    return Contract(
+        min_rows=min_rows, max_rows=max_rows,
+        max_duplicate_share=None if dup is None else _share(
+            dup, f"{path}: contract.max_duplicate_share"),
+        freshness=_parse_freshness(raw.get("freshness"), features, path),
+        extra_columns=policy, min_rows_per_class=per_class)
+
+
+def _parse_freshness(raw: Any, features: tuple[Feature, ...], path: str) -> Freshness | None:
+    if raw is None:
+        return None
+    keys = {"column", "max_age_hours", "allow_future_minutes"}
+    if not isinstance(raw, dict) or set(raw) - keys or not {"column", "max_age_hours"} <= set(raw):
+        raise SpecError(f"{path}: contract.freshness is {{column, max_age_hours, "
+                        "allow_future_minutes (optional)}")
+    column = str(raw["column"])
+    feature = next((f for f in features if f.name == column), None)
+    if feature is None or feature.dtype != "datetime":
+        raise SpecError(f"{path}: contract.freshness.column {column!r} must be a datetime "
+                        "feature")
+    return Freshness(
+        column=column,
+        max_age_hours=_positive(raw["max_age_hours"], f"{path}: contract.freshness.max_age_hours"),
+        allow_future_minutes=_positive(raw.get("allow_future_minutes", 5.0),
+                                       f"{path}: contract.freshness.allow_future_minutes",
+                                       zero_ok=True))
 
 
 def _parse_metric(raw: dict[str, Any], task: str, path: str,

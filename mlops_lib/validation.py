@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -17,9 +18,10 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as pdt
 
-from mlops_lib.spec import Feature, PipelineSpec
+from mlops_lib.spec import Contract, Feature, PipelineSpec
 
 Severity = Literal["error", "warning"]
+Scalar = int | float | str | None  # JSON-safe: a check's measured value and its threshold
 
 _EXAMPLES = 3
 _BOOL_STRINGS = {"true": True, "false": False, "1": True, "0": False}
@@ -39,6 +41,17 @@ class ReasonCode(StrEnum):
     TARGET_SINGLE_CLASS = "TARGET_SINGLE_CLASS"
     NON_FINITE_FEATURES = "NON_FINITE_FEATURES"
     UNKNOWN_CATEGORIES = "UNKNOWN_CATEGORIES"
+    NEW_CATEGORIES_ABOVE_LIMIT = "NEW_CATEGORIES_ABOVE_LIMIT"
+    NULLS_ABOVE_LIMIT = "NULLS_ABOVE_LIMIT"
+    ALL_NULL_COLUMN = "ALL_NULL_COLUMN"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
+    TOO_FEW_ROWS = "TOO_FEW_ROWS"
+    TOO_MANY_ROWS = "TOO_MANY_ROWS"
+    DUPLICATE_ROWS = "DUPLICATE_ROWS"
+    STALE_DATA = "STALE_DATA"
+    FUTURE_TIMESTAMPS = "FUTURE_TIMESTAMPS"
+    TARGET_TOO_FEW_PER_CLASS = "TARGET_TOO_FEW_PER_CLASS"
+    CONSTANT_COLUMN = "CONSTANT_COLUMN"  # a warning
     MANIFEST_INVALID = "MANIFEST_INVALID"
     MANIFEST_MISMATCH = "MANIFEST_MISMATCH"
 
@@ -51,6 +64,11 @@ class CheckResult:
     expected: str
     reason_code: ReasonCode | None = None
     severity: Severity = "error"
+    # The measured quantity and the limit it was held to, for dashboards (observed/expected are
+    # the human text). A check fails when value exceeds threshold, or for minimums
+    # (non_empty, min_rows, min_rows_per_class) when it falls below.
+    value: Scalar = None
+    threshold: Scalar = None
 
 
 @dataclass
@@ -209,9 +227,17 @@ def _require_same_columns(frames: list[tuple[str, pd.DataFrame]]) -> None:
 # --- validation --------------------------------------------------------------------------------
 
 
-def validate_batch(df: pd.DataFrame, spec: PipelineSpec, *, batch_id: str) -> ValidationReport:
-    """Run every check of the contract on a batch; never mutates `df`."""
+def validate_batch(df: pd.DataFrame, spec: PipelineSpec, *, batch_id: str,
+                   now: datetime | None = None) -> ValidationReport:
+    """Run every check of the contract on a batch; never mutates `df`.
+
+    `now` is the clock freshness is judged by (default: the current UTC time; a naive value
+    means UTC). Each column is visited a bounded number of times with vectorized operations.
+    """
+    contract = spec.contract
+    n = len(df)
     checks: list[CheckResult] = [_check_non_empty(df)]
+    checks += _check_row_count(n, contract)
     checks += _check_columns(df, spec)
     usable = _usable_columns(df)
     for feature in spec.features:
@@ -221,9 +247,20 @@ def validate_batch(df: pd.DataFrame, spec: PipelineSpec, *, batch_id: str) -> Va
         checks += _check_target(df[spec.target], spec)
     checks.append(_check_finite_features(df, spec, usable))
     for feature in spec.features:
-        if feature.dtype == "category" and feature.name in usable:
-            checks.append(_check_categories(df[feature.name], feature))
-    return ValidationReport(pipeline=spec.name, batch_id=batch_id, n_rows=len(df), checks=checks)
+        if feature.name not in usable or n == 0:
+            continue
+        s = df[feature.name]
+        checks.append(_check_nulls(s, feature))
+        if feature.dtype == "category":
+            checks.append(_check_categories(s, feature))
+        if feature.min_value is not None or feature.max_value is not None:
+            checks.append(_check_range(s, feature))
+    if contract.max_duplicate_share is not None and n:
+        checks.append(_check_duplicate_rows(df, contract.max_duplicate_share))
+    if contract.freshness is not None and contract.freshness.column in usable and n:
+        checks += _check_freshness(df[contract.freshness.column], contract, _clock(now))
+    checks += _check_constant_columns(df, spec, usable)
+    return ValidationReport(pipeline=spec.name, batch_id=batch_id, n_rows=n, checks=checks)
 
 
 def _usable_columns(df: pd.DataFrame) -> set[str]:
@@ -235,7 +272,24 @@ def _usable_columns(df: pd.DataFrame) -> set[str]:
 def _check_non_empty(df: pd.DataFrame) -> CheckResult:
     n = len(df)
     return CheckResult("non_empty", n > 0, f"{n} rows", "at least 1 row",
-                       None if n else ReasonCode.EMPTY_BATCH)
+                       None if n else ReasonCode.EMPTY_BATCH, value=n, threshold=1)
+
+
+def _check_row_count(n: int, contract: Contract) -> list[CheckResult]:
+    if n == 0:
+        return []  # EMPTY_BATCH says it already
+    checks = []
+    if contract.min_rows is not None:
+        ok = n >= contract.min_rows
+        checks.append(CheckResult(
+            "min_rows", ok, f"{n} rows", f"at least {contract.min_rows} rows",
+            None if ok else ReasonCode.TOO_FEW_ROWS, value=n, threshold=contract.min_rows))
+    if contract.max_rows is not None:
+        ok = n <= contract.max_rows
+        checks.append(CheckResult(
+            "max_rows", ok, f"{n} rows", f"at most {contract.max_rows} rows",
+            None if ok else ReasonCode.TOO_MANY_ROWS, value=n, threshold=contract.max_rows))
+    return checks
 
 
 def _check_columns(df: pd.DataFrame, spec: PipelineSpec) -> list[CheckResult]:
@@ -243,22 +297,26 @@ def _check_columns(df: pd.DataFrame, spec: PipelineSpec) -> list[CheckResult]:
     missing = [c for c in spec.columns if c not in present]
     duplicated = sorted({str(c) for c in present if present.count(c) > 1})
     extra = sorted(str(c) for c in set(present) - set(spec.columns))
+    drop = spec.contract.extra_columns == "drop"
     return [
         CheckResult(
             "required_columns", not missing,
             f"missing columns: {missing}" if missing else f"all {len(spec.columns)} present",
             f"columns {spec.columns}", ReasonCode.MISSING_COLUMNS if missing else None,
+            value=len(missing), threshold=0,
         ),
         CheckResult(
             "unique_columns", not duplicated,
             f"duplicated columns: {duplicated}" if duplicated else "no duplicates",
             "each column once", ReasonCode.DUPLICATE_COLUMNS if duplicated else None,
         ),
-        # Extra columns are dropped by conform(); producers adding columns must not stop training.
+        # Policy drop (the default): conform() drops extra columns, and producers adding columns
+        # do not stop training; policy reject makes them a failure.
         CheckResult(
             "extra_columns", not extra,
-            f"extra columns (dropped): {extra}" if extra else "none",
-            "only spec columns", ReasonCode.EXTRA_COLUMNS if extra else None, "warning",
+            f"extra columns ({'dropped' if drop else 'rejected'}): {extra}" if extra else "none",
+            "only spec columns", ReasonCode.EXTRA_COLUMNS if extra else None,
+            "warning" if drop else "error", value=len(extra), threshold=0,
         ),
     ]
 
@@ -353,7 +411,7 @@ def _check_target(s: pd.Series, spec: PipelineSpec) -> list[CheckResult]:
     nulls = int(s.isna().sum())
     checks = [CheckResult(
         "target_missing_values", nulls == 0, f"{nulls} null labels in {name!r}", "no null labels",
-        ReasonCode.TARGET_MISSING_VALUES if nulls else None,
+        ReasonCode.TARGET_MISSING_VALUES if nulls else None, value=nulls, threshold=0,
     )]
     labels = s.dropna()
     if spec.task == "regression":
@@ -385,6 +443,17 @@ def _check_target(s: pd.Series, spec: PipelineSpec) -> list[CheckResult]:
             f"only class {distinct} in {name!r}" if len(distinct) < 2 else "both classes",
             "both classes 0 and 1", None if len(distinct) == 2 else ReasonCode.TARGET_SINGLE_CLASS,
         ))
+        per_class = spec.contract.min_rows_per_class
+        if len(distinct) == 2 and per_class is not None:
+            counts = {int(k): int(v) for k, v in classes.value_counts().items()}
+            smallest = min(counts.values())
+            ok = smallest >= per_class
+            checks.append(CheckResult(
+                "target_rows_per_class", ok, f"rows per class in {name!r}: {counts}",
+                f"at least {per_class} rows of each class",
+                None if ok else ReasonCode.TARGET_TOO_FEW_PER_CLASS,
+                value=smallest, threshold=per_class,
+            ))
     return checks
 
 
@@ -405,23 +474,155 @@ def _check_finite_features(df: pd.DataFrame, spec: PipelineSpec, usable: set[str
         f"infinite values in features: {offending}" if offending else "all finite",
         "no +/-inf in numeric features",
         ReasonCode.NON_FINITE_FEATURES if offending else None,
+        value=sum(offending.values()), threshold=0,
     )
 
 
 def _check_categories(s: pd.Series, feature: Feature) -> CheckResult:
     name = f"categories:{feature.name}"
+    limit = feature.max_new_category_share
     if _dtype_problem(s, "category") is not None:
         return CheckResult(name, True, "skipped: wrong dtype", "known categories")
     labels = _category_labels(s).dropna()
     unknown_mask = ~labels.isin(feature.categories)
+    n_unknown = int(unknown_mask.sum())
+    share = n_unknown / len(s)
     unknown = sorted(set(labels[unknown_mask]))
+    # With no tolerance any unknown label rejects (UNKNOWN_CATEGORIES, as always); with one,
+    # unknown labels become missing values in conform() until their share exceeds it.
+    ok = n_unknown == 0 if limit == 0 else share <= limit
+    code = ReasonCode.UNKNOWN_CATEGORIES if limit == 0 else ReasonCode.NEW_CATEGORIES_ABOVE_LIMIT
+    expected = f"one of {list(feature.categories)}"
+    if limit:
+        expected += f", or other labels in at most {limit:.2%} of rows"
     return CheckResult(
-        name, not unknown,
-        f"{feature.name}: unknown categories {unknown[:10]} in {int(unknown_mask.sum())} rows"
+        name, ok,
+        f"{feature.name}: unknown categories {unknown[:10]} in {n_unknown} rows ({share:.2%})"
         if unknown else f"{feature.name}: all known",
-        f"one of {list(feature.categories)}",
-        ReasonCode.UNKNOWN_CATEGORIES if unknown else None,
+        expected, None if ok else code, value=share, threshold=limit,
     )
+
+
+def _check_nulls(s: pd.Series, feature: Feature) -> CheckResult:
+    n = len(s)
+    nulls = int(s.isna().sum())
+    share = nulls / n
+    limit = feature.null_limit
+    observed = f"{feature.name}: {nulls} null rows ({share:.2%})"
+    if nulls == n:
+        # Nothing to learn from and nothing to check a dtype against: a broken export.
+        return CheckResult(f"nulls:{feature.name}", False, f"{feature.name}: all {n} rows null",
+                           "at least one non-null value", ReasonCode.ALL_NULL_COLUMN,
+                           value=share, threshold=limit)
+    if limit is None:
+        return CheckResult(f"nulls:{feature.name}", True, observed, "nulls allowed",
+                           value=share, threshold=None)
+    ok = share <= limit
+    return CheckResult(
+        f"nulls:{feature.name}", ok, observed,
+        "no nulls" if limit == 0 else f"at most {limit:.2%} null rows",
+        None if ok else ReasonCode.NULLS_ABOVE_LIMIT, value=share, threshold=limit)
+
+
+def _check_range(s: pd.Series, feature: Feature) -> CheckResult:
+    name = f"range:{feature.name}"
+    low, high = feature.min_value, feature.max_value
+    expected = f"within [{_text(low) if low is not None else '-inf'}, " \
+               f"{_text(high) if high is not None else '+inf'}]"
+    if _dtype_problem(s, feature.dtype) is not None:
+        return CheckResult(name, True, "skipped: wrong dtype", expected)
+    if feature.dtype == "datetime":
+        values: Any = _utc_stamps(s)
+        present = values.notna().to_numpy()
+        bound: Callable[[Any], Any] = pd.Timestamp
+    else:
+        values = _as_float(s)
+        present = np.isfinite(values)  # NaN is a null, +/-inf is NON_FINITE_FEATURES' business
+        bound = float
+    outside = np.zeros(len(s), dtype=bool)
+    if low is not None:
+        outside |= np.asarray(values < bound(low)) & present
+    if high is not None:
+        outside |= np.asarray(values > bound(high)) & present
+    n_out = int(outside.sum())
+    kept = values[present]
+    seen = f"[{_text(kept.min())}, {_text(kept.max())}]" if present.any() else "no values"
+    return CheckResult(
+        name, n_out == 0, f"{feature.name}: {n_out} rows out of range; values span {seen}",
+        expected, ReasonCode.OUT_OF_RANGE if n_out else None, value=n_out, threshold=0)
+
+
+def _check_duplicate_rows(df: pd.DataFrame, limit: float) -> CheckResult:
+    if pd.Index(df.columns).has_duplicates:
+        return CheckResult("duplicate_rows", True, "skipped: duplicated columns",
+                           f"at most {limit:.2%} duplicated rows")
+    try:
+        # Every repeat of an earlier row counts; all columns take part, extra ones too.
+        repeats = int(df.duplicated(keep="first").sum())
+    except TypeError:  # unhashable cells (lists in an object column): DTYPE_MISMATCH's business
+        return CheckResult("duplicate_rows", True, "skipped: unhashable values",
+                           f"at most {limit:.2%} duplicated rows")
+    share = repeats / len(df)
+    ok = share <= limit
+    return CheckResult(
+        "duplicate_rows", ok, f"{repeats} rows repeat an earlier row ({share:.2%})",
+        f"at most {limit:.2%} duplicated rows", None if ok else ReasonCode.DUPLICATE_ROWS,
+        value=share, threshold=limit)
+
+
+def _check_freshness(s: pd.Series, contract: Contract, now: pd.Timestamp) -> list[CheckResult]:
+    rule = contract.freshness
+    assert rule is not None
+    column = rule.column
+    if _dtype_problem(s, "datetime") is not None:
+        return [CheckResult("freshness", True, "skipped: wrong dtype", "timestamps")]
+    stamps = _utc_stamps(s)
+    newest = stamps.max()
+    if pd.isna(newest):
+        return [CheckResult("freshness", True, "skipped: no timestamps", "timestamps")]
+    age_h = (now - newest) / pd.Timedelta(hours=1)
+    fresh = age_h <= rule.max_age_hours
+    limit = now + pd.Timedelta(minutes=rule.allow_future_minutes)
+    n_future = int((stamps > limit).sum())
+    ahead_min = (newest - now) / pd.Timedelta(minutes=1)
+    return [
+        CheckResult(
+            "freshness", fresh,
+            f"newest {column} {newest.isoformat()} is {age_h:.1f} h old at {now.isoformat()}",
+            f"newest {column} at most {rule.max_age_hours:g} h old",
+            None if fresh else ReasonCode.STALE_DATA, value=round(age_h, 6),
+            threshold=rule.max_age_hours),
+        CheckResult(
+            "future_timestamps", n_future == 0,
+            f"{n_future} rows of {column} later than {limit.isoformat()}; newest "
+            f"{newest.isoformat()}",
+            f"{column} at most {rule.allow_future_minutes:g} min after {now.isoformat()}",
+            ReasonCode.FUTURE_TIMESTAMPS if n_future else None, value=round(ahead_min, 6),
+            threshold=rule.allow_future_minutes),
+    ]
+
+
+def _check_constant_columns(df: pd.DataFrame, spec: PipelineSpec,
+                            usable: set[str]) -> list[CheckResult]:
+    """A warning per feature holding a single distinct value: legal, but carries no signal."""
+    if len(df) < 2:
+        return []
+    constant = []
+    for f in spec.features:
+        if f.name not in usable:
+            continue
+        try:
+            distinct = df[f.name].nunique(dropna=True)
+        except TypeError:
+            continue
+        if distinct == 1:
+            constant.append(f.name)
+    if not constant:
+        return []
+    return [CheckResult(
+        "constant_columns", False, f"features with a single value: {constant}",
+        "at least 2 distinct values per feature", ReasonCode.CONSTANT_COLUMN, "warning",
+        value=len(constant), threshold=0)]
 
 
 # --- conforming --------------------------------------------------------------------------------
@@ -551,6 +752,30 @@ def _category_labels(s: pd.Series) -> pd.Series:
         s = s.astype("Int64")
     text = s.astype(object).map(str, na_action="ignore")
     return text.where(s.notna().to_numpy(), None)
+
+
+def _clock(now: datetime | None) -> pd.Timestamp:
+    if now is None:
+        return pd.Timestamp.now(tz=UTC)
+    stamp = pd.Timestamp(now)
+    return stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
+
+
+def _utc_stamps(s: pd.Series) -> pd.Series:
+    """Timestamps as aware UTC; naive ones are UTC already (conform() keeps them so)."""
+    if pdt.is_datetime64_any_dtype(s):
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            return s.dt.tz_convert(UTC)
+        return s.dt.tz_localize(UTC)
+    return _parse_datetimes(s, errors="coerce")
+
+
+def _text(v: object) -> str:
+    if isinstance(v, datetime):
+        return pd.Timestamp(v).isoformat()
+    if isinstance(v, float | np.floating):
+        return f"{float(v):g}"
+    return str(v)
 
 
 def _parse_datetimes(values: pd.Series, *, errors: Literal["raise", "coerce"]) -> pd.Series:

@@ -27,6 +27,25 @@ def spec() -> PipelineSpec:
 
 
 @pytest.fixture(scope="session")
+def all_dtypes_spec(spec: PipelineSpec) -> PipelineSpec:
+    """The example spec with one feature of every dtype the contract knows, no contract rules."""
+    from dataclasses import replace
+
+    from mlops_lib.spec import Contract, Feature
+
+    features = (
+        Feature("amount", "float"),
+        Feature("count", "int"),
+        Feature("flag", "bool"),
+        Feature("colour", "category", ("red", "green", "blue")),
+        Feature("customer_id", "string"),
+        Feature("seen_at", "datetime"),
+    )
+    return replace(spec, name="all_dtypes", features=features, target="label",
+                   contract=Contract())
+
+
+@pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """A real S3 HTTP endpoint (moto server, in memory) for tests that don't need persistence."""
     from moto.server import ThreadedMotoServer

@@ -7,26 +7,12 @@ import pandas as pd
 import pytest
 
 from mlops_lib.datagen import generate_batch, to_file_bytes
-from mlops_lib.spec import Feature, MetricPolicy, PipelineSpec
+from mlops_lib.spec import MetricPolicy, PipelineSpec
 from mlops_lib.validation import conform, read_batch, validate_batch
 
 pytestmark = pytest.mark.unit
 
 N = 2000
-
-
-@pytest.fixture(scope="module")
-def all_dtypes_spec(spec: PipelineSpec) -> PipelineSpec:
-    """A spec with one feature of every dtype the contract knows."""
-    features = (
-        Feature("amount", "float"),
-        Feature("count", "int"),
-        Feature("flag", "bool"),
-        Feature("colour", "category", ("red", "green", "blue")),
-        Feature("customer_id", "string"),
-        Feature("seen_at", "datetime"),
-    )
-    return replace(spec, name="all_dtypes", features=features, target="label")
 
 
 @pytest.fixture(scope="module")

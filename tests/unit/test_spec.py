@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -8,6 +9,9 @@ import pytest
 import yaml
 
 from mlops_lib.spec import (
+    Contract,
+    Feature,
+    Freshness,
     MetricPolicy,
     PipelineSpec,
     SliceSpec,
@@ -31,6 +35,14 @@ def write(tmp_path: Path, data: Any, name: str = "spec.yaml") -> Path:
     path = tmp_path / name
     path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
     return path
+
+
+def assert_spec_error(path: Path, needle: str) -> None:
+    """Loading fails with a SpecError that names the file and the offending field."""
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert str(path) in str(info.value)
+    assert needle in str(info.value)
 
 
 # --- the example -------------------------------------------------------------------------------
@@ -104,6 +116,7 @@ def test_defaults_for_optional_sections(tmp_path: Path, raw: dict) -> None:
 def test_regression_spec_gets_minimize_direction(tmp_path: Path, raw: dict) -> None:
     raw["target"]["task"] = "regression"
     raw["metric"] = {"name": "rmse", "floor": 5.0}
+    del raw["contract"]["target"]  # rows per class: classification only
     loaded = load_spec(write(tmp_path, raw))
     assert loaded.task == "regression"
     assert loaded.metric.direction == "minimize"
@@ -375,11 +388,7 @@ def test_bad_evaluation_policy(tmp_path: Path, raw: dict, metric: dict, training
                                needle: str) -> None:
     raw["metric"].update(metric)
     raw["training"].update(training)
-    path = write(tmp_path, raw)
-    with pytest.raises(SpecError) as info:
-        load_spec(path)
-    assert str(path) in str(info.value)
-    assert needle in str(info.value)
+    assert_spec_error(write(tmp_path, raw), needle)
 
 
 def test_numeric_time_column_is_accepted(tmp_path: Path, raw: dict) -> None:
@@ -415,8 +424,144 @@ def test_early_stopping_settings_are_read(tmp_path: Path, raw: dict) -> None:
 def test_bad_early_stopping_settings(tmp_path: Path, raw: dict, training: dict,
                                      needle: str) -> None:
     raw["training"].update(training)
-    path = write(tmp_path, raw)
-    with pytest.raises(SpecError) as info:
-        load_spec(path)
-    assert str(path) in str(info.value)
-    assert needle in str(info.value)
+    assert_spec_error(write(tmp_path, raw), needle)
+
+
+# --- the data contract ---------------------------------------------------------------------------
+
+
+def test_example_contract(spec: PipelineSpec) -> None:
+    by_name = {f.name: f for f in spec.features}
+    assert by_name["income"].nullable is False and by_name["income"].null_limit == 0.0
+    assert (by_name["age"].min_value, by_name["age"].max_value) == (0.0, 120.0)
+    assert by_name["debt_ratio"] == Feature("debt_ratio", "float")  # every default
+    assert by_name["debt_ratio"].null_limit is None
+    assert spec.contract == Contract(min_rows=100, max_duplicate_share=0.01,
+                                     extra_columns="drop", min_rows_per_class=10)
+
+
+def test_contract_defaults_check_nothing_new(tmp_path: Path, raw: dict) -> None:
+    raw.pop("contract")
+    raw["features"] = [{"name": f["name"], "dtype": f["dtype"],
+                        **({"categories": f["categories"]} if "categories" in f else {})}
+                       for f in raw["features"]]
+    loaded = load_spec(write(tmp_path, raw))
+    assert loaded.contract == Contract()
+    assert loaded.contract.extra_columns == "drop" and loaded.contract.freshness is None
+    region = loaded.features[-1]
+    assert (region.nullable, region.max_null_share, region.max_new_category_share) == (
+        True, None, 0.0)
+    assert all(f.min_value is None and f.max_value is None for f in loaded.features)
+
+
+def test_house_prices_contract() -> None:
+    loaded = load_spec(EXAMPLE.parent / "house_prices.yaml")
+    assert loaded.contract == Contract(min_rows=50, max_duplicate_share=0.01)
+    assert {f.name: f.min_value for f in loaded.features}["rooms"] == 0.0
+
+
+def test_full_contract_is_parsed(tmp_path: Path, raw: dict) -> None:
+    raw["features"] += [
+        {"name": "applied_at", "dtype": "datetime", "min": "2020-01-01",
+         "max": "2030-01-01T02:00:00+02:00", "max_null_share": 0.2},
+        {"name": "opened_on", "dtype": "datetime", "min": datetime(2021, 5, 1, 12)},
+    ]
+    raw["features"][-3]["max_new_category_share"] = 0.05  # region
+    raw["contract"] = {
+        "min_rows": 10, "max_rows": 1000, "max_duplicate_share": 0,
+        "freshness": {"column": "applied_at", "max_age_hours": 36},
+        "extra_columns": "reject", "target": {"min_rows_per_class": 3}}
+    loaded = load_spec(write(tmp_path, raw))
+    by_name = {f.name: f for f in loaded.features}
+    assert by_name["region"].max_new_category_share == 0.05
+    applied = by_name["applied_at"]
+    assert applied.min_value == datetime(2020, 1, 1, tzinfo=UTC)
+    assert applied.max_value == datetime(2030, 1, 1, tzinfo=UTC)  # the offset, in UTC
+    assert (applied.nullable, applied.null_limit) == (True, 0.2)
+    assert by_name["opened_on"].min_value == datetime(2021, 5, 1, 12, tzinfo=UTC)  # naive: UTC
+    assert loaded.contract == Contract(
+        min_rows=10, max_rows=1000, max_duplicate_share=0.0,
+        freshness=Freshness("applied_at", 36.0, allow_future_minutes=5.0),
+        extra_columns="reject", min_rows_per_class=3)
+
+
+def _with_feature(name: str, **keys: Any) -> Any:
+    def mutate(r: dict) -> None:
+        feature = next(f for f in r["features"] if f["name"] == name)
+        feature.update(keys)
+    mutate.__name__ = f"{name}_{'_'.join(keys)}"
+    return mutate
+
+
+def _with_contract(**keys: Any) -> Any:
+    def mutate(r: dict) -> None:
+        r["contract"] = {**(r.get("contract") or {}), **keys}
+    mutate.__name__ = f"contract_{'_'.join(keys)}"
+    return mutate
+
+
+def _with_time_feature(r: dict) -> None:
+    r["features"].append({"name": "applied_at", "dtype": "datetime"})
+
+
+@pytest.mark.parametrize(("mutate", "needle"), [
+    (_with_feature("income", nullable="no"), "nullable must be true or false"),
+    (_with_feature("income", max_null_share=0.1), "not both"),         # income has nullable
+    (_with_feature("debt_ratio", max_null_share=1.5), "max_null_share must be a number"),
+    (_with_feature("debt_ratio", max_null_share="10%"), "max_null_share"),
+    (_with_feature("debt_ratio", min=5, max=1), "greater than max"),
+    (_with_feature("debt_ratio", min="low"), "min must be a number"),
+    (_with_feature("debt_ratio", max=True), "max must be a number"),
+    (_with_feature("region", min=0), "ranges apply to float, int and datetime"),
+    (_with_feature("region", max_new_category_share=2), "max_new_category_share"),
+    (_with_feature("debt_ratio", max_new_category_share=0.1), "category features only"),
+    (_with_feature("debt_ratio", nullabel=False), "unknown keys ['nullabel']"),
+    (_with_contract(min_rows=0), "contract.min_rows must be an integer >= 1"),
+    (_with_contract(min_rows=10.5), "contract.min_rows"),
+    (_with_contract(max_rows=50), "greater than contract.max_rows"),   # min_rows is 100
+    (_with_contract(max_duplicate_share=-0.1), "contract.max_duplicate_share"),
+    (_with_contract(extra_columns="keep"), "contract.extra_columns 'keep' must be reject or drop"),
+    (_with_contract(target={"min_rows": 5}), "contract.target takes min_rows_per_class"),
+    (_with_contract(target={"min_rows_per_class": 0}), "min_rows_per_class"),
+    (_with_contract(max_null_share=0.1), "unknown contract keys ['max_null_share']"),
+    (_with_contract(freshness={"column": "income", "max_age_hours": 1}), "datetime feature"),
+    (_with_contract(freshness={"column": "applied_at", "max_age_hours": 1}), "applied_at"),
+    (_with_contract(freshness={"column": "age"}), "contract.freshness is"),
+], ids=lambda v: v.__name__ if callable(v) else "")
+def test_bad_contract_raises_spec_error(tmp_path: Path, raw: dict, mutate: Any,
+                                        needle: str) -> None:
+    mutate(raw)
+    assert_spec_error(write(tmp_path, raw), needle)
+
+
+@pytest.mark.parametrize(("freshness", "needle"), [
+    ({"max_age_hours": 0}, "max_age_hours must be a number > 0"),
+    ({"max_age_hours": "1d"}, "max_age_hours"),
+    ({"max_age_hours": 1, "allow_future_minutes": -1},
+     "allow_future_minutes must be a number >= 0"),
+    ({"max_age_hours": 1, "grace": 1}, "contract.freshness is"),
+], ids=str)
+def test_bad_freshness(tmp_path: Path, raw: dict, freshness: dict, needle: str) -> None:
+    _with_time_feature(raw)
+    raw["contract"]["freshness"] = {"column": "applied_at", **freshness}
+    with pytest.raises(SpecError, match=needle):
+        load_spec(write(tmp_path, raw))
+
+
+@pytest.mark.parametrize(("bound", "needle"), [
+    ("yesterday", "ISO 8601"),
+    (20240101, "ISO 8601"),
+], ids=str)
+def test_bad_datetime_bound(tmp_path: Path, raw: dict, bound: object, needle: str) -> None:
+    raw["features"].append({"name": "applied_at", "dtype": "datetime", "min": bound})
+    with pytest.raises(SpecError, match=needle):
+        load_spec(write(tmp_path, raw))
+
+
+def test_min_rows_per_class_needs_classification(tmp_path: Path, raw: dict) -> None:
+    raw["target"]["task"] = "regression"
+    raw["metric"] = {"name": "rmse", "floor": 5.0}
+    with pytest.raises(SpecError, match="needs a classification task"):
+        load_spec(write(tmp_path, raw))
+    raw["contract"]["target"] = {}
+    assert load_spec(write(tmp_path, raw)).contract.min_rows_per_class is None

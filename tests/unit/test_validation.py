@@ -5,6 +5,8 @@ import json
 import pickle  # noqa: TID251 - Airflow pickles task exceptions; BatchRejected must survive it
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +14,7 @@ import pytest
 
 from mlops_lib.datagen import generate_batch, to_file_bytes
 from mlops_lib.manifest import build_manifest
-from mlops_lib.spec import Feature, MetricPolicy, PipelineSpec
+from mlops_lib.spec import Contract, Feature, Freshness, MetricPolicy, PipelineSpec, load_spec
 from mlops_lib.validation import (
     BatchRejected,
     ReasonCode,
@@ -25,6 +27,9 @@ from mlops_lib.validation import (
 
 pytestmark = pytest.mark.unit
 
+PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
+NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)  # the fixed clock freshness is judged by
+
 
 @pytest.fixture(scope="module")
 def good(spec: PipelineSpec) -> pd.DataFrame:
@@ -34,20 +39,35 @@ def good(spec: PipelineSpec) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def regression_spec(spec: PipelineSpec) -> PipelineSpec:
     return replace(spec, name="loan_amount", task="regression",
-                   metric=MetricPolicy("rmse", "minimize", floor=1e9))
+                   metric=MetricPolicy("rmse", "minimize", floor=1e9), contract=Contract())
 
 
 @pytest.fixture(scope="module")
-def all_dtypes_spec(spec: PipelineSpec) -> PipelineSpec:
-    features = (
-        Feature("amount", "float"),
-        Feature("count", "int"),
-        Feature("flag", "bool"),
-        Feature("colour", "category", ("red", "green", "blue")),
-        Feature("customer_id", "string"),
-        Feature("seen_at", "datetime"),
-    )
-    return replace(spec, name="all_dtypes", features=features, target="label")
+def lenient(spec: PipelineSpec) -> PipelineSpec:
+    """The example spec without its contract section, for frames of a handful of rows."""
+    return replace(spec, contract=Contract())
+
+
+def with_contract(spec: PipelineSpec, **changes: object) -> PipelineSpec:
+    return replace(spec, contract=replace(spec.contract, **changes))
+
+
+def with_feature(spec: PipelineSpec, name: str, **changes: object) -> PipelineSpec:
+    features = tuple(replace(f, **changes) if f.name == name else f for f in spec.features)
+    return replace(spec, features=features)
+
+
+def timed(spec: PipelineSpec, df: pd.DataFrame, newest: datetime, *, max_age_hours: float = 24,
+          allow_future_minutes: float = 5) -> tuple[pd.DataFrame, PipelineSpec]:
+    """The spec with a datetime feature `applied_at` under a freshness rule, and the batch with
+    that column: one row per minute, the last one at `newest`."""
+    timed_spec = replace(
+        spec, features=(*spec.features, Feature("applied_at", "datetime")),
+        contract=replace(spec.contract, freshness=Freshness(
+            "applied_at", max_age_hours, allow_future_minutes)))
+    stamps = pd.date_range(end=newest, periods=len(df), freq="min").tz_localize(None)
+    frame = df.assign(applied_at=stamps.to_numpy())[timed_spec.columns]
+    return frame, timed_spec
 
 
 def codes(report: ValidationReport) -> set[ReasonCode | None]:
@@ -139,7 +159,7 @@ def _target_missing(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Ou
 
 
 def _target_not_finite(df: pd.DataFrame, _: PipelineSpec, reg: PipelineSpec) -> Outcome:
-    bad = generate_batch(reg, 50, seed=1)
+    bad = generate_batch(reg, 200, seed=1)
     bad.loc[3, reg.target] = -np.inf
     return validate_batch(bad, reg, batch_id="b")
 
@@ -165,6 +185,63 @@ def _unknown_category(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> 
     bad["region"] = bad["region"].astype(object)
     bad.loc[2, "region"] = "atlantis"
     return validate_batch(bad, spec, batch_id="b")
+
+
+def _new_categories_above_limit(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    bad = df.copy()
+    bad["region"] = bad["region"].astype(object)
+    bad.loc[:19, "region"] = "atlantis"  # 20 of 200 rows: 10% > 5%
+    tolerant = with_feature(spec, "region", max_new_category_share=0.05)
+    return validate_batch(bad, tolerant, batch_id="b")
+
+
+def _nulls_above_limit(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    bad = df.copy()
+    bad.loc[7, "income"] = np.nan  # income is `nullable: false` in the example spec
+    return validate_batch(bad, spec, batch_id="b")
+
+
+def _all_null_column(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    return validate_batch(df.assign(debt_ratio=np.nan), spec, batch_id="b")  # nullable, but empty
+
+
+def _out_of_range(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    bad = df.copy()
+    bad.loc[4, "age"] = 150  # max 120
+    return validate_batch(bad, spec, batch_id="b")
+
+
+def _too_few_rows(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    return validate_batch(df, with_contract(spec, min_rows=len(df) + 1), batch_id="b")
+
+
+def _too_many_rows(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    return validate_batch(df, with_contract(spec, max_rows=len(df) - 1), batch_id="b")
+
+
+def _duplicate_rows(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    doubled = pd.concat([df, df.head(10)], ignore_index=True)  # 10 of 210 rows: 4.8% > 1%
+    return validate_batch(doubled, spec, batch_id="b")
+
+
+def _stale(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    frame, timed_spec = timed(spec, df, NOW - timedelta(hours=30), max_age_hours=24)
+    return validate_batch(frame, timed_spec, batch_id="b", now=NOW)
+
+
+def _future(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    frame, timed_spec = timed(spec, df, NOW + timedelta(minutes=30), allow_future_minutes=5)
+    return validate_batch(frame, timed_spec, batch_id="b", now=NOW)
+
+
+def _target_too_few_per_class(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    bad = df.assign(default=0)
+    bad.loc[:4, "default"] = 1  # 5 positives; the example spec wants 10 of each class
+    return validate_batch(bad, spec, batch_id="b")
+
+
+def _constant_column(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    return validate_batch(df.assign(late_payments=3), spec, batch_id="b")
 
 
 def _manifest_invalid(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
@@ -193,9 +270,24 @@ SCENARIOS: dict[ReasonCode, Callable[[pd.DataFrame, PipelineSpec, PipelineSpec],
     ReasonCode.TARGET_SINGLE_CLASS: _target_single_class,
     ReasonCode.NON_FINITE_FEATURES: _non_finite,
     ReasonCode.UNKNOWN_CATEGORIES: _unknown_category,
+    ReasonCode.NEW_CATEGORIES_ABOVE_LIMIT: _new_categories_above_limit,
+    ReasonCode.NULLS_ABOVE_LIMIT: _nulls_above_limit,
+    ReasonCode.ALL_NULL_COLUMN: _all_null_column,
+    ReasonCode.OUT_OF_RANGE: _out_of_range,
+    ReasonCode.TOO_FEW_ROWS: _too_few_rows,
+    ReasonCode.TOO_MANY_ROWS: _too_many_rows,
+    ReasonCode.DUPLICATE_ROWS: _duplicate_rows,
+    ReasonCode.STALE_DATA: _stale,
+    ReasonCode.FUTURE_TIMESTAMPS: _future,
+    ReasonCode.TARGET_TOO_FEW_PER_CLASS: _target_too_few_per_class,
+    ReasonCode.CONSTANT_COLUMN: _constant_column,
     ReasonCode.MANIFEST_INVALID: _manifest_invalid,
     ReasonCode.MANIFEST_MISMATCH: _manifest_mismatch,
 }
+
+
+# Codes whose scenario passes with a warning, and the word the warning must name.
+WARNING_CODES = {ReasonCode.EXTRA_COLUMNS: "zzz", ReasonCode.CONSTANT_COLUMN: "late_payments"}
 
 
 def test_every_reason_code_has_a_scenario() -> None:
@@ -210,10 +302,10 @@ def test_reason_code(code: ReasonCode, good: pd.DataFrame, spec: PipelineSpec,
         assert outcome.code == code
         assert str(outcome).startswith(f"[{code}] ")
         return
-    if code == ReasonCode.EXTRA_COLUMNS:  # a warning: the batch still passes
-        assert outcome.passed
+    if code in WARNING_CODES:  # a warning: the batch still passes
+        assert outcome.passed, outcome.summary()
         assert [c.reason_code for c in outcome.warnings] == [code]
-        assert "zzz" in outcome.warnings[0].observed
+        assert WARNING_CODES[code] in outcome.warnings[0].observed
         return
     assert not outcome.passed
     assert codes(outcome) == {code}, outcome.summary()
@@ -273,10 +365,13 @@ def test_dtype_rules_of_other_dtypes(all_dtypes_spec: PipelineSpec, column: str,
 
 
 def test_null_features_are_allowed(good: pd.DataFrame, spec: PipelineSpec) -> None:
+    # Nullable is the default; the example spec makes an exception of income only.
     df = good.copy()
-    df["income"] = df["income"].where(df.index % 3 != 0)
+    df["debt_ratio"] = df["debt_ratio"].where(df.index % 3 != 0)
     df["region"] = df["region"].astype(object).where(df.index % 4 != 0)
     assert validate_batch(df, spec, batch_id="b").passed
+    df["income"] = df["income"].where(df.index % 3 != 0)
+    assert codes(validate_batch(df, spec, batch_id="b")) == {ReasonCode.NULLS_ABOVE_LIMIT}
 
 
 def test_regression_target_must_be_numeric(regression_spec: PipelineSpec) -> None:
@@ -381,7 +476,8 @@ def test_conform_gives_spec_dtypes(all_dtypes_spec: PipelineSpec, fmt: str) -> N
     pd.testing.assert_frame_equal(out, df)
 
 
-def test_conform_casts_loose_types(good: pd.DataFrame, spec: PipelineSpec) -> None:
+def test_conform_casts_loose_types(good: pd.DataFrame, lenient: PipelineSpec) -> None:
+    spec = lenient  # four rows: below the example contract's min_rows
     loose = good.head(4).copy()
     loose["age"] = loose["age"].astype(float)  # integral floats, as CSV gaps produce
     loose["income"] = loose["income"].astype(object)
@@ -424,3 +520,186 @@ def test_conform_converts_timestamps_to_naive_utc(all_dtypes_spec: PipelineSpec)
 def test_conform_requires_every_column(good: pd.DataFrame, spec: PipelineSpec) -> None:
     with pytest.raises(ValueError, match="missing columns"):
         conform(good.drop(columns=["age"]), spec)
+
+
+# --- the contract: values, thresholds, warnings, policies, the clock ---------------------------
+
+
+def check(report: ValidationReport, name: str) -> dict[str, object]:
+    """One check of the report as stored with the run (report.to_dict(), through JSON)."""
+    raw = json.loads(json.dumps(report.to_dict()))
+    return next(c for c in raw["checks"] if c["name"] == name)
+
+
+def test_checks_carry_observed_value_and_threshold(good: pd.DataFrame,
+                                                   spec: PipelineSpec) -> None:
+    bad = pd.concat([good, good.head(4)], ignore_index=True)  # 4 repeats of 204 rows
+    bad.loc[[10, 11, 12], "income"] = np.nan  # rows 0-3 are the repeated ones: keep them
+    bad.loc[[15, 16], "age"] = [-1, 121]
+    report = validate_batch(bad, spec, batch_id="b")
+    assert codes(report) == {ReasonCode.NULLS_ABOVE_LIMIT, ReasonCode.OUT_OF_RANGE,
+                             ReasonCode.DUPLICATE_ROWS}
+    nulls = check(report, "nulls:income")
+    assert (nulls["value"], nulls["threshold"]) == (pytest.approx(3 / 204), 0.0)
+    assert nulls["reason_code"] == "NULLS_ABOVE_LIMIT" and "3 null rows" in nulls["observed"]
+    age = check(report, "range:age")
+    assert (age["value"], age["threshold"]) == (2, 0)
+    assert "[-1, 121]" in age["observed"] and "[0, 120]" in age["expected"]
+    dup = check(report, "duplicate_rows")
+    assert (dup["value"], dup["threshold"]) == (pytest.approx(4 / 204), 0.01)
+    rows = check(report, "min_rows")
+    assert (rows["passed"], rows["value"], rows["threshold"]) == (True, 204, 100)
+    per_class = check(report, "target_rows_per_class")
+    assert per_class["passed"] and per_class["threshold"] == 10
+    assert per_class["value"] == int(bad["default"].value_counts().min())
+
+
+def test_too_few_and_too_many_rows_report_the_count(good: pd.DataFrame,
+                                                    spec: PipelineSpec) -> None:
+    small = validate_batch(good.head(60), with_contract(spec, min_rows_per_class=None),
+                           batch_id="b")
+    assert codes(small) == {ReasonCode.TOO_FEW_ROWS}
+    assert (check(small, "min_rows")["value"], check(small, "min_rows")["threshold"]) == (60, 100)
+    big = validate_batch(good, with_contract(spec, max_rows=150), batch_id="b")
+    assert (check(big, "max_rows")["value"], check(big, "max_rows")["threshold"]) == (200, 150)
+    # An empty batch is EMPTY_BATCH alone, not also TOO_FEW_ROWS.
+    assert codes(validate_batch(good.iloc[:0], spec, batch_id="b")) == {ReasonCode.EMPTY_BATCH}
+
+
+def test_warnings_do_not_fail_the_batch(good: pd.DataFrame, spec: PipelineSpec) -> None:
+    report = validate_batch(good.assign(zzz=1, late_payments=3), spec, batch_id="b")
+    assert report.passed and report.failures == [] and report.reason_code is None
+    assert {c.reason_code for c in report.warnings} == {ReasonCode.EXTRA_COLUMNS,
+                                                        ReasonCode.CONSTANT_COLUMN}
+    assert report.summary().endswith("(2 warnings)")
+    report.raise_for_failures()  # no exception
+    assert check(report, "constant_columns")["severity"] == "warning"
+
+
+def test_extra_columns_are_dropped_under_the_drop_policy(good: pd.DataFrame,
+                                                         spec: PipelineSpec) -> None:
+    assert spec.contract.extra_columns == "drop"
+    df = good.assign(zzz=1, note="x")
+    report = validate_batch(df, spec, batch_id="b")
+    assert report.passed
+    extra = check(report, "extra_columns")
+    assert (extra["severity"], extra["value"], extra["threshold"]) == ("warning", 2, 0)
+    assert "dropped" in extra["observed"]
+    assert list(conform(df, spec).columns) == spec.columns
+
+
+def test_extra_columns_fail_under_the_reject_policy(good: pd.DataFrame,
+                                                   spec: PipelineSpec) -> None:
+    strict = with_contract(spec, extra_columns="reject")
+    report = validate_batch(good.assign(zzz=1), strict, batch_id="b")
+    assert not report.passed
+    assert codes(report) == {ReasonCode.EXTRA_COLUMNS}
+    assert report.summary().startswith("[EXTRA_COLUMNS] extra columns (rejected): ['zzz']")
+    assert validate_batch(good, strict, batch_id="b").passed  # no extra column, no failure
+
+
+def test_freshness_is_judged_by_the_given_clock(good: pd.DataFrame, spec: PipelineSpec) -> None:
+    frame, timed_spec = timed(spec, good, NOW - timedelta(hours=2), max_age_hours=24)
+    fresh = validate_batch(frame, timed_spec, batch_id="b", now=NOW)
+    assert fresh.passed, fresh.summary()
+    age = check(fresh, "freshness")
+    assert (age["value"], age["threshold"]) == (pytest.approx(2.0), 24.0)
+    # The same batch two days later is stale; a naive clock means UTC.
+    later = validate_batch(frame, timed_spec, batch_id="b",
+                           now=(NOW + timedelta(days=2)).replace(tzinfo=None))
+    assert codes(later) == {ReasonCode.STALE_DATA}
+    assert check(later, "freshness")["value"] == pytest.approx(50.0)
+    assert "50.0 h old" in later.summary()
+
+
+def test_future_timestamps_within_the_allowance_pass(good: pd.DataFrame,
+                                                    spec: PipelineSpec) -> None:
+    frame, timed_spec = timed(spec, good, NOW + timedelta(minutes=3), allow_future_minutes=5)
+    assert validate_batch(frame, timed_spec, batch_id="b", now=NOW).passed
+    report = validate_batch(frame, timed_spec, batch_id="b", now=NOW - timedelta(minutes=10))
+    assert codes(report) == {ReasonCode.FUTURE_TIMESTAMPS}
+    future = check(report, "future_timestamps")
+    assert (future["value"], future["threshold"]) == (pytest.approx(13.0), 5.0)
+    assert "8 rows" in str(future["observed"])  # 13, 12, ..., 6 minutes ahead: 8 rows over 5
+
+
+def test_freshness_reads_timestamps_with_offsets(good: pd.DataFrame, spec: PipelineSpec) -> None:
+    frame, timed_spec = timed(spec, good.head(150), NOW, max_age_hours=1)
+    # ISO strings with a +02:00 offset, as a CSV producer might write them: the same instants.
+    frame["applied_at"] = (pd.to_datetime(frame["applied_at"]).dt.tz_localize("UTC")
+                           .dt.tz_convert("+02:00").map(lambda t: t.isoformat()))
+    assert validate_batch(frame, timed_spec, batch_id="b", now=NOW).passed
+    assert validate_batch(frame, timed_spec, batch_id="b",
+                          now=NOW + timedelta(hours=2)).reason_code == ReasonCode.STALE_DATA
+
+
+def test_freshness_without_a_clock_uses_utc_now(good: pd.DataFrame, spec: PipelineSpec) -> None:
+    frame, timed_spec = timed(spec, good, datetime.now(UTC) - timedelta(hours=1))
+    assert validate_batch(frame, timed_spec, batch_id="b").passed
+    old, _ = timed(spec, good, datetime.now(UTC) - timedelta(days=3))
+    assert validate_batch(old, timed_spec, batch_id="b").reason_code == ReasonCode.STALE_DATA
+
+
+def test_datetime_range(good: pd.DataFrame, spec: PipelineSpec) -> None:
+    frame, timed_spec = timed(spec, good, NOW)
+    bounded = with_feature(timed_spec, "applied_at", min_value=NOW - timedelta(hours=1),
+                           max_value=NOW)
+    report = validate_batch(frame, bounded, batch_id="b", now=NOW)
+    assert codes(report) == {ReasonCode.OUT_OF_RANGE}
+    assert check(report, "range:applied_at")["value"] == len(good) - 61  # the last hour passes
+
+
+def test_new_categories_within_the_tolerated_share_pass(good: pd.DataFrame,
+                                                        spec: PipelineSpec) -> None:
+    df = good.copy()
+    df["region"] = df["region"].astype(object)
+    df.loc[:9, "region"] = "atlantis"  # 10 of 200 rows: 5%
+    tolerant = with_feature(spec, "region", max_new_category_share=0.05)
+    report = validate_batch(df, tolerant, batch_id="b")
+    assert report.passed, report.summary()
+    region = check(report, "categories:region")
+    assert (region["value"], region["threshold"]) == (pytest.approx(0.05), 0.05)
+    assert conform(df, tolerant)["region"].isna().sum() == 10  # unknown labels become missing
+    # With the default tolerance of 0 a single unknown label is UNKNOWN_CATEGORIES, as before.
+    assert codes(validate_batch(df, spec, batch_id="b")) == {ReasonCode.UNKNOWN_CATEGORIES}
+
+
+def test_max_null_share(good: pd.DataFrame, spec: PipelineSpec) -> None:
+    shared = with_feature(spec, "debt_ratio", max_null_share=0.1)
+    df = good.copy()
+    df.loc[:19, "debt_ratio"] = np.nan  # exactly 10%
+    assert validate_batch(df, shared, batch_id="b").passed
+    df.loc[20, "debt_ratio"] = np.nan
+    report = validate_batch(df, shared, batch_id="b")
+    assert codes(report) == {ReasonCode.NULLS_ABOVE_LIMIT}
+    assert check(report, "nulls:debt_ratio")["threshold"] == 0.1
+
+
+def test_an_all_null_column_is_reported_once(good: pd.DataFrame, spec: PipelineSpec) -> None:
+    report = validate_batch(good.assign(income=np.nan), spec, batch_id="b")  # not nullable
+    assert [c.reason_code for c in report.failures] == [ReasonCode.ALL_NULL_COLUMN]
+
+
+def test_duplicates_within_the_share_pass(good: pd.DataFrame, spec: PipelineSpec) -> None:
+    df = pd.concat([good, good.head(2)], ignore_index=True)  # 2 of 202: under 1%
+    assert validate_batch(df, spec, batch_id="b").passed
+
+
+def test_rows_per_class_is_only_for_two_classes(good: pd.DataFrame, spec: PipelineSpec) -> None:
+    # A single class is TARGET_SINGLE_CLASS alone, not also TARGET_TOO_FEW_PER_CLASS.
+    assert codes(validate_batch(good.assign(default=1), spec, batch_id="b")) == {
+        ReasonCode.TARGET_SINGLE_CLASS}
+
+
+@pytest.mark.parametrize("pipeline", ["credit_default", "house_prices"])
+@pytest.mark.parametrize(("seed", "drift"), [(11, 0.0), (12, 0.6)])
+def test_example_specs_accept_their_generated_batches(pipeline: str, seed: int,
+                                                      drift: float) -> None:
+    # The demo drops exactly these two batches; the contract must not reject them.
+    example = load_spec(PIPELINES / f"{pipeline}.yaml")
+    df = generate_batch(example, 6000, seed=seed, drift=drift)
+    back = read_batch([("part-0", to_file_bytes(df, example.source.format))],
+                      example.source.format)
+    report = validate_batch(back, example, batch_id="b")
+    assert report.passed, report.summary()
+    assert report.warnings == []
