@@ -165,6 +165,11 @@ def _print_outcome(outcome: BatchOutcome, say: Any) -> None:
 def _print_reports(store: Store, settings: Settings, outcome: BatchOutcome, say: Any) -> None:
     run = store.get_training_run(DEMO_PIPELINE, outcome.dag_run_id)
     run_id = run["mlflow_run_id"] if run else None
+    drift = store.drift_metrics(DEMO_PIPELINE, outcome.batch_id)
+    if drift:
+        drifted = [row["feature"] for row in drift if row["drifted"]]
+        say(f"  drift vs the champion's data: {len(drifted)} of {len(drift)} features "
+            f"{drifted}")
     if run_id:
         from mlops_lib.registry import Registry
 
