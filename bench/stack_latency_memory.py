@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from mlops_lib import devstack  # noqa: E402
 from mlops_lib.airflow_api import AirflowApi  # noqa: E402
-from mlops_lib.demo import drop_batch, wait_for_batch  # noqa: E402
+from mlops_lib.demo import drop_batch, wait_for_batch, wait_until_deferred  # noqa: E402
 from mlops_lib.settings import Settings  # noqa: E402
 from mlops_lib.store import Store  # noqa: E402
 from tests.support import free_port  # noqa: E402
@@ -61,7 +61,7 @@ def main() -> int:
                          devstack.airflow_password(cfg) or "")
         dag_id = f"ct_{PIPELINE}"
         for i in range(args.batches):
-            _wait_until_deferred(api, dag_id)
+            wait_until_deferred(api, dag_id)
             dropped = drop_batch(PIPELINE, rows=args.rows, seed=1000 + i, settings=settings)
             marker_at = time.time()  # the marker PUT has returned; same clock as Airflow's
             outcome = wait_for_batch(store, PIPELINE, dropped.batch_id, timeout=600, api=api,
@@ -85,19 +85,6 @@ def main() -> int:
     out.write_text(json.dumps(result, indent=2))
     print(f"drop → sensor success: {result.get('drop_to_sensor_s')}; wrote {out}")
     return 0
-
-
-def _wait_until_deferred(api: AirflowApi, dag_id: str, timeout: float = 300) -> None:
-    """Measure from a waiting sensor: the previous run must be over and the next one deferred."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runs = api._request("GET", f"/api/v2/dags/{dag_id}/dagRuns?state=running&limit=5")
-        for run in runs["dag_runs"]:
-            tis = api.task_instances(dag_id, run["dag_run_id"])
-            if any(t["task_id"] == "wait_for_batch" and t["state"] == "deferred" for t in tis):
-                return
-        time.sleep(1)
-    raise TimeoutError("no deferred wait_for_batch sensor")
 
 
 def _ts(value: str) -> float:

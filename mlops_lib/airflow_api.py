@@ -44,6 +44,12 @@ class AirflowApi:
     def unpause(self, dag_id: str) -> None:
         self._request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
 
+    def dag_runs(self, dag_id: str, *, state: str | None = None,
+                 limit: int = 50) -> list[dict[str, Any]]:
+        query = f"?limit={limit}&order_by=-run_after" + (f"&state={state}" if state else "")
+        return self._request("GET", f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns{query}"
+                             )["dag_runs"]
+
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self._request("GET", _run_path(dag_id, run_id))
 

@@ -85,6 +85,19 @@ def wait_for_batch(store: Store, pipeline: str, batch_id: str, *, timeout: float
     raise TimeoutError(f"batch {batch_id} of {pipeline}: no outcome after {timeout:.0f}s")
 
 
+def wait_until_deferred(api: AirflowApi, dag_id: str, timeout: float = 300) -> str:
+    """Block until a run of the DAG waits in the triggerer for the next batch; its run id."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = api.dag_runs(dag_id, state="running")
+        for run in runs:
+            tis = api.task_instances(dag_id, run["dag_run_id"])
+            if any(t["task_id"] == "wait_for_batch" and t["state"] == "deferred" for t in tis):
+                return str(run["dag_run_id"])
+        time.sleep(1)
+    raise TimeoutError(f"no run of {dag_id} is waiting for a batch after {timeout:.0f}s")
+
+
 def _failure(api: AirflowApi | None, dag_id: str | None, run_id: str) -> str:
     """Which task failed, and the end of its log: what a user would look up first."""
     if api is None or dag_id is None:

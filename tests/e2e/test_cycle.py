@@ -245,3 +245,45 @@ def test_drifted_batch_is_judged_against_the_champion(stack: LiveStack) -> None:
     assert after is not None and after.model_version == expected == alias
     kinds = {(r["kind"], r["format"]) for r in stack.store.reports(PIPELINE, outcome.dag_run_id)}
     assert ("data_drift", "html") in kinds and ("data_drift", "json") in kinds
+
+
+def test_batch_dropped_while_the_triggerer_is_down_runs_once_after_restart(
+        stack: LiveStack) -> None:
+    """A crash of the triggerer while the sensor is deferred loses nothing and doubles nothing:
+    the restarted triggerer resumes the trigger and the batch is processed by exactly one run."""
+    import signal
+    import time
+
+    from mlops_lib.demo import wait_until_deferred
+
+    waiting_run = wait_until_deferred(stack.api, stack.dag_id)
+    pgid = int((stack.cfg.run_dir / "airflow-triggerer.pid").read_text())
+    os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while devstack.group_pss_kib(pgid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not devstack.group_pss_kib(pgid), "triggerer still running after SIGKILL"
+
+    dropped = drop_batch(PIPELINE, rows=2000, seed=103, settings=stack.settings)
+    time.sleep(8)  # several poke intervals: nobody may pick the batch up now
+    assert stack.store.get_batch(PIPELINE, dropped.batch_id) is None
+
+    devstack.up(stack.cfg, echo=lambda _: None)  # starts only what is not running
+    outcome = wait_for_batch(stack.store, PIPELINE, dropped.batch_id, timeout=CYCLE_TIMEOUT,
+                             api=stack.api, dag_id=stack.dag_id)
+
+    assert outcome.dag_run_state == "success", outcome.reason
+    assert outcome.dag_run_id == waiting_run  # the deferred sensor resumed; no second run
+    runs = stack.store._all("SELECT dag_run_id FROM training_runs WHERE pipeline = :p "
+                            "AND batch_id = :b", p=PIPELINE, b=dropped.batch_id)
+    assert [r["dag_run_id"] for r in runs] == [waiting_run]
+
+    # The producer uploads the same batch again: no second run trains on it.
+    drop_batch(PIPELINE, rows=2000, seed=103, batch_id=dropped.batch_id,
+               settings=stack.settings)
+    time.sleep(8)
+    next_run = wait_until_deferred(stack.api, stack.dag_id)
+    assert next_run != waiting_run
+    runs = stack.store._all("SELECT dag_run_id FROM training_runs WHERE pipeline = :p "
+                            "AND batch_id = :b", p=PIPELINE, b=dropped.batch_id)
+    assert [r["dag_run_id"] for r in runs] == [waiting_run]
