@@ -6,6 +6,7 @@ Airflow's at-least-once execution (retries, clears) changes nothing the second t
 from __future__ import annotations
 
 import io
+import json
 import logging
 from typing import Any
 
@@ -105,7 +106,9 @@ def train(svc: Services, spec: PipelineSpec, version: dict[str, Any], dag_run_id
     data_version = DataVersion(**version)
     run_id = svc.registry.ensure_run(spec.registered_model_name, dag_run_id, {
         "ct.pipeline": spec.name, "ct.data_rev": data_version.rev,
-        "ct.data_md5": data_version.md5, "ct.trigger": _describe_trigger(trigger)})
+        "ct.data_md5": data_version.md5, "ct.trigger": _describe_trigger(trigger),
+        "ct.trigger.type": str(trigger.get("type", "unknown")),
+        "ct.trigger.detail": json.dumps(trigger, sort_keys=True)[:5000]})
     model_name = spec.registered_model_name
     model_version = svc.registry.version_of_run(model_name, run_id)
     if model_version is None:

@@ -97,6 +97,9 @@ def test_batch_in_s3_runs_the_cycle_to_a_champion(stack: LiveStack) -> None:
     run = stack.store.get_training_run(PIPELINE, outcome.dag_run_id)
     assert run is not None and run["data_rev"] and run["data_rev"] == decision.data_rev
     assert len(run["data_rev"]) == 40  # a git commit of the DVC dataset repo
+    tags = stack.registry.client.get_run(run["mlflow_run_id"]).data.tags
+    assert tags["ct.trigger.type"] == "s3_batch" and dropped.batch_id in tags["ct.trigger.detail"]
+    assert tags["ct.data_rev"] == run["data_rev"]  # why it ran and on what, on the MLflow run
     champion = stack.store.get_champion(PIPELINE)
     assert champion is not None and champion.model_version == decision.candidate_version
 
