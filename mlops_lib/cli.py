@@ -45,6 +45,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     rec = sub.add_parser("reconcile", help="repair MLflow aliases that disagree with the store")
     rec.add_argument("pipeline", nargs="*", help="default: every pipeline in pipelines/")
 
+    lin = sub.add_parser("lineage", help="what made a model version: data, code, env, run")
+    lin.add_argument("pipeline")
+    lin.add_argument("version")
+    lin.add_argument("--json", action="store_true")
+
+    rep = sub.add_parser("reproduce", help="re-fetch a version's data from DVC, retrain on CPU "
+                                           "and compare with the registered model")
+    rep.add_argument("pipeline")
+    rep.add_argument("version")
+    rep.add_argument("--workdir", default=None, help="an empty folder (default: a new temp one)")
+    rep.add_argument("--json", action="store_true")
+
     args = parser.parse_args(argv)
     if args.command != "stack":
         _default_to_local_stack()
@@ -64,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _champion(args.pipeline)
     if args.command in ("history", "promote", "rollback", "reconcile"):
         return _operate(args)
+    if args.command in ("lineage", "reproduce"):
+        return _lineage(args)
     return 2
 
 
@@ -142,6 +156,27 @@ def _operate(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _lineage(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from mlops_lib import lineage
+    from mlops_lib.services import Services
+
+    svc = Services()
+    try:
+        if args.command == "lineage":
+            found = lineage.lineage(svc, args.pipeline, args.version)
+            print(json.dumps(found.to_dict(), indent=2) if args.json else found.describe())
+            return 0
+        workdir = args.workdir or tempfile.mkdtemp(prefix="ct-reproduce-")
+        result = lineage.reproduce(svc, args.pipeline, args.version, workdir)
+    except lineage.LineageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.describe())
+    return 0 if result.identical else 1
 
 
 def _history_line(e: dict[str, object]) -> str:

@@ -115,7 +115,11 @@ def train(svc: Services, spec: PipelineSpec, version: dict[str, Any], dag_run_id
         train_df, _ = _split(svc, spec, data_version)
         model = train_model(train_df, spec)
         svc.registry.log_run_data(
-            run_id, params={**model.params, "num_boost_round": model.num_boost_round},
+            run_id, params={**model.params, "num_boost_round": model.num_boost_round,
+                            "holdout_share": spec.training.holdout_share,
+                            "validation_share": spec.training.validation_share,
+                            "early_stopping_rounds": spec.training.early_stopping_rounds,
+                            "time_column": spec.training.time_column or ""},
             metrics={"train_rows": model.train_rows, "train_seconds": model.train_seconds,
                      "matrix_seconds": model.matrix_seconds,
                      "validation_rows": model.validation_rows,

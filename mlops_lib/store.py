@@ -327,6 +327,15 @@ class Store:
                          "ORDER BY feature", p=pipeline, b=batch_id)
         return [{**r, "drifted": bool(r["drifted"])} for r in rows]
 
+    # -- lineage ---------------------------------------------------------------------------
+    def training_run_of_version(self, pipeline: str, version: str) -> dict[str, Any] | None:
+        """The training run that registered `version` of the pipeline's model, or None."""
+        row = self._one("SELECT * FROM training_runs WHERE pipeline = :p AND model_version = :v "
+                        "ORDER BY updated_at DESC", p=pipeline, v=str(version))
+        if row is not None:
+            row["trigger"] = json.loads(row.pop("trigger_json"))
+        return row
+
 
 def _decision_row(d: DecisionRecord, created_at: str | None = None) -> dict[str, Any]:
     return {"pipeline": d.pipeline, "dag_run_id": d.dag_run_id,
