@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from typing import Any
 
 from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
+from mlops_lib.versioning import VersioningError, run_command
 
 ENV_PREFIX = "ct.env."
 # Recorded params that training_params() derives and reproduce() sets itself.
@@ -456,9 +456,7 @@ def _dvc(repo: Path, *args: str) -> str:
 
 
 def _cmd(cmd: list[str], cwd: Path) -> str:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_TERMINAL_PROMPT": "0"}
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise LineageError(f"{' '.join(cmd[-4:])} failed ({proc.returncode}): "
-                           f"{proc.stderr.strip() or proc.stdout.strip()}")
-    return proc.stdout
+    try:
+        return run_command(cmd, cwd)
+    except VersioningError as exc:
+        raise LineageError(str(exc)) from exc

@@ -129,17 +129,18 @@ class DatasetVersioner:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _git(self, *args: str) -> str:
-        return _run(["git", *args], self.repo_dir)
+        return run_command(["git", *args], self.repo_dir)
 
     def _git_ok(self, *args: str) -> bool:
         proc = subprocess.run(["git", *args], cwd=self.repo_dir, capture_output=True)
         return proc.returncode == 0
 
     def _dvc(self, *args: str) -> str:
-        return _run([*_DVC, *args], self.repo_dir)
+        return run_command([*_DVC, *args], self.repo_dir)
 
 
-def _run(cmd: list[str], cwd: Path) -> str:
+def run_command(cmd: list[str], cwd: Path) -> str:
+    """Run git or dvc quietly; a failure raises VersioningError with its stderr."""
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_TERMINAL_PROMPT": "0"}
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
