@@ -84,6 +84,12 @@ class Registry:
             f"name = '{_quote(model_name)}' and run_id = '{_quote(run_id)}'")
         return str(min(int(v.version) for v in found)) if found else None
 
+    def version_by_tag(self, model_name: str, key: str, value: str) -> str | None:
+        """The oldest version of the model carrying tag key=value, if any."""
+        found = self.client.search_model_versions(
+            f"name = '{_quote(model_name)}' and tags.`{key}` = '{_quote(value)}'")
+        return str(min(int(v.version) for v in found)) if found else None
+
     def load_booster(self, model_name: str, version: str) -> xgb.Booster:
         uri = f"models:/{model_name}/{version}"
         with tempfile.TemporaryDirectory() as tmp:

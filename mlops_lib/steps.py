@@ -5,6 +5,7 @@ Airflow's at-least-once execution (retries, clears) changes nothing the second t
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -110,7 +111,9 @@ def train(svc: Services, spec: PipelineSpec, version: dict[str, Any], dag_run_id
         "ct.trigger.type": str(trigger.get("type", "unknown")),
         "ct.trigger.detail": json.dumps(trigger, sort_keys=True)[:5000]})
     model_name = spec.registered_model_name
-    model_version = svc.registry.version_of_run(model_name, run_id)
+    key = idempotency_key(spec, data_version.rev)
+    model_version = (svc.registry.version_of_run(model_name, run_id)
+                     or svc.registry.version_by_tag(model_name, "ct.idempotency_key", key))
     if model_version is None:
         train_df, _ = _split(svc, spec, data_version)
         model = train_model(train_df, spec)
@@ -128,7 +131,7 @@ def train(svc: Services, spec: PipelineSpec, version: dict[str, Any], dag_run_id
             tags={f"ct.env.{k}": v for k, v in model.environment.items()})
         model_version = svc.registry.register_model(run_id, model_name, model.booster, {
             "ct.dag_run_id": dag_run_id, "ct.data_rev": data_version.rev,
-            "ct.idempotency_key": f"{spec.name}:{data_version.rev}:{dag_run_id}"})
+            "ct.idempotency_key": key})
         log.info("Trained on %s (%d rows, %.1fs); registered %s v%s", model.device,
                  model.train_rows, model.train_seconds, model_name, model_version)
     svc.registry.set_alias(model_name, CHALLENGER, model_version)
@@ -280,6 +283,19 @@ def build_reports(svc: Services, spec: PipelineSpec, batch_id: str, batch_path: 
         log.info("  %s: %s (download: %s)", name, uris[name], downloads[name])
     return {"reports": uris, "run_page": run_page, "downloads": downloads, "drift": drift,
             "skipped": list(bundle.skipped)}
+
+
+def idempotency_key(spec: PipelineSpec, data_rev: str) -> str:
+    """Same pipeline, data revision, code and training settings: the same model, registered once
+    (a retried or re-run task finds the version instead of creating another)."""
+    from dataclasses import asdict
+
+    from mlops_lib.training import git_sha
+
+    material = {"pipeline": spec.name, "data_rev": data_rev, "code": git_sha(),
+                "training": asdict(spec.training), "inputs": spec.model_inputs,
+                "target": spec.target, "task": spec.task}
+    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _split(svc: Services, spec: PipelineSpec,

@@ -351,7 +351,7 @@ def capture_environment(device: str) -> dict[str, str]:
         "ram_total_gib": _ram_total_gib(),
         "gpu_name": gpu_name() or "none",
         "uv_lock_sha256": _file_sha256(REPO_ROOT / "uv.lock"),
-        "code_git_sha": _git_sha(),
+        "code_git_sha": git_sha(),
         "numpy": np.__version__,
         "pandas": pd.__version__,
     }
@@ -447,7 +447,8 @@ def _file_sha256(path: Any) -> str:
         return "unknown"
 
 
-def _git_sha() -> str:
+def git_sha() -> str:
+    """The commit of the project code (the service's own repository), or "unknown"."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
                              text=True, timeout=5)

@@ -180,6 +180,16 @@ def test_manual_promotion_and_rollback_serve_the_right_model(svc: Services,
     assert kinds[0] == ("decision", None) and kinds.count(("move", "rollback")) == 2
 
 
+def test_a_version_is_found_by_its_idempotency_key(svc: Services, pipeline: str) -> None:
+    name = f"ct_{pipeline}"
+    svc.registry._ensure_registered_model(name)
+    for key in ("aaa", "bbb"):
+        svc.registry.client.create_model_version(name, source=f"s3://nowhere/{key}",
+                                                 tags={"ct.idempotency_key": key})
+    assert svc.registry.version_by_tag(name, "ct.idempotency_key", "bbb") == "2"
+    assert svc.registry.version_by_tag(name, "ct.idempotency_key", "ccc") is None
+
+
 def test_operations_refuse_what_cannot_be_done(svc: Services, pipeline: str) -> None:
     with pytest.raises(ops.ChampionError, match="no champion"):
         ops.rollback(svc, pipeline, reason="x")

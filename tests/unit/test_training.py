@@ -521,7 +521,7 @@ def test_environment_with_a_gpu_records_name_memory_and_driver(
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setattr(training.shutil, "which", lambda _: "/usr/bin/nvidia-smi")
     monkeypatch.setattr(training.subprocess, "run", lambda *a, **k: Smi())
-    monkeypatch.setattr(training, "_git_sha", lambda: "abc")
+    monkeypatch.setattr(training, "git_sha", lambda: "abc")
     env = capture_environment("cuda")
     assert env["gpu_count"] == "1"
     assert env["gpu_memory_mib"] == "81559"
