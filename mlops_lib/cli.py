@@ -42,6 +42,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     back.add_argument("--to", default=None)
     back.add_argument("--reason", required=True)
 
+    contract = sub.add_parser("contract", help="data contract tools")
+    contract_sub = contract.add_subparsers(dest="contract_command", required=True)
+    infer = contract_sub.add_parser(
+        "infer", help="print a pipeline spec (features, contract) inferred from a batch file")
+    infer.add_argument("file", help="a reference batch: .parquet or .csv")
+    infer.add_argument("--name", required=True, help="pipeline name")
+    infer.add_argument("--target", required=True, help="the target column")
+    infer.add_argument("--margin", type=float, default=0.1,
+                       help="widen observed ranges by this share of their span")
+
     rec = sub.add_parser("reconcile", help="repair MLflow aliases that disagree with the store")
     rec.add_argument("pipeline", nargs="*", help="default: every pipeline in pipelines/")
 
@@ -58,6 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     rep.add_argument("--json", action="store_true")
 
     args = parser.parse_args(argv)
+    if args.command == "contract":
+        from pathlib import Path
+
+        from mlops_lib.contract_infer import infer_file
+
+        print(infer_file(Path(args.file), name=args.name, target=args.target,
+                         margin=args.margin), end="")
+        return 0
     if args.command != "stack":
         _default_to_local_stack()
     if args.command == "stack":

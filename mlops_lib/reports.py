@@ -1,4 +1,5 @@
-"""Evidently data reports (summary of each batch, drift against the champion's training data).
+"""Evidently reports: data summary of each batch, drift against the champion's training data,
+and the challenger's performance on the holdout compared with the champion's.
 
 Reports are artifacts for people: they are attached to a run and read by humans. No promotion
 decision is taken on them, so they may be built on a sample and a report failing to build on
@@ -11,9 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from evidently import DataDefinition, Dataset, Report
-from evidently.presets import DataDriftPreset, DataSummaryPreset
+from evidently import BinaryClassification, DataDefinition, Dataset, Regression, Report
+from evidently.metrics import RowCount
+from evidently.presets import (
+    ClassificationPreset,
+    DataDriftPreset,
+    DataSummaryPreset,
+    RegressionPreset,
+)
 
 from mlops_lib.spec import PipelineSpec
 
@@ -25,7 +33,7 @@ _DATETIME_DTYPES = {"datetime"}
 
 @dataclass(frozen=True)
 class ReportFile:
-    kind: str  # "data_drift" | "data_summary"
+    kind: str  # "data_drift" | "data_summary" | "model_performance"
     format: str  # "html" | "json"
     path: Path
 
@@ -91,6 +99,96 @@ def build_reports(
     )
     files += _save(snap, "data_drift", out_dir)
     return ReportBundle(tuple(files), drift_summary(snap.dict()), tuple(skipped))
+
+
+_TARGET, _PREDICTION = "target", "prediction"
+
+
+def build_performance_report(
+    holdout: pd.DataFrame,
+    spec: PipelineSpec,
+    challenger_pred: np.ndarray,
+    champion_pred: np.ndarray | None,
+    out_dir: Path,
+    *,
+    max_rows: int = 200_000,
+    seed: int = 0,
+) -> list[ReportFile]:
+    """Write model_performance.{html,json}: the challenger's holdout performance, compared with
+    the champion's on the very same rows when there is a champion.
+
+    Evidently compares a *current* and a *reference* dataset, so the challenger's predictions
+    are the current data and the champion's, on the same holdout rows, the reference.
+    Classification is reported on the predicted probability of the positive class (1) at the
+    spec's decision threshold; regression on the prediction. Above `max_rows` the holdout is
+    sampled (seeded; stratified by class for classification, see `performance_sample`), with
+    the same rows kept for both models. The promotion gate is computed on every row elsewhere:
+    this report is for people.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    y = holdout[spec.target].to_numpy()
+    challenger_pred = np.asarray(challenger_pred, dtype=float)
+    if len(challenger_pred) != len(y):
+        raise ValueError(f"challenger predictions: {len(challenger_pred)} values for "
+                         f"{len(y)} holdout rows")
+    if champion_pred is not None:
+        champion_pred = np.asarray(champion_pred, dtype=float)
+        if len(champion_pred) != len(y):
+            raise ValueError(f"champion predictions: {len(champion_pred)} values for "
+                             f"{len(y)} holdout rows")
+    if not len(y):
+        raise ValueError("the holdout has no rows")
+    rows = performance_sample(y, spec.task, max_rows, seed)
+    y = y[rows]
+    if spec.task == "regression":
+        y = y.astype(float)
+        definition = DataDefinition(
+            numerical_columns=[_TARGET, _PREDICTION],
+            regression=[Regression(target=_TARGET, prediction=_PREDICTION)])
+        preset: Any = RegressionPreset()
+    else:
+        y = y.astype(int)
+        definition = DataDefinition(
+            numerical_columns=[_PREDICTION], categorical_columns=[_TARGET],
+            classification=[BinaryClassification(target=_TARGET, prediction_probas=_PREDICTION,
+                                                 pos_label=1)])
+        preset = ClassificationPreset(probas_threshold=spec.metric.threshold)
+
+    def dataset(pred: np.ndarray) -> Dataset:
+        frame = pd.DataFrame({_TARGET: y, _PREDICTION: pred[rows]})
+        return Dataset.from_pandas(frame, data_definition=definition)
+
+    # RowCount states in the report how many (sampled) rows it was built on. With a reference,
+    # Evidently's default tests expect each metric within +-10% of the champion's value, so the
+    # champion's values are in the report; a FAIL there means "differs", better or worse.
+    snap = Report([RowCount(), preset], include_tests=True).run(
+        current_data=dataset(challenger_pred),
+        reference_data=None if champion_pred is None else dataset(champion_pred))
+    return _save(snap, "model_performance", out_dir)
+
+
+def performance_sample(y: np.ndarray, task: str, max_rows: int, seed: int) -> np.ndarray:
+    """Sorted positions of the rows a performance report is built on: all rows up to
+    `max_rows`, else a seeded sample of `max_rows` rows, stratified by class for classification
+    (each class keeps its share of rows, rounded by largest remainder, so a rare positive class
+    is neither lost nor inflated and the report's rates stay those of the holdout)."""
+    n = len(y)
+    if n <= max_rows:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    if task == "regression":
+        return np.sort(rng.choice(n, size=max_rows, replace=False))
+    classes, inverse = np.unique(y, return_inverse=True)
+    counts = np.bincount(inverse, minlength=len(classes))
+    quota = counts * max_rows / n
+    take = np.floor(quota).astype(int)
+    short = max_rows - int(take.sum())
+    if short:
+        take[np.argsort(-(quota - take), kind="stable")[:short]] += 1
+    picked = [rng.choice(np.flatnonzero(inverse == i), size=int(k), replace=False)
+              for i, k in enumerate(take) if k]
+    return np.sort(np.concatenate(picked))
 
 
 def drift_summary(snapshot: dict[str, Any]) -> DriftSummary:

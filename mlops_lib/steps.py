@@ -178,6 +178,30 @@ def evaluate(svc: Services, spec: PipelineSpec, version: dict[str, Any],
         metrics={f"holdout_{k}": v for k, v in verdict.candidate_metrics.items()}
         | {f"champion_holdout_{k}": v for k, v in (verdict.baseline_metrics or {}).items()},
         tags={"ct.gate": verdict.decision, "ct.gate_reason": verdict.reason[:5000]})
+    # The performance report is for people: promotion needs the data reports, not this one, so
+    # a failure to build it is logged and the evaluation carries on.
+    try:
+        from mlops_lib.reports import build_performance_report
+
+        perf_dir = svc.scratch_dir(spec.name, dag_run_id) / "performance"
+        perf_files = build_performance_report(
+            holdout, spec, challenger_pred,
+            None if isinstance(champion_pred, str) else champion_pred, perf_dir)
+        base = svc.registry.log_artifacts(trained["mlflow_run_id"], perf_dir, "reports")
+        perf_uris: dict[str, str] = {}
+        for f in perf_files:
+            uri = svc.settings.artifact_location(f"{base}/{f.path.name}")
+            svc.store.record_report(spec.name, dag_run_id, f.kind, f.format, uri)
+            perf_uris[f.path.name] = uri
+        evaluation["performance_reports"] = perf_uris
+        for fname in sorted(perf_uris):
+            log.info("Performance report (challenger vs %s): %s at %s",
+                     "no champion" if champion_pred is None or isinstance(champion_pred, str)
+                     else f"champion v{champion['version']}", fname, perf_uris[fname])
+    except Exception as exc:
+        log.error("Performance report not built (evaluation goes on): %s: %s",
+                  type(exc).__name__, exc, exc_info=True)
+        evaluation["performance_reports"] = {}
     boot = verdict.bootstrap
     if boot is not None:
         log.info("Paired bootstrap (%d resamples, seed %d): %s challenger - champion %+.4f, "
@@ -228,6 +252,12 @@ def decide(svc: Services, spec: PipelineSpec, evaluation: dict[str, Any],
                  record.candidate_version, CHAMPION, "moved now" if moved else "already")
     elif synced.changed:
         log.warning("Alias repaired to the store's champion v%s", synced.store_version)
+    try:  # the index page is a convenience: a failure to publish it changes no decision
+        from mlops_lib.report_index import publish_index
+
+        log.info("Report index: %s", publish_index(svc, spec))
+    except Exception as exc:
+        log.error("Report index not published: %s: %s", type(exc).__name__, exc)
     return {**_decision_dict(record), "moved": moved}
 
 

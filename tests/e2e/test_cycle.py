@@ -248,6 +248,10 @@ def test_drifted_batch_is_judged_against_the_champion(stack: LiveStack) -> None:
     assert after is not None and after.model_version == expected == alias
     kinds = {(r["kind"], r["format"]) for r in stack.store.reports(PIPELINE, outcome.dag_run_id)}
     assert ("data_drift", "html") in kinds and ("data_drift", "json") in kinds
+    assert ("model_performance", "html") in kinds  # challenger vs champion on the holdout
+    index = stack.s3.get_object(  # type: ignore[attr-defined]
+        Bucket=stack.settings.artifact_bucket, Key=f"reports/{PIPELINE}/index.html")
+    assert outcome.dag_run_id.encode() in index["Body"].read()
 
 
 def test_batch_dropped_while_the_triggerer_is_down_runs_once_after_restart(

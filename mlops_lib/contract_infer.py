@@ -1,0 +1,104 @@
+"""A first pipeline spec (features, target, contract) inferred from a reference batch.
+
+`mlops contract infer <file> --name <pipeline> --target <column>` prints YAML to edit, not to
+trust: ranges are the observed ones widened by `margin` of their span and at least 3 standard
+deviations, null limits twice the observed share, categories the observed labels. Then
+`load_spec` checks the edited file.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+MAX_CATEGORIES = 50  # more distinct labels than this: a free-text `string`, not a category
+
+
+def infer_spec(df: pd.DataFrame, *, name: str, target: str, bucket: str = "ct-landing",
+               fmt: str = "parquet", margin: float = 0.1) -> dict[str, Any]:
+    if target not in df.columns:
+        raise ValueError(f"target column {target!r} is not in the batch; columns: "
+                         f"{sorted(map(str, df.columns))}")
+    y = df[target].dropna()
+    binary = y.nunique() == 2
+    if not binary and not pd.api.types.is_numeric_dtype(y):
+        raise ValueError(f"target {target!r} has {y.nunique()} labels and is not numeric: only "
+                         "binary classification and regression are supported")
+    features = [_feature(str(c), df[c], margin) for c in df.columns if c != target]
+    duplicates = float(df.duplicated().mean()) if len(df) else 0.0
+    contract: dict[str, Any] = {
+        "min_rows": max(1, min(100, len(df) // 10)),
+        "max_duplicate_share": round(max(0.01, 2 * duplicates), 4),
+        "extra_columns": "drop",
+    }
+    if binary:
+        contract["target"] = {"min_rows_per_class": max(1, min(10, int(y.value_counts().min())))}
+    metric = ({"name": "roc_auc", "direction": "maximize", "floor": 0.6} if binary else
+              {"name": "rmse", "direction": "minimize", "floor": _round_up(float(y.std()) * 2)})
+    return {
+        "name": name,
+        "description": f"Inferred from a reference batch of {len(df)} rows; edit before use.",
+        "source": {"bucket": bucket, "prefix": f"landing/{name}/", "format": fmt},
+        "target": {"column": target,
+                   "task": "binary_classification" if binary else "regression"},
+        "features": features,
+        "contract": contract,
+        "metric": metric,
+    }
+
+
+def infer_file(path: Path, **kwargs: Any) -> str:
+    fmt = "csv" if path.suffix.lower() == ".csv" else "parquet"
+    df = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+    spec = infer_spec(df, fmt=fmt, **kwargs)
+    header = "# Inferred by `mlops contract infer`: review every bound before use.\n"
+    return header + yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, width=100)
+
+
+def _feature(name: str, s: pd.Series, margin: float) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "dtype": _dtype(s)}
+    null_share = float(s.isna().mean()) if len(s) else 0.0
+    if null_share == 0:
+        out["nullable"] = False
+    else:
+        out["max_null_share"] = min(1.0, _round_up(2 * null_share, 3))
+    values = s.dropna()
+    if out["dtype"] == "category":
+        out["categories"] = sorted(map(str, values.unique()))
+    elif out["dtype"] in ("int", "float") and len(values):
+        lo, hi = float(values.min()), float(values.max())
+        # A reference batch only samples the tails: widen by the margin, and by at least 3 std.
+        pad = max((hi - lo) * margin, 3 * float(values.astype(float).std() or 0.0))
+        low, high = lo - pad, hi + pad
+        if out["dtype"] == "int":
+            low, high = math.floor(low), math.ceil(high)
+        out["min"], out["max"] = _plain(low), _plain(high)
+    return out
+
+
+def _dtype(s: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(s):
+        return "bool"
+    if pd.api.types.is_integer_dtype(s):
+        return "int"
+    if pd.api.types.is_float_dtype(s):
+        values = s.dropna()
+        return "int" if len(values) and (values == values.round()).all() else "float"
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return "datetime"
+    if isinstance(s.dtype, pd.CategoricalDtype) or s.nunique(dropna=True) <= MAX_CATEGORIES:
+        return "category"
+    return "string"
+
+
+def _round_up(value: float, digits: int = 3) -> float:
+    factor = 10 ** digits
+    return math.ceil(value * factor) / factor
+
+
+def _plain(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else round(float(value), 6)

@@ -1,0 +1,120 @@
+"""A static HTML index of a pipeline's runs: decision, metric values and links to the reports.
+
+Regenerated from the SQL store at the end of every run (`steps.decide`) and uploaded next to
+the reports, at `s3://<artifact bucket>/reports/<pipeline>/index.html`. It is a convenience
+for people: the store stays the record, and a page that fails to publish changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from mlops_lib.store import DecisionRecord
+
+if TYPE_CHECKING:
+    from mlops_lib.services import Services
+    from mlops_lib.spec import PipelineSpec
+
+log = logging.getLogger(__name__)
+
+INDEX_CONTENT_TYPE = "text/html"
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; width: 100%; }
+th, td { border: 1px solid #ccc; padding: 0.35em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+td.promote { color: #1a7f37; font-weight: bold; }
+td.keep, td.superseded { color: #9a6700; }
+td.reason { max-width: 40em; font-size: 0.9em; }
+"""
+
+
+def index_key(pipeline: str) -> str:
+    """Object key of a pipeline's index page in the artifact bucket."""
+    return f"reports/{pipeline}/index.html"
+
+
+def render_index(
+    pipeline: str,
+    decisions: Iterable[DecisionRecord],
+    reports_by_run: Mapping[str, Iterable[Mapping[str, Any]]],
+    *,
+    tracking_url: str | None = None,
+    mlflow_runs: Mapping[str, tuple[str, str]] | None = None,
+) -> str:
+    """The index page: one row per run, newest first.
+
+    `reports_by_run` maps a DAG run id to its report rows (`kind`, `format`, `uri`, as the store
+    returns them); each HTML report is linked by its URI. With `tracking_url`, runs found in
+    `mlflow_runs` (DAG run id -> (experiment id, MLflow run id)) link to their MLflow run page.
+    Every value from the store is HTML-escaped: reasons carry free text from data and errors.
+    """
+    rows = sorted(decisions, key=lambda d: (d.created_at, d.dag_run_id), reverse=True)
+    runs = mlflow_runs or {}
+    body = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Reports: {escape(pipeline)}</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>Pipeline {escape(pipeline)}: runs and reports</h1>",
+        f"<p>{len(rows)} run(s), newest first.</p>",
+        "<table><thead><tr><th>Time (UTC)</th><th>DAG run</th><th>Decision</th>"
+        "<th>Metric</th><th>Challenger</th><th>Champion</th><th>Reason</th><th>Reports</th>"
+        "</tr></thead><tbody>",
+    ]
+    for d in rows:
+        links = [_link(r["uri"], str(r["kind"])) for r in reports_by_run.get(d.dag_run_id, ())
+                 if r.get("format") == "html" and r.get("uri")]
+        if tracking_url and d.dag_run_id in runs:
+            experiment_id, run_id = runs[d.dag_run_id]
+            links.append(_link(f"{tracking_url.rstrip('/')}/#/experiments/{experiment_id}"
+                               f"/runs/{run_id}", "MLflow run"))
+        body.append(
+            "<tr>"
+            f"<td>{escape(d.created_at)}</td>"
+            f"<td>{escape(d.dag_run_id)}</td>"
+            f'<td class="{escape(d.decision)}">{escape(d.decision)}</td>'
+            f"<td>{escape(d.metric)}</td>"
+            f"<td>{_value(d.candidate_value, d.candidate_version)}</td>"
+            f"<td>{_value(d.baseline_value, d.baseline_version)}</td>"
+            f'<td class="reason">{escape(d.reason)}</td>'
+            f"<td>{'<br>'.join(links) or 'none'}</td>"
+            "</tr>")
+    body += ["</tbody></table>", "</body></html>", ""]
+    return "\n".join(body)
+
+
+def publish_index(svc: Services, spec: PipelineSpec) -> str:
+    """Render the pipeline's index from the store, upload it and return its s3:// URI."""
+    from mlops_lib import s3io
+
+    decisions = svc.store.decisions(spec.name)
+    reports = {d.dag_run_id: svc.store.reports(spec.name, d.dag_run_id) for d in decisions}
+    mlflow_runs: dict[str, tuple[str, str]] = {}
+    for d in decisions:
+        try:
+            run = svc.store.get_training_run(spec.name, d.dag_run_id)
+            if run and run.get("mlflow_run_id"):
+                run_id = str(run["mlflow_run_id"])
+                mlflow_runs[d.dag_run_id] = (svc.registry.experiment_id(run_id), run_id)
+        except Exception as exc:  # a missing run page link is no reason to drop the page
+            log.warning("No MLflow link for run %s: %s", d.dag_run_id, exc)
+    page = render_index(spec.name, decisions, reports,
+                        tracking_url=svc.settings.mlflow_tracking_uri, mlflow_runs=mlflow_runs)
+    return s3io.put_file(svc.s3, svc.settings.artifact_bucket, index_key(spec.name),
+                         page.encode("utf-8"), content_type=INDEX_CONTENT_TYPE)
+
+
+def _link(href: str, label: str) -> str:
+    return f'<a href="{escape(href, quote=True)}">{escape(label)}</a>'
+
+
+def _value(value: float | None, version: str | None) -> str:
+    if value is None:
+        return "n/a"
+    shown = f"{value:.4g}"
+    return escape(f"{shown} (v{version})" if version else shown)

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from mlops_lib.report_index import index_key, publish_index, render_index
+from mlops_lib.store import DecisionRecord
+
+pytestmark = pytest.mark.unit
+
+
+def decision(dag_run_id: str, created_at: str, *, decision: str = "keep",
+             reason: str = "no improvement", baseline: float | None = 0.70) -> DecisionRecord:
+    return DecisionRecord(
+        pipeline="credit_default", dag_run_id=dag_run_id, candidate_version="3",
+        baseline_version=None if baseline is None else "2", metric="roc_auc",
+        candidate_value=0.71234, baseline_value=baseline, decision=decision, reason=reason,
+        data_rev="abc", details={}, created_at=created_at)
+
+
+def report(dag_run_id: str, kind: str, fmt: str) -> dict[str, Any]:
+    return {"pipeline": "credit_default", "dag_run_id": dag_run_id, "kind": kind, "format": fmt,
+            "uri": f"s3://ct-artifacts/mlflow/1/{dag_run_id}/artifacts/reports/{kind}.{fmt}"}
+
+
+class Links(HTMLParser):
+    """The page's links, and the text of each table row's cells."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.hrefs += [v for k, v in attrs if k == "href" and v]
+        elif tag == "tr":
+            self.rows.append([])
+        elif tag == "td":
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._cell is not None:
+            self.rows[-1].append("".join(self._cell))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def parse(page: str) -> Links:
+    parser = Links()
+    parser.feed(page)
+    return parser
+
+
+def test_reason_and_ids_are_escaped() -> None:
+    evil = 'column <script>alert("x")</script> & "quotes"'
+    page = render_index("credit<b>", [decision("run<1>", "2026-01-01T00:00:00", reason=evil)],
+                        {"run<1>": [{"kind": "data_drift", "format": "html",
+                                     "uri": 's3://b/r"><script>x</script>.html'}]})
+
+    assert "<script>" not in page
+    assert "<b>" not in page
+    parsed = parse(page)
+    [row] = [r for r in parsed.rows if r]
+    assert evil in row  # the reason reads as the original text once the page is parsed
+    assert "run<1>" in row
+    assert parsed.hrefs == ['s3://b/r"><script>x</script>.html']
+
+
+def test_runs_listed_newest_first() -> None:
+    decisions = [decision("first", "2026-01-01T10:00:00.000+00:00"),
+                 decision("third", "2026-01-03T10:00:00.000+00:00", decision="promote"),
+                 decision("second", "2026-01-02T10:00:00.000+00:00")]
+
+    rows = [r for r in parse(render_index("credit_default", decisions, {})).rows if r]
+
+    assert [r[1] for r in rows] == ["third", "second", "first"]
+    assert [r[2] for r in rows] == ["promote", "keep", "keep"]
+
+
+def test_each_html_report_and_the_mlflow_run_are_linked() -> None:
+    reports = {"r1": [report("r1", k, f) for k in ("data_drift", "data_summary",
+                                                   "model_performance")
+                      for f in ("html", "json")],
+               "r2": [report("r2", "data_summary", "html")]}
+    decisions = [decision("r1", "2026-01-01T00:00:00"),
+                 decision("r2", "2026-01-02T00:00:00", baseline=None)]
+
+    page = render_index("credit_default", decisions, reports,
+                        tracking_url="http://mlflow:5000/", mlflow_runs={"r1": ("7", "abc123")})
+    parsed = parse(page)
+
+    assert parsed.hrefs == [report("r2", "data_summary", "html")["uri"]] + [
+        report("r1", k, "html")["uri"]
+        for k in ("data_drift", "data_summary", "model_performance")
+    ] + ["http://mlflow:5000/#/experiments/7/runs/abc123"]
+    rows = {r[1]: r for r in parsed.rows if r}
+    assert rows["r1"][4] == "0.7123 (v3)" and rows["r1"][5] == "0.7 (v2)"
+    assert rows["r2"][5] == "n/a"
+    assert "model_performance" in rows["r1"][7]
+
+
+def test_without_tracking_url_no_mlflow_link() -> None:
+    page = render_index("p", [decision("r1", "t")], {}, mlflow_runs={"r1": ("7", "abc")})
+
+    assert parse(page).hrefs == []
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.runs = {"r1": {"mlflow_run_id": "abc"}, "r2": None}
+
+    def decisions(self, pipeline: str) -> list[DecisionRecord]:
+        assert pipeline == "credit_default"
+        return [decision("r1", "2026-01-01T00:00:00"), decision("r2", "2026-01-02T00:00:00")]
+
+    def reports(self, pipeline: str, dag_run_id: str) -> list[dict[str, Any]]:
+        return [report(dag_run_id, "data_drift", "html")]
+
+    def get_training_run(self, pipeline: str, dag_run_id: str) -> dict[str, Any] | None:
+        return self.runs[dag_run_id]
+
+
+def test_publish_index_uploads_the_page_from_the_store() -> None:
+    puts: list[dict[str, Any]] = []
+    svc = SimpleNamespace(
+        store=FakeStore(),
+        registry=SimpleNamespace(experiment_id=lambda run_id: "9"),
+        s3=SimpleNamespace(put_object=lambda **kw: puts.append(kw)),
+        settings=SimpleNamespace(artifact_bucket="ct-artifacts",
+                                 mlflow_tracking_uri="http://127.0.0.1:5000"))
+
+    uri = publish_index(svc, SimpleNamespace(name="credit_default"))  # type: ignore[arg-type]
+
+    assert uri == "s3://ct-artifacts/reports/credit_default/index.html"
+    [put] = puts
+    assert (put["Bucket"], put["Key"]) == ("ct-artifacts", index_key("credit_default"))
+    assert put["ContentType"].startswith("text/html")
+    page = put["Body"].decode("utf-8")
+    hrefs = parse(page).hrefs
+    assert report("r1", "data_drift", "html")["uri"] in hrefs
+    assert report("r2", "data_drift", "html")["uri"] in hrefs
+    assert "http://127.0.0.1:5000/#/experiments/9/runs/abc" in hrefs
+    assert re.search(r"<title>[^<]*credit_default", page)
