@@ -9,7 +9,9 @@ import hashlib
 import io
 import json
 import logging
-from typing import Any
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -30,6 +32,9 @@ from mlops_lib.validation import (
     validate_batch,
 )
 from mlops_lib.versioning import DataVersion
+
+if TYPE_CHECKING:  # reports imports Evidently: only the tasks that build reports pay for it
+    from mlops_lib.reports import ReportFile
 
 log = logging.getLogger(__name__)
 
@@ -178,30 +183,8 @@ def evaluate(svc: Services, spec: PipelineSpec, version: dict[str, Any],
         metrics={f"holdout_{k}": v for k, v in verdict.candidate_metrics.items()}
         | {f"champion_holdout_{k}": v for k, v in (verdict.baseline_metrics or {}).items()},
         tags={"ct.gate": verdict.decision, "ct.gate_reason": verdict.reason[:5000]})
-    # The performance report is for people: promotion needs the data reports, not this one, so
-    # a failure to build it is logged and the evaluation carries on.
-    try:
-        from mlops_lib.reports import build_performance_report
-
-        perf_dir = svc.scratch_dir(spec.name, dag_run_id) / "performance"
-        perf_files = build_performance_report(
-            holdout, spec, challenger_pred,
-            None if isinstance(champion_pred, str) else champion_pred, perf_dir)
-        base = svc.registry.log_artifacts(trained["mlflow_run_id"], perf_dir, "reports")
-        perf_uris: dict[str, str] = {}
-        for f in perf_files:
-            uri = svc.settings.artifact_location(f"{base}/{f.path.name}")
-            svc.store.record_report(spec.name, dag_run_id, f.kind, f.format, uri)
-            perf_uris[f.path.name] = uri
-        evaluation["performance_reports"] = perf_uris
-        for fname in sorted(perf_uris):
-            log.info("Performance report (challenger vs %s): %s at %s",
-                     "no champion" if champion_pred is None or isinstance(champion_pred, str)
-                     else f"champion v{champion['version']}", fname, perf_uris[fname])
-    except Exception as exc:
-        log.error("Performance report not built (evaluation goes on): %s: %s",
-                  type(exc).__name__, exc, exc_info=True)
-        evaluation["performance_reports"] = {}
+    evaluation["performance_reports"] = _performance_report(
+        svc, spec, holdout, challenger_pred, champion_pred, trained["mlflow_run_id"], dag_run_id)
     boot = verdict.bootstrap
     if boot is not None:
         log.info("Paired bootstrap (%d resamples, seed %d): %s challenger - champion %+.4f, "
@@ -295,17 +278,12 @@ def build_reports(svc: Services, spec: PipelineSpec, batch_id: str, batch_path: 
                  result.n_drifted, result.n_compared, list(result.drifted_features))
     out_dir = svc.scratch_dir(spec.name, dag_run_id) / "reports"
     bundle = build(current, reference, spec, out_dir)
-    base = svc.registry.log_artifacts(run_id, out_dir, "reports")
+    uris = _store_reports(svc, spec, run_id, out_dir, bundle.files, dag_run_id)
     tracking = svc.settings.mlflow_tracking_uri.rstrip("/")
     run_page = (f"{tracking}/#/experiments/{svc.registry.experiment_id(run_id)}/runs/{run_id}"
                 "/artifacts")
-    uris, downloads = {}, {}
-    for f in bundle.files:
-        uri = svc.settings.artifact_location(f"{base}/{f.path.name}")
-        svc.store.record_report(spec.name, dag_run_id, f.kind, f.format, uri)
-        uris[f.path.name] = uri
-        downloads[f.path.name] = (f"{tracking}/get-artifact?path=reports/{f.path.name}"
-                                  f"&run_uuid={run_id}")
+    downloads = {name: f"{tracking}/get-artifact?path=reports/{name}&run_uuid={run_id}"
+                 for name in uris}
     for reason in bundle.skipped:
         log.info("Report skipped: %s", reason)
     log.info("Evidently reports: open the MLflow run %s (folder reports/)", run_page)
@@ -326,6 +304,40 @@ def idempotency_key(spec: PipelineSpec, data_rev: str) -> str:
                 "training": asdict(spec.training), "inputs": spec.model_inputs,
                 "target": spec.target, "task": spec.task}
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _performance_report(svc: Services, spec: PipelineSpec, holdout: pd.DataFrame,
+                        challenger_pred: Any, champion_pred: Any, run_id: str,
+                        dag_run_id: str) -> dict[str, str]:
+    """Challenger vs champion on the holdout, for people: promotion needs the data reports, not
+    this one, so a failure to build it is logged and the evaluation carries on."""
+    from mlops_lib.reports import build_performance_report
+
+    baseline = None if isinstance(champion_pred, str) else champion_pred
+    try:
+        out_dir = svc.scratch_dir(spec.name, dag_run_id) / "performance"
+        files = build_performance_report(holdout, spec, challenger_pred, baseline, out_dir)
+        uris = _store_reports(svc, spec, run_id, out_dir, files, dag_run_id)
+    except Exception as exc:
+        log.error("Performance report not built (evaluation goes on): %s: %s",
+                  type(exc).__name__, exc, exc_info=True)
+        return {}
+    for name in sorted(uris):
+        log.info("Performance report (challenger vs %s): %s",
+                 "no champion" if baseline is None else "champion", uris[name])
+    return uris
+
+
+def _store_reports(svc: Services, spec: PipelineSpec, run_id: str, out_dir: Path,
+                   files: Sequence[ReportFile], dag_run_id: str) -> dict[str, str]:
+    """Log report files to the MLflow run under reports/ and record where they are on S3."""
+    base = svc.registry.log_artifacts(run_id, out_dir, "reports")
+    uris = {}
+    for f in files:
+        uri = svc.settings.artifact_location(f"{base}/{f.path.name}")
+        svc.store.record_report(spec.name, dag_run_id, f.kind, f.format, uri)
+        uris[f.path.name] = uri
+    return uris
 
 
 def _split(svc: Services, spec: PipelineSpec,
