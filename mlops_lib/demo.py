@@ -191,7 +191,7 @@ def _print_reports(store: Store, settings: Settings, outcome: BatchOutcome, say:
             "/artifacts (folder reports/)")
     for report in store.reports(DEMO_PIPELINE, outcome.dag_run_id):
         if report["format"] == "html":
-            say(f"    {report['kind']:>13}: {report['uri']}")
+            say(f"    {report['kind']:>17}: {report['uri']}")
 
 
 def _stamp(started: float) -> Any:
