@@ -57,9 +57,6 @@ class Registry:
         self.client.log_artifacts(run_id, str(local_dir), artifact_path)
         return f"{self.client.get_run(run_id).info.artifact_uri}/{artifact_path}"
 
-    def artifact_uri(self, run_id: str) -> str:
-        return self.client.get_run(run_id).info.artifact_uri
-
     def experiment_id(self, run_id: str) -> str:
         return self.client.get_run(run_id).info.experiment_id
 

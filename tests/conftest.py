@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 
 from mlops_lib.spec import PipelineSpec, load_spec
-from tests.support import create_pg_database, drop_pg_database, free_port, pg_server_url
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-EXAMPLE_SPEC = REPO_ROOT / "pipelines" / "credit_default.yaml"
+from tests.support import (
+    EXAMPLE_SPEC,
+    create_pg_database,
+    drop_pg_database,
+    free_port,
+    pg_server_url,
+)
 
 
 @pytest.fixture(scope="session")

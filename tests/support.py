@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PIPELINES_DIR = REPO_ROOT / "pipelines"
+EXAMPLE_SPEC = PIPELINES_DIR / "credit_default.yaml"
 
 
 def free_port() -> int:

@@ -19,12 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support import EXAMPLE_SPEC, PIPELINES_DIR, REPO_ROOT
+
 pytestmark = pytest.mark.unit
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGS_DIR = REPO_ROOT / "dags"
-PIPELINES_DIR = REPO_ROOT / "pipelines"
-EXAMPLE_SPEC = PIPELINES_DIR / "credit_default.yaml"
 
 HEAVY_MODULES = ["xgboost", "evidently", "mlflow", "pandas", "sklearn", "dvc"]
 

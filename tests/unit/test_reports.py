@@ -17,16 +17,11 @@ from mlops_lib.reports import (
     performance_sample,
 )
 from mlops_lib.spec import PipelineSpec, load_spec
+from tests.support import PIPELINES_DIR
 
 pytestmark = pytest.mark.unit
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "pipelines" / "credit_default.yaml"
 REGIONS = ["north", "south", "east", "west"]
-
-
-@pytest.fixture(scope="module")
-def spec() -> PipelineSpec:
-    return load_spec(SPEC_PATH)
 
 
 def make_frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
@@ -127,7 +122,7 @@ def _row_count(summary_json: Path) -> int:
 
 # -- model performance report -------------------------------------------------------------------
 
-HOUSE_SPEC_PATH = SPEC_PATH.parent / "house_prices.yaml"
+HOUSE_SPEC_PATH = PIPELINES_DIR / "house_prices.yaml"
 
 
 def classification_preds(y: np.ndarray, seed: int, signal: float) -> np.ndarray:

@@ -19,10 +19,11 @@ from mlops_lib.spec import (
     load_spec,
     load_specs,
 )
+from tests.support import EXAMPLE_SPEC
 
 pytestmark = pytest.mark.unit
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "pipelines" / "credit_default.yaml"
+EXAMPLE = EXAMPLE_SPEC
 
 
 @pytest.fixture
