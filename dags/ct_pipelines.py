@@ -1,45 +1,121 @@
-"""One continuous-training DAG per pipeline spec in `pipelines/` (adding a model is adding a
-file). Each run waits for a new batch in S3, then validates, versions, trains, evaluates,
-reports and promotes. Wiring only: the work is in `ct_airflow.tasks` → `mlops_lib.steps`.
+"""Three DAGs per pipeline spec in `pipelines/` (adding a model is adding a file):
+
+- `ct_<name>_ingest`: waits for batches in S3 (a deferred sensor, or S3 → SQS events), claims,
+  validates and stages each one, and announces accepted batches on an Asset;
+- `ct_<name>_drift_monitor`: on each accepted batch, measures drift against the champion's
+  training data and announces crossings of the spec's drift policy on an Asset;
+- `ct_<name>`: trains, evaluates and decides, on the assets the spec retrains on, its cron,
+  by hand (Params form) or by `airflow backfill create` (shadow runs).
+
+Wiring only: the work is in `ct_airflow.tasks` → `mlops_lib.steps`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Param, task, task_group
 from ct_airflow import tasks as ct
+from ct_airflow.schedules import batches_asset, drift_asset, training_schedule
 from ct_airflow.sensors import S3BatchSensor
 
 from mlops_lib.settings import Settings
-from mlops_lib.spec import load_specs
+from mlops_lib.spec import PipelineSpec, load_specs
 
-for spec in load_specs(Settings.from_env().pipelines_dir):
+START = datetime(2026, 1, 1)
+
+
+def _defaults(spec: PipelineSpec) -> dict[str, object]:
+    return {"owner": spec.owner, "retries": 2, "retry_delay": timedelta(seconds=15)}
+
+
+def ingest_dag(spec: PipelineSpec, settings: Settings) -> DAG:
+    events = spec.trigger.mode == "events"
+    if events:
+        from ct_airflow.assets import landing_asset
+
+        schedule: object = [landing_asset(spec, settings)]
+    else:
+        schedule = "@continuous"  # each run waits (deferred) for the next batches
     with DAG(
-        dag_id=spec.dag_id,
+        dag_id=spec.ingest_dag_id, schedule=schedule, max_active_runs=1, start_date=START,
+        catchup=False, tags=["continuous-training", "ingest", spec.name],
+        default_args=_defaults(spec),
+        description=f"Accept batches of {spec.name} from s3://{spec.source.bucket}/"
+                    f"{spec.source.prefix}",
+        doc_md=f"Spec: `{spec.path}`. A batch is a folder complete by "
+               f"{spec.source.completion}; arrival seen by {spec.trigger.mode}. Accepted "
+               f"batches update the asset `{spec.batches_asset_uri}`.",
+    ) as dag:
+        sensor_args = {
+            "pipeline": spec.name, "bucket": spec.source.bucket, "prefix": spec.source.prefix,
+            "completion": spec.source.completion_rule,
+            "poke_interval": spec.trigger.poke_interval_s}
+        if events:  # woken by the queue: look once, do not wait
+            found = S3BatchSensor(task_id="find_batches", deferrable=False, mode="poke",
+                                  timeout=1, soft_fail=True, **sensor_args)
+        else:
+            found = S3BatchSensor(task_id="wait_for_batches", timeout=7 * 24 * 3600,
+                                  **sensor_args)
+
+        @task_group(group_id="batch")
+        def accept(batch: dict[str, object]) -> None:
+            registered = task(ct.register_batch)(spec.name, batch)
+            task(ct.validate_batch, outlets=[batches_asset(spec)])(spec.name, registered)
+
+        accept.expand(batch=found.output)
+    return dag
+
+
+def drift_monitor_dag(spec: PipelineSpec) -> DAG:
+    with DAG(
+        dag_id=spec.monitor_dag_id, schedule=[batches_asset(spec)], max_active_runs=1,
+        start_date=START, catchup=False, tags=["continuous-training", "drift", spec.name],
+        default_args=_defaults(spec),
+        description=f"Drift of accepted {spec.name} batches against the champion's data",
+        doc_md=f"Policy: `{spec.trigger.drift}`. Crossings update `{spec.drift_asset_uri}`"
+               f" (retrain on: {', '.join(spec.trigger.retrain_on) or 'nothing'}).",
+    ) as dag:
+        measured = task(ct.measure_drift)(spec.name)
+        task(ct.check_drift_policy, outlets=[drift_asset(spec)])(spec.name, measured)
+    return dag
+
+
+def training_dag(spec: PipelineSpec) -> DAG:
+    with DAG(
+        dag_id=spec.dag_id, schedule=training_schedule(spec), max_active_runs=1,
+        start_date=START, catchup=False, tags=["continuous-training", "training", spec.name],
+        default_args=_defaults(spec),
         description=spec.description or f"Continuous training of {spec.name}",
-        schedule="@continuous",  # each run waits (deferred) for the next batch
-        max_active_runs=1,
-        start_date=datetime(2026, 1, 1),
-        catchup=False,
-        tags=["continuous-training", spec.name],
-        default_args={"owner": spec.owner, "retries": 2, "retry_delay": timedelta(seconds=15)},
-        doc_md=f"Spec: `{spec.path}`. Landing: `s3://{spec.source.bucket}/{spec.source.prefix}`"
-               f" (a batch is a folder, complete by {spec.source.completion}). "
-               f"Metric: {spec.metric.name}.",
+        doc_md=f"Spec: `{spec.path}`. Retrains on {', '.join(spec.trigger.retrain_on) or '-'}"
+               f"{f', schedule {spec.trigger.schedule}' if spec.trigger.schedule else ''}. "
+               f"Metric: {spec.metric.name}. Backfill runs are shadow runs.",
+        params={
+            "reason": Param("", type="string", title="Reason",
+                            description="Why you run it; recorded with the run."),
+            "batches": Param([], type="array", items={"type": "string"}, title="Batches",
+                             description="Accepted batch ids to train on (default: the new "
+                                         "ones since the last training run)."),
+            "force": Param(False, type="boolean", title="Force",
+                           description="Train even with nothing new (on the newest batches) "
+                                       "or below trigger.min_new_rows."),
+            "promote": Param(False, type="boolean", title="Promote (backfill)",
+                             description="Let a backfill run promote when its data is newer "
+                                         "than the champion's."),
+        },
     ) as dag:
         reconciled = task(ct.reconcile_champion)(spec.name)
-        batch = S3BatchSensor(
-            task_id="wait_for_batch", pipeline=spec.name, bucket=spec.source.bucket,
-            prefix=spec.source.prefix, completion=spec.source.completion_rule,
-            poke_interval=spec.trigger.poke_interval_s, timeout=7 * 24 * 3600,
-        )
-        reconciled >> batch
-        registered = task(ct.register_batch)(spec.name, batch.output)
-        validated = task(ct.validate_batch)(spec.name, registered)
-        version = task(ct.version_dataset)(spec.name, registered, validated)
+        plan = task(ct.plan_training)(spec.name)
+        reconciled >> plan
+        version = task(ct.version_dataset)(spec.name, plan)
         trained = task(ct.train_model)(spec.name, version)
-        evaluation = task(ct.evaluate_challenger)(spec.name, registered, version, trained)
-        reports = task(ct.build_reports)(spec.name, registered, validated, trained)
-        task(ct.promote_champion)(spec.name, evaluation, reports)
-    globals()[spec.dag_id] = dag
+        evaluation = task(ct.evaluate_challenger)(spec.name, plan, version, trained)
+        reports = task(ct.build_reports)(spec.name, plan, version, trained)
+        task(ct.promote_champion)(spec.name, plan, evaluation, reports)
+    return dag
+
+
+_settings = Settings.from_env()
+for _spec in load_specs(_settings.pipelines_dir):
+    for _dag in (ingest_dag(_spec, _settings), drift_monitor_dag(_spec), training_dag(_spec)):
+        globals()[_dag.dag_id] = _dag

@@ -53,15 +53,20 @@ class AirflowApi:
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self._request("GET", _run_path(dag_id, run_id))
 
+    def set_note(self, dag_id: str, run_id: str, note: str) -> None:
+        self._request("PATCH", _run_path(dag_id, run_id), {"note": note})
+
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         return self._request(
             "GET", f"{_run_path(dag_id, run_id)}/taskInstances")["task_instances"]
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
-        """The task's log as text (Airflow 3 returns structured events; joined here)."""
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, *,
+                 map_index: int = -1) -> str:
+        """The task's log as text (Airflow 3 returns structured events; joined here). Mapped
+        tasks (the ingest DAG's `batch.*`) need their `map_index`."""
         body = self._request(
             "GET", f"{_run_path(dag_id, run_id)}/taskInstances/{task_id}/logs/{try_number}"
-                   "?full_content=true")
+                   f"?full_content=true&map_index={map_index}")
         content = body.get("content", "")
         if isinstance(content, list):
             return "\n".join(_log_line(e) for e in content)

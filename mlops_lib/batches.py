@@ -85,8 +85,8 @@ class BatchRef:
 
 
 def completed_batches(objects: Iterable[ObjectInfo], prefix: str,
-                      completion: Completion | str, *,
-                      now: datetime | None = None) -> list[BatchRef]:
+                      completion: Completion | str, *, now: datetime | None = None,
+                      uploading: Iterable[str] = ()) -> list[BatchRef]:
     """Batches under `prefix` that are complete by the rule, oldest completion first.
 
     A batch is the first path segment below the prefix. Its files are the data objects listed
@@ -94,9 +94,14 @@ def completed_batches(objects: Iterable[ObjectInfo], prefix: str,
     silently trained on). Paths with a segment starting with `_` or `.` (markers, `_temporary/`
     folders of Spark/Hadoop writers, hidden files) are not data. In `manifest` mode the caller
     still has to check the manifest's content (`mlops_lib.manifest.landed`).
+
+    `uploading` holds the keys of multipart uploads in progress: they are not listed as objects
+    until completed, so a folder can look quiet (or marked) while a file is still arriving; a
+    batch with an upload in progress is never complete.
     """
     rule = Completion.of(completion)
     prefix = prefix.rstrip("/") + "/"
+    busy = {key[len(prefix):].partition("/")[0] for key in uploading if key.startswith(prefix)}
     by_batch: dict[str, list[ObjectInfo]] = {}
     markers: dict[str, ObjectInfo] = {}
     newest: dict[str, str] = {}
@@ -122,7 +127,7 @@ def completed_batches(objects: Iterable[ObjectInfo], prefix: str,
         BatchRef(batch_id=batch_id, prefix=f"{prefix}{batch_id}/", marker_key=marker_key,
                  completed_at=completed_at,
                  files=tuple(sorted(by_batch.get(batch_id, []), key=lambda o: o.key)))
-        for batch_id, (completed_at, marker_key) in ready.items()
+        for batch_id, (completed_at, marker_key) in ready.items() if batch_id not in busy
     ]
     return sorted(batches, key=lambda b: (b.completed_at, b.batch_id))
 
@@ -136,12 +141,13 @@ def _utc(iso: str, shift: float = 0.0) -> str:
     return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="microseconds")
 
 
-def new_batches(batches: Iterable[BatchRef], known: Iterable[str]) -> list[BatchRef]:
-    """Completed batches not yet recorded in the store, oldest first."""
+def new_batches(batches: Iterable[BatchRef],
+                known: Iterable[tuple[str, str]]) -> list[BatchRef]:
+    """Completed batches whose content the store has not seen, oldest first.
+
+    `known` holds (batch id, fingerprint) pairs. A batch id seen before with other content is
+    new here on purpose: the ingest run refuses it (BATCH_CHANGED) instead of skipping it
+    silently, and records it so that it fires only once.
+    """
     seen = set(known)
-    return [b for b in batches if b.batch_id not in seen]
-
-
-def next_new_batch(batches: Iterable[BatchRef], known: Iterable[str]) -> BatchRef | None:
-    """The oldest completed batch not yet recorded in the store."""
-    return next(iter(new_batches(batches, known)), None)
+    return [b for b in batches if (b.batch_id, b.fingerprint) not in seen]

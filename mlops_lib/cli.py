@@ -16,7 +16,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stack = sub.add_parser("stack", help="the local stack (S3, MLflow, Airflow) without Docker")
     stack.add_argument("action", choices=["up", "down", "status", "env"])
 
-    sub.add_parser("demo", help="run two CT cycles on the local stack and print the outcome")
+    sub.add_parser("demo", help="drop three batches on the local stack: a first model, a "
+                                "drift retrain, and a batch that asks for no retrain")
 
     drop = sub.add_parser("drop", help="generate a synthetic batch and drop it into S3")
     drop.add_argument("pipeline")

@@ -19,12 +19,19 @@ DEMO_PIPELINE = "credit_default"
 
 @dataclass(frozen=True)
 class BatchOutcome:
+    """What became of a dropped batch: its ingest run, and the training run that took it."""
+
     batch_id: str
     status: str  # accepted | rejected
-    dag_run_id: str
+    ingest_run_id: str
+    training_run_id: str | None
     decision: DecisionRecord | None
-    dag_run_state: str | None
+    dag_run_state: str | None  # of the training run (of the ingest run when rejected)
     reason: str | None = None
+
+    @property
+    def dag_run_id(self) -> str:
+        return self.training_run_id or self.ingest_run_id
 
 
 @dataclass(frozen=True)
@@ -60,42 +67,60 @@ def drop_batch(pipeline: str, *, rows: int, drift: float = 0.0, seed: int | None
 
 
 def wait_for_batch(store: Store, pipeline: str, batch_id: str, *, timeout: float,
-                   api: AirflowApi | None = None, dag_id: str | None = None,
-                   poll: float = 2.0) -> BatchOutcome:
-    """Block until the batch is rejected, or its run has finished (decision and promotion)."""
+                   api: AirflowApi | None = None, poll: float = 2.0,
+                   trained: bool = True) -> BatchOutcome:
+    """Block until the batch is rejected, or (with `trained`) a training run that took it has
+    finished with a decision; without `trained`, until it is accepted."""
+    dag_id, ingest_dag_id = f"ct_{pipeline}", f"ct_{pipeline}_ingest"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         batch = store.get_batch(pipeline, batch_id)
-        if batch is not None:
-            state = None
-            if api is not None and dag_id is not None:
-                state = api.dag_run(dag_id, batch.dag_run_id)["state"]
-            if batch.status == "rejected" and (api is None or state in ("failed", "success")):
-                return BatchOutcome(batch_id, "rejected", batch.dag_run_id, None, state,
-                                    reason=f"[{batch.reason_code}] {batch.reason}")
-            decision = store.get_decision(pipeline, batch.dag_run_id)
-            if decision is not None and (api is None or state in ("failed", "success")):
-                reason = _failure(api, dag_id, batch.dag_run_id) if state == "failed" else None
-                return BatchOutcome(batch_id, batch.status, batch.dag_run_id, decision, state,
-                                    reason=reason)
-            if state == "failed":
-                return BatchOutcome(batch_id, batch.status, batch.dag_run_id, decision, state,
-                                    reason=_failure(api, dag_id, batch.dag_run_id))
+        if batch is None:
+            time.sleep(poll)
+            continue
+        ingest_state = _run_state(api, ingest_dag_id, batch.dag_run_id)
+        if batch.status == "rejected" and ingest_state in (None, "failed", "success"):
+            return BatchOutcome(batch_id, "rejected", batch.dag_run_id, None, None, ingest_state,
+                                reason=f"[{batch.reason_code}] {batch.reason}")
+        if batch.status == "accepted" and not trained:
+            return BatchOutcome(batch_id, "accepted", batch.dag_run_id, None, None, None)
+        if batch.status != "accepted" and ingest_state == "failed":
+            return BatchOutcome(batch_id, batch.status, batch.dag_run_id, None, None,
+                                ingest_state, reason=_failure(api, ingest_dag_id,
+                                                              batch.dag_run_id))
+        for run in store.training_runs_of_batch(pipeline, batch_id):
+            run_id = run["dag_run_id"]
+            state = _run_state(api, dag_id, run_id)
+            decision = store.get_decision(pipeline, run_id)
+            if state == "failed" or (decision is not None and state in (None, "success")):
+                reason = _failure(api, dag_id, run_id) if state == "failed" else None
+                return BatchOutcome(batch_id, batch.status, batch.dag_run_id, run_id,
+                                    decision, state, reason=reason)
         time.sleep(poll)
     raise TimeoutError(f"batch {batch_id} of {pipeline}: no outcome after {timeout:.0f}s")
 
 
 def wait_until_deferred(api: AirflowApi, dag_id: str, timeout: float = 300) -> str:
-    """Block until a run of the DAG waits in the triggerer for the next batch; its run id."""
+    """Block until a run of the ingest DAG waits in the triggerer for batches; its run id."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         runs = api.dag_runs(dag_id, state="running")
         for run in runs:
             tis = api.task_instances(dag_id, run["dag_run_id"])
-            if any(t["task_id"] == "wait_for_batch" and t["state"] == "deferred" for t in tis):
+            if any(t["task_id"] == "wait_for_batches" and t["state"] == "deferred"
+                   for t in tis):
                 return str(run["dag_run_id"])
         time.sleep(1)
     raise TimeoutError(f"no run of {dag_id} is waiting for a batch after {timeout:.0f}s")
+
+
+def _run_state(api: AirflowApi | None, dag_id: str, run_id: str) -> str | None:
+    if api is None:
+        return None
+    try:
+        return str(api.dag_run(dag_id, run_id)["state"])
+    except OSError:  # not created yet, or the API is restarting
+        return "unknown"
 
 
 def _failure(api: AirflowApi | None, dag_id: str | None, run_id: str) -> str:
@@ -106,8 +131,27 @@ def _failure(api: AirflowApi | None, dag_id: str | None, run_id: str) -> str:
     if not failed:
         return "DAG run failed; see the Airflow task logs"
     first = failed[0]
-    tail = api.task_log(dag_id, run_id, first["task_id"], max(1, first["try_number"]))
+    tail = api.task_log(dag_id, run_id, first["task_id"], max(1, first["try_number"]),
+                        map_index=first.get("map_index", -1))
     return f"task {first['task_id']} failed; log tail:\n" + "\n".join(tail.splitlines()[-25:])
+
+
+def wait_for_drift_verdict(store: Store, pipeline: str, batch_id: str, *, timeout: float,
+                           api: AirflowApi | None = None, poll: float = 2.0) -> dict[str, Any]:
+    """Block until the drift monitor has measured the batch and its run has finished; returns
+    the per-feature rows and whether the batch crossed the spec's drift policy."""
+    dag_id = f"ct_{pipeline}_drift_monitor"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = store.drift_metrics(pipeline, batch_id)
+        if rows and _run_state(api, dag_id, rows[0]["dag_run_id"]) in (None, "success",
+                                                                        "failed"):
+            crossing = next((c for c in store.drift_crossings(pipeline)
+                             if c["batch_id"] == batch_id), None)
+            return {"rows": rows, "crossed": crossing is not None,
+                    "monitor_run_id": rows[0]["dag_run_id"], "crossing": crossing}
+        time.sleep(poll)
+    raise TimeoutError(f"batch {batch_id} of {pipeline}: not measured after {timeout:.0f}s")
 
 
 def run_demo(timeout: float = 900) -> int:
@@ -121,19 +165,29 @@ def run_demo(timeout: float = 900) -> int:
     password = devstack.airflow_password(cfg) or "?"
     api = AirflowApi(cfg.airflow_url, devstack.AIRFLOW_USER, password)
     dag_id = f"ct_{DEMO_PIPELINE}"
-    _wait_for_dag(api, dag_id, say)
+    for dag in (f"{dag_id}_ingest", f"{dag_id}_drift_monitor", dag_id):
+        _wait_for_dag(api, dag, say)
+    say(f"{DEMO_PIPELINE} retrains on drift (and daily): the first batch trains the first model")
     cycles = [("first batch (reference distribution)", 0.0, 11),
               ("second batch (covariate drift 0.6)", 0.6, 12)]
     for title, drift, seed in cycles:
         dropped = drop_batch(DEMO_PIPELINE, rows=6000, drift=drift, seed=seed)
         say(f"dropped {title}: {dropped.uri}")
-        outcome = wait_for_batch(store, DEMO_PIPELINE, dropped.batch_id, timeout=timeout, api=api,
-                                 dag_id=dag_id)
-        _print_outcome(outcome, say)
+        outcome = wait_for_batch(store, DEMO_PIPELINE, dropped.batch_id, timeout=timeout,
+                                 api=api)
+        _print_outcome(store, outcome, say)
         if outcome.decision is None:
             say("the cycle did not reach a decision; stopping the demo")
             return 1
         _print_reports(store, settings, outcome, say)
+    dropped = drop_batch(DEMO_PIPELINE, rows=6000, drift=0.6, seed=13)
+    say(f"dropped third batch (same distribution as the second): {dropped.uri}")
+    verdict = wait_for_drift_verdict(store, DEMO_PIPELINE, dropped.batch_id, timeout=timeout,
+                                     api=api)
+    drifted = [r["feature"] for r in verdict["rows"] if r["drifted"]]
+    say(f"drift monitor: {len(drifted)} of {len(verdict['rows'])} features drifted vs the "
+        f"champion's data: {'retrain announced' if verdict['crossed'] else 'no retrain'}; "
+        "the batch waits for the daily run")
     champion = store.get_champion(DEMO_PIPELINE)
     say(f"champion: {'none' if champion is None else 'v' + champion.model_version}")
     print()
@@ -162,11 +216,15 @@ def _wait_for_dag(api: AirflowApi, dag_id: str, say: Any, timeout: float = 180) 
                        f"import errors: {errors}")
 
 
-def _print_outcome(outcome: BatchOutcome, say: Any) -> None:
+def _print_outcome(store: Store, outcome: BatchOutcome, say: Any) -> None:
     if outcome.decision is None:
         say(f"batch {outcome.batch_id}: {outcome.status} — {outcome.reason} "
             f"(run {outcome.dag_run_id}: {outcome.dag_run_state})")
         return
+    from mlops_lib.planning import describe
+
+    run = store.get_training_run(DEMO_PIPELINE, outcome.dag_run_id) or {}
+    say(f"  training run {outcome.dag_run_id} fired on {describe(run.get('trigger', {}))}")
     d = outcome.decision
     baseline = "no champion" if d.baseline_version is None else (
         f"champion v{d.baseline_version} {d.metric}={d.baseline_value:.4f}")

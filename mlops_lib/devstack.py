@@ -2,6 +2,10 @@
 tracking server with artifacts proxied to S3, and Airflow 3 as four processes (api-server,
 scheduler, dag-processor, triggerer; LocalExecutor).
 
+`CT_S3_SERVER=moto` runs moto's server instead of s3rver: S3 *and* SQS on one port, with bucket
+notifications to SQS, which the events arrival mode (`trigger.mode: events`) needs. Moto keeps
+everything in memory: a restart of the stack loses all objects (data, DVC, MLflow artifacts).
+
 Every process starts in its own session (process group) with its PID recorded under
 `$CT_HOME/run/`, so `down` stops exactly what `up` started, children included. Everything
 listens on 127.0.0.1 only.
@@ -22,11 +26,15 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 from mlops_lib.settings import REPO_ROOT
 
+S3Server = Literal["s3rver", "moto"]
+
 LANDING_BUCKET = "ct-landing"
 ARTIFACT_BUCKET = "ct-artifacts"
+SERVICE_USER = "ct_service"  # the service's own API user (DAG run notes)
 S3_KEY = "S3RVER"  # s3rver's fixed credentials; the stack is bound to loopback only
 AIRFLOW_USER = "admin"
 _BIN = Path(sys.executable).parent
@@ -45,10 +53,15 @@ class StackConfig:
     airflow_port: int = 8080
     airflow_db_url: str | None = None  # None: SQLite under home
     store_url: str | None = None  # None: SQLite under home
+    s3_server: S3Server = "s3rver"  # moto: in-memory S3 + SQS, for the events arrival mode
+    pipelines_dir: Path = REPO_ROOT / "pipelines"
 
     @classmethod
     def from_env(cls) -> StackConfig:
         env = os.environ
+        server = env.get("CT_S3_SERVER", "s3rver")
+        if server not in ("s3rver", "moto"):
+            raise StackError(f"CT_S3_SERVER={server!r}: must be s3rver or moto")
         return cls(
             home=Path(env.get("CT_HOME", REPO_ROOT / ".stack")).resolve(),
             s3_port=int(env.get("CT_S3_PORT", 9000)),
@@ -56,6 +69,8 @@ class StackConfig:
             airflow_port=int(env.get("CT_AIRFLOW_PORT", 8080)),
             airflow_db_url=env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or None,
             store_url=env.get("CT_STORE_URL") or None,
+            s3_server=server,  # type: ignore[arg-type]
+            pipelines_dir=Path(env.get("CT_PIPELINES_DIR", REPO_ROOT / "pipelines")),
         )
 
     @property
@@ -84,13 +99,15 @@ class StackConfig:
 
     def service_env(self) -> dict[str, str]:
         """What the service's code reads (mlops_lib.settings), for tasks and tools alike."""
+        sqs = {"CT_SQS_ENDPOINT_URL": self.s3_url} if self.s3_server == "moto" else {}
         return {
+            **sqs,
             "CT_HOME": str(self.home),
             "CT_STORE_URL": self.store_url or f"sqlite:///{self.home / 'ct_store.db'}",
             "CT_S3_ENDPOINT_URL": self.s3_url,
             "CT_ARTIFACT_BUCKET": ARTIFACT_BUCKET,
             "CT_MLFLOW_ARTIFACT_ROOT": self.mlflow_artifact_root,
-            "CT_PIPELINES_DIR": str(REPO_ROOT / "pipelines"),
+            "CT_PIPELINES_DIR": str(self.pipelines_dir),
             "MLFLOW_TRACKING_URI": self.mlflow_url,
             "AWS_ACCESS_KEY_ID": S3_KEY,
             "AWS_SECRET_ACCESS_KEY": S3_KEY,
@@ -110,7 +127,13 @@ class StackConfig:
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_USER}:admin",
+            # `ct_service` sets DAG run notes (why a run fired) through the REST API, which
+            # the Task SDK cannot do; its password is ours, written before the API starts.
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS":
+                f"{AIRFLOW_USER}:admin,{SERVICE_USER}:user",
+            "AIRFLOW_CONN_CT_AIRFLOW_API": json.dumps({
+                "conn_type": "http", "host": self.airflow_url, "login": SERVICE_USER,
+                "password": self._secret("service_password")}),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.airflow_port),
@@ -150,10 +173,7 @@ def components(cfg: StackConfig) -> list[Component]:
     af = cfg.airflow_env()
     airflow = str(_BIN / "airflow")
     return [
-        Component("s3", ["node", str(_NODE_DIR / "node_modules/s3rver/bin/s3rver.js"),
-                         "--directory", str(cfg.home / "s3"), "--address", "127.0.0.1",
-                         "--port", str(cfg.s3_port), "--silent"],
-                  cfg.service_env(), lambda: _http_ok(f"{cfg.s3_url}/")),
+        _s3_component(cfg),
         Component("mlflow", [str(_BIN / "mlflow"), "server",
                              "--backend-store-uri", f"sqlite:///{cfg.home / 'mlflow.db'}",
                              "--artifacts-destination", cfg.mlflow_artifact_root,
@@ -173,6 +193,19 @@ def components(cfg: StackConfig) -> list[Component]:
     ]
 
 
+def _s3_component(cfg: StackConfig) -> Component:
+    if cfg.s3_server == "moto":
+        # One port for every service moto emulates (it tells them apart by the request's
+        # signature); S3 notifications reach its SQS inside the process.
+        return Component("s3", [str(_BIN / "moto_server"), "-H", "127.0.0.1",
+                                "-p", str(cfg.s3_port)],
+                         cfg.service_env(), lambda: _http_ok(f"{cfg.s3_url}/moto-api/config"))
+    return Component("s3", ["node", str(_NODE_DIR / "node_modules/s3rver/bin/s3rver.js"),
+                            "--directory", str(cfg.home / "s3"), "--address", "127.0.0.1",
+                            "--port", str(cfg.s3_port), "--silent"],
+                     cfg.service_env(), lambda: _http_ok(f"{cfg.s3_url}/"))
+
+
 def up(cfg: StackConfig, *, timeout: float = 240, echo: Callable[[str], None] = print) -> None:
     """Start whatever is not running yet and wait until every component is healthy.
 
@@ -187,6 +220,7 @@ def up(cfg: StackConfig, *, timeout: float = 240, echo: Callable[[str], None] = 
         echo("airflow: migrating the metadata database")
         _run_logged(cfg, "airflow-db-migrate", [str(_BIN / "airflow"), "db", "migrate"],
                     cfg.airflow_env())
+    _seed_service_password(cfg)
     for name in ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
                  "airflow-triggerer"):
         _start(cfg, comps[name], echo)
@@ -196,20 +230,61 @@ def up(cfg: StackConfig, *, timeout: float = 240, echo: Callable[[str], None] = 
 
 def start_s3(cfg: StackConfig, *, timeout: float = 60,
              echo: Callable[[str], None] = print) -> None:
-    """Start the S3 server alone (everything else stores into it) and create the buckets."""
+    """Start the S3 server alone (everything else stores into it), create the buckets and
+    wire the bucket notifications of events-mode pipelines."""
     for d in (cfg.run_dir, cfg.log_dir, cfg.home / "s3", cfg.home / "airflow"):
         d.mkdir(parents=True, exist_ok=True)
-    _ensure_node_tools()
-    s3 = next(c for c in components(cfg) if c.name == "s3")
+    if cfg.s3_server == "s3rver":
+        _ensure_node_tools()
+    s3 = _s3_component(cfg)
     _start(cfg, s3, echo)
     _wait(cfg, [s3], timeout)
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=cfg.s3_url, region_name="us-east-1",
-                          aws_access_key_id=S3_KEY, aws_secret_access_key=S3_KEY)
+    client = _client(cfg, "s3")
     from mlops_lib.s3io import ensure_buckets
 
     ensure_buckets(client, LANDING_BUCKET, ARTIFACT_BUCKET)
+    ensure_event_queues(cfg, echo=echo)
+
+
+def ensure_event_queues(cfg: StackConfig, *, echo: Callable[[str], None] = print) -> None:
+    """For every pipeline in `pipelines_dir` with `trigger.mode: events`: its SQS queue and the
+    landing bucket's notification to it. Moto only: s3rver sends no notifications. Moto keeps
+    both in memory, so this runs on every `up`."""
+    from mlops_lib.spec import SpecError, load_specs
+
+    try:
+        specs = [s for s in load_specs(cfg.pipelines_dir) if s.trigger.mode == "events"]
+    except SpecError as exc:  # the DAG files report it too; don't block the stack
+        echo(f"warning: not wiring S3 notifications: {exc}")
+        return
+    if not specs:
+        return
+    if cfg.s3_server != "moto":
+        names = ", ".join(s.name for s in specs)
+        echo(f"warning: {names}: trigger.mode events needs S3 notifications to SQS, which "
+             "s3rver does not send; start the stack with CT_S3_SERVER=moto (or use a real "
+             "S3 + SQS). These pipelines will see no new batches.")
+        return
+    from mlops_lib.s3_events import ensure_notifications
+    from mlops_lib.s3io import ensure_buckets
+
+    s3, sqs = _client(cfg, "s3"), _client(cfg, "sqs")
+    for spec in specs:
+        assert spec.trigger.sqs_queue is not None  # the spec parser requires it in events mode
+        ensure_buckets(s3, spec.source.bucket)
+        # Marker and manifest batches are announced by their last object only: one message,
+        # and so one asset event, per batch instead of one per file.
+        suffix = None if spec.source.completion == "quiet" else spec.source.marker
+        url = ensure_notifications(s3, sqs, spec.source.bucket, spec.source.prefix,
+                                   spec.trigger.sqs_queue.rsplit("/", 1)[-1], suffix=suffix)
+        echo(f"{spec.name}: s3://{spec.source.bucket}/{spec.source.prefix} notifies {url}")
+
+
+def _client(cfg: StackConfig, service: str) -> Any:  # boto3 client types exist at run time
+    import boto3
+
+    return boto3.client(service, endpoint_url=cfg.s3_url, region_name="us-east-1",
+                        aws_access_key_id=S3_KEY, aws_secret_access_key=S3_KEY)
 
 
 def down(cfg: StackConfig, *, echo: Callable[[str], None] = print, grace: float = 30) -> None:
@@ -239,6 +314,21 @@ def status(cfg: StackConfig) -> dict[str, dict[str, object]]:
                           "healthy": running and _safe(comp.healthy),
                           "pss_mib": round(group_pss_kib(pid) / 1024, 1) if running else 0.0}
     return out
+
+
+def _seed_service_password(cfg: StackConfig) -> None:
+    """Put the service user's password into the simple auth manager's file; the manager keeps
+    passwords it finds there and generates the others (the admin's)."""
+    path = cfg.home / "airflow" / "simple_auth_manager_passwords.json.generated"
+    try:
+        passwords = json.loads(path.read_text())
+    except (OSError, ValueError):
+        passwords = {}
+    secret = cfg._secret("service_password")
+    if passwords.get(SERVICE_USER) != secret:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**passwords, SERVICE_USER: secret}) + "\n")
+        path.chmod(0o600)
 
 
 def airflow_password(cfg: StackConfig) -> str | None:

@@ -58,7 +58,8 @@ class Lineage:
     dag_run_id: str
     trigger: dict[str, Any]      # why the DAG run fired, as recorded by register_batch
     trigger_summary: str         # the run's ct.trigger tag
-    batch_id: str
+    batch_id: str                # the training set's name: its one batch or set-<digest>
+    batch_ids: list[str]         # the accepted batches it was assembled from
     batch_status: str | None
     batch_fingerprint: str | None
     source_files: list[SourceFile]
@@ -96,7 +97,8 @@ class Lineage:
                  f"  MLflow run:   {self.mlflow_run_id}",
                  f"  DAG run:      {self.dag_run_id}",
                  f"  trigger:      {self.trigger_summary or self.trigger.get('type', '-')}",
-                 f"  batch:        {self.batch_id} ({self.batch_status or '?'})"]
+                 f"  batches:      {', '.join(self.batch_ids) or self.batch_id} "
+                 f"({self.batch_status or 'accepted'})"]
         for f in self.source_files:
             size = "" if f.size is None else f", {f.size} bytes"
             lines.append(f"    {f.key}  ETag {f.etag}{size}")
@@ -196,18 +198,20 @@ def lineage(svc: Services, pipeline: str, version: str) -> Lineage:
     data_md5 = run_row.get("data_md5") or tags.get("ct.data_md5") or ""
     problems = _inconsistencies(run_row, mv, tags, mv_tags, version)
 
-    batch = svc.store.get_batch(pipeline, run_row["batch_id"])
+    # The training set's batches; runs recorded before multi-batch training name one.
+    batch_ids = svc.store.training_batch_ids(pipeline, dag_run_id) or [run_row["batch_id"]]
+    batches = [b for b in (svc.store.get_batch(pipeline, i) for i in batch_ids) if b]
+    batch = batches[0] if len(batches) == 1 else None
     trigger = run_row.get("trigger") or {}
-    if batch is not None:
-        files = [SourceFile(str(f["key"]), str(f["etag"]).strip('"'),
-                            None if f.get("size") is None else int(f["size"]))
-                 for f in batch.files]
-    else:
-        files = [SourceFile(str(f["key"]), str(f["etag"]).strip('"'))
-                 for f in trigger.get("files", [])]
-    trigger_etags = {f["key"]: str(f["etag"]).strip('"') for f in trigger.get("files", [])}
-    if batch is not None and trigger_etags and trigger_etags != {f.key: f.etag for f in files}:
-        problems.append("the trigger's files differ from the claimed batch's files")
+    files = [SourceFile(str(f["key"]), str(f["etag"]).strip('"'),
+                        None if f.get("size") is None else int(f["size"]))
+             for b in batches for f in b.files]
+    if len(batches) != len(batch_ids):
+        problems.append(f"the store lacks some of the run's batches {batch_ids}")
+    announced = {f["key"]: str(f["etag"]).strip('"') for a in trigger.get("arrivals", [])
+                 if a.get("batch_id") in batch_ids for f in a.get("files", [])}
+    if any({f.key: f.etag for f in files}.get(k) != v for k, v in announced.items()):
+        problems.append("the files announced on arrival differ from the batches' files")
 
     data_path, data_tag, data_size = f"data/{pipeline}/train.parquet", None, None
     repo = svc.settings.dvc_repo_dir
@@ -232,7 +236,8 @@ def lineage(svc: Services, pipeline: str, version: str) -> Lineage:
         pipeline=pipeline, model_name=model_name, model_version=version,
         model_source=str(mv.source), mlflow_run_id=run_id, dag_run_id=dag_run_id,
         trigger=trigger, trigger_summary=tags.get("ct.trigger", ""),
-        batch_id=run_row["batch_id"], batch_status=None if batch is None else batch.status,
+        batch_id=run_row["batch_id"], batch_ids=[b.batch_id for b in batches],
+        batch_status=None if batch is None else batch.status,
         batch_fingerprint=None if batch is None else batch.fingerprint, source_files=files,
         data_rev=data_rev, data_md5=data_md5, data_path=data_path, data_tag=data_tag,
         data_size=data_size, dvc_remote=svc.settings.dvc_remote_url,

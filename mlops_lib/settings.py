@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+MOTO_ACCOUNT_ID = "123456789012"  # the account moto's server files every resource under
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,25 @@ class Settings:
     pipelines_dir: Path
     mlflow_artifact_root: str = ""
     """Where the tracking server stores proxied artifacts (its --artifacts-destination)."""
+    sqs_endpoint_url: str | None = None
+    """SQS API endpoint (events arrival mode); None means AWS itself. `from_env` defaults it to
+    the S3 endpoint: the local stack's moto server answers both APIs on one port."""
+
+    def sqs_queue_url(self, queue: str) -> str:
+        """The URL of an SQS queue given by URL or by name.
+
+        SQS calls address a queue by URL, and a URL holds the owning account's id, which a
+        name alone does not tell. A custom endpoint is taken to be the local stack's moto,
+        whose queues all belong to its default account (123456789012, unless its server sets
+        MOTO_ACCOUNT_ID), so the URL is built without a call; moto finds the queue by the
+        path's last segment. On AWS (or another emulator) give the queue's URL in the spec.
+        """
+        if queue.startswith(("http://", "https://")):
+            return queue
+        if self.sqs_endpoint_url is None:
+            raise ValueError(f"SQS queue {queue!r}: on AWS give the queue URL "
+                             "(https://sqs.<region>.amazonaws.com/<account>/<name>), not a name")
+        return f"{self.sqs_endpoint_url.rstrip('/')}/{MOTO_ACCOUNT_ID}/{queue}"
 
     def artifact_location(self, artifact_uri: str) -> str:
         """The storage address of an MLflow artifact URI (`mlflow-artifacts:/...` → `s3://...`),
@@ -49,12 +69,14 @@ class Settings:
         env = dict(os.environ if env is None else env)
         home = Path(env.get("CT_HOME", REPO_ROOT / ".stack")).resolve()
         bucket = env.get("CT_ARTIFACT_BUCKET", "ct-artifacts")
+        s3_endpoint = env.get("CT_S3_ENDPOINT_URL") or None
         return cls(
             home=home,
             store_url=env.get("CT_STORE_URL", f"sqlite:///{home / 'ct_store.db'}"),
-            s3_endpoint_url=env.get("CT_S3_ENDPOINT_URL") or None,
+            s3_endpoint_url=s3_endpoint,
             artifact_bucket=bucket,
             mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"),
             pipelines_dir=Path(env.get("CT_PIPELINES_DIR", REPO_ROOT / "pipelines")),
             mlflow_artifact_root=env.get("CT_MLFLOW_ARTIFACT_ROOT", f"s3://{bucket}/mlflow"),
+            sqs_endpoint_url=env.get("CT_SQS_ENDPOINT_URL") or s3_endpoint,
         )

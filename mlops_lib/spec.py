@@ -142,8 +142,41 @@ class TrainingConfig:
 
 
 @dataclass(frozen=True)
+class DriftPolicy:
+    """When drift of arriving batches (against the champion's training data) asks for a
+    retrain: the share of drifted features reaches `share_drifted`, or a named feature's PSI
+    reaches its limit in `feature_psi`; for `consecutive_batches` batches in a row; at most
+    once per `cooldown_minutes`."""
+
+    share_drifted: float | None = 0.5
+    feature_psi: dict[str, float] = field(default_factory=dict)
+    consecutive_batches: int = 1
+    cooldown_minutes: float = 60.0
+
+
+RetrainCause = Literal["arrival", "drift"]
+ArrivalMode = Literal["polling", "events"]
+
+
+@dataclass(frozen=True)
 class TriggerConfig:
+    """Why training runs: `retrain_on` new accepted batches and/or drift crossings (Airflow
+    Assets), plus an optional cron `schedule`; manual runs always work.
+
+    Arrival is seen by `polling` (a deferred S3 sensor) or by `events` (S3 bucket notification
+    → SQS queue `sqs_queue` → an AssetWatcher). A training run takes the accepted batches no
+    earlier live run trained on, oldest first, at most `max_batches_per_run`; with fewer than
+    `min_new_rows` rows among them it waits for more data.
+    """
+
     poke_interval_s: float = 5.0
+    mode: ArrivalMode = "polling"
+    sqs_queue: str | None = None
+    retrain_on: tuple[RetrainCause, ...] = ("arrival",)
+    schedule: str | None = None
+    drift: DriftPolicy = DriftPolicy()
+    min_new_rows: int = 0
+    max_batches_per_run: int = 10
 
 
 @dataclass(frozen=True)
@@ -177,7 +210,31 @@ class PipelineSpec:
 
     @property
     def dag_id(self) -> str:
+        """The training DAG (runs on arrival/drift assets, a schedule, or by hand)."""
         return f"ct_{self.name}"
+
+    @property
+    def ingest_dag_id(self) -> str:
+        """Waits for batches, validates them and announces the accepted ones."""
+        return f"ct_{self.name}_ingest"
+
+    @property
+    def monitor_dag_id(self) -> str:
+        """Measures drift of each accepted batch and announces policy crossings."""
+        return f"ct_{self.name}_drift_monitor"
+
+    @property
+    def batches_asset_uri(self) -> str:
+        return f"ct://{self.name}/accepted-batches"
+
+    @property
+    def drift_asset_uri(self) -> str:
+        return f"ct://{self.name}/drift-crossings"
+
+    @property
+    def landing_asset_uri(self) -> str:
+        """Events mode: the S3 notifications of the landing prefix, watched on SQS."""
+        return f"s3://{self.source.bucket}/{self.source.prefix}"
 
     @property
     def columns(self) -> list[str]:
@@ -236,7 +293,7 @@ def _parse(raw: dict[str, Any], path: str) -> PipelineSpec:
         features=features,
         metric=_parse_metric(raw["metric"], task, path, features),
         training=_parse_training(raw.get("training") or {}, path, features),
-        trigger=TriggerConfig(**(raw.get("trigger") or {})),
+        trigger=_parse_trigger(raw.get("trigger"), features, path),
         contract=_parse_contract(raw.get("contract"), task, features, path),
         owner=str(raw.get("owner", "data-engineering")),
         description=str(raw.get("description", "")),
@@ -471,6 +528,72 @@ def _parse_slice(raw: Any, path: str, features: tuple[Feature, ...]) -> SliceSpe
         raise SpecError(f"{path}: slice {column!r} is a float column: give it `bins` "
                         "(quantile bins)")
     return SliceSpec(column=column, bins=bins)
+
+
+_TRIGGER_KEYS = {"poke_interval_s", "mode", "sqs_queue", "retrain_on", "schedule", "drift",
+                 "min_new_rows", "max_batches_per_run"}
+_DRIFT_KEYS = {"share_drifted", "feature_psi", "consecutive_batches", "cooldown_minutes"}
+
+
+def _parse_trigger(raw: Any, features: tuple[Feature, ...], path: str) -> TriggerConfig:
+    raw = raw or {}
+    if not isinstance(raw, dict) or set(raw) - _TRIGGER_KEYS:
+        raise SpecError(f"{path}: trigger takes {sorted(_TRIGGER_KEYS)}, got "
+                        f"{sorted(raw) if isinstance(raw, dict) else raw!r}")
+    mode = raw.get("mode", "polling")
+    if mode not in ("polling", "events"):
+        raise SpecError(f"{path}: trigger.mode {mode!r} must be polling or events")
+    queue = raw.get("sqs_queue")
+    if mode == "events" and not queue:
+        raise SpecError(f"{path}: trigger.mode events needs trigger.sqs_queue (the SQS queue "
+                        "that receives the landing bucket's notifications)")
+    retrain_on = raw.get("retrain_on", ["arrival"])
+    if isinstance(retrain_on, str):
+        retrain_on = [retrain_on]
+    if not isinstance(retrain_on, list) or set(retrain_on) - {"arrival", "drift"}:
+        raise SpecError(f"{path}: trigger.retrain_on lists arrival and/or drift, not "
+                        f"{retrain_on!r}")
+    schedule = raw.get("schedule")
+    if schedule is not None:
+        schedule = str(schedule).strip()
+        if len(schedule.split()) != 5 and not schedule.startswith("@"):
+            raise SpecError(f"{path}: trigger.schedule {schedule!r} must be a 5-field cron "
+                            "expression or a preset such as @daily")
+    return TriggerConfig(
+        poke_interval_s=_positive(raw.get("poke_interval_s", 5.0),
+                                  f"{path}: trigger.poke_interval_s"),
+        mode=mode, sqs_queue=None if queue is None else str(queue),
+        retrain_on=tuple(dict.fromkeys(retrain_on)), schedule=schedule,
+        drift=_parse_drift_policy(raw.get("drift"), features, path),
+        min_new_rows=0 if raw.get("min_new_rows") in (None, 0)
+        else _count(raw["min_new_rows"], f"{path}: trigger.min_new_rows"),
+        max_batches_per_run=_count(raw.get("max_batches_per_run", 10),
+                                   f"{path}: trigger.max_batches_per_run"))
+
+
+def _parse_drift_policy(raw: Any, features: tuple[Feature, ...], path: str) -> DriftPolicy:
+    raw = raw or {}
+    where = f"{path}: trigger.drift"
+    if not isinstance(raw, dict) or set(raw) - _DRIFT_KEYS:
+        raise SpecError(f"{where} takes {sorted(_DRIFT_KEYS)}")
+    share = raw.get("share_drifted", 0.5)
+    psi = raw.get("feature_psi") or {}
+    if not isinstance(psi, dict):
+        raise SpecError(f"{where}.feature_psi maps feature names to PSI limits")
+    names = {f.name for f in features}
+    for name, limit in psi.items():
+        if name not in names:
+            raise SpecError(f"{where}.feature_psi: {name!r} is not a feature")
+        _positive(limit, f"{where}.feature_psi.{name}")
+    if share is None and not psi:
+        raise SpecError(f"{where}: give share_drifted and/or feature_psi")
+    return DriftPolicy(
+        share_drifted=None if share is None else _share(share, f"{where}.share_drifted"),
+        feature_psi={str(k): float(v) for k, v in psi.items()},
+        consecutive_batches=_count(raw.get("consecutive_batches", 1),
+                                   f"{where}.consecutive_batches"),
+        cooldown_minutes=_positive(raw.get("cooldown_minutes", 60.0),
+                                   f"{where}.cooldown_minutes", zero_ok=True))
 
 
 def _parse_training(raw: dict[str, Any], path: str,

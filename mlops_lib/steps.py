@@ -10,22 +10,25 @@ import io
 import json
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from mlops_lib import s3io
+from mlops_lib import planning, s3io
 from mlops_lib.batches import BatchRef
 from mlops_lib.evaluation import decide as gate
 from mlops_lib.evaluation import slice_columns
+from mlops_lib.planning import Candidate, RunContext
 from mlops_lib.registry import CHALLENGER, CHAMPION
 from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
-from mlops_lib.store import DecisionRecord
+from mlops_lib.store import BatchRecord, BatchTaken, DecisionRecord
 from mlops_lib.training import predict, split_holdout, train_model
 from mlops_lib.validation import (
     BatchRejected,
+    ReasonCode,
     check_manifest,
     conform,
     read_batch,
@@ -43,29 +46,40 @@ class BatchAlreadyClaimed(Exception):
     """The batch belongs to another run: this run has nothing to do."""
 
 
-def register_batch(svc: Services, spec: PipelineSpec, batch: BatchRef, dag_run_id: str,
-                   trigger: dict[str, Any]) -> dict[str, Any]:
-    """Claim the batch for this run and snapshot the champion the run will be judged against."""
+def register_batch(svc: Services, spec: PipelineSpec, batch: BatchRef,
+                   dag_run_id: str) -> dict[str, Any]:
+    """Claim the batch for this ingest run, keyed by batch id and content fingerprint.
+
+    The same content again (a re-fired sensor, a retry, a re-upload of identical bytes) finds
+    its record; a batch id that lands again with *other* content is refused (BATCH_CHANGED)
+    and recorded, never trained on in place of what was accepted.
+    """
+    files = [f.to_dict() for f in batch.files]
     record, created = svc.store.claim_batch(spec.name, batch.batch_id, batch.fingerprint,
-                                            [f.to_dict() for f in batch.files], dag_run_id)
+                                            files, dag_run_id)
+    if record.fingerprint != batch.fingerprint:
+        svc.store.record_batch_conflict(spec.name, batch.batch_id, batch.fingerprint, files,
+                                        dag_run_id)
+        raise BatchRejected(ReasonCode.BATCH_CHANGED,
+                            f"batch {batch.batch_id} was {record.status} on "
+                            f"{record.arrived_at} with other content; batches are immutable "
+                            "once landed: land the new data under a new batch id")
     if not created and record.dag_run_id != dag_run_id:
         raise BatchAlreadyClaimed(f"batch {batch.batch_id} was claimed by run "
                                   f"{record.dag_run_id} ({record.status})")
-    svc.store.start_training_run(spec.name, dag_run_id, batch.batch_id, trigger)
-    champion = svc.store.get_champion(spec.name)
-    log.info("Run %s fired on %s; %s", dag_run_id, _describe_trigger(trigger),
-             f"champion is v{champion.model_version}" if champion else "no champion yet")
-    return {
-        "batch": batch.to_dict(),
-        "champion": None if champion is None else {
-            "version": champion.model_version, "data_rev": champion.data_rev,
-            "epoch": champion.epoch},
-    }
+    log.info("Batch %s claimed by %s: %d files, fingerprint %s", batch.batch_id, dag_run_id,
+             len(files), batch.fingerprint[:12])
+    for f in batch.files:
+        log.info("  s3://%s/%s etag %s (%d bytes)", spec.source.bucket, f.key, f.etag, f.size)
+    return {"batch": batch.to_dict()}
 
 
 def validate(svc: Services, spec: PipelineSpec, batch: BatchRef,
              dag_run_id: str) -> dict[str, Any]:
-    """Check the batch against the spec; a bad batch is quarantined (copied) and rejected."""
+    """Check the batch against the spec; a bad batch is quarantined (copied) and rejected.
+
+    An accepted batch is conformed to the spec's dtypes and staged on S3, where training
+    runs read it (the raw drop is read once, here)."""
     try:
         files = s3io.read_batch_files(svc.s3, spec.source.bucket, batch)
         if spec.source.completion == "manifest":
@@ -77,32 +91,123 @@ def validate(svc: Services, spec: PipelineSpec, batch: BatchRef,
             assert report.reason_code is not None
             raise BatchRejected(report.reason_code, report.summary(), report)
     except BatchRejected as exc:
-        report_dict = exc.report.to_dict() if exc.report is not None else None
-        uri = s3io.copy_to_quarantine(svc.s3, spec.source.bucket, batch, spec.name, {
-            "reason_code": str(exc.code), "reason": str(exc), "dag_run_id": dag_run_id,
-            "report": report_dict})
-        svc.store.quarantine_batch(spec.name, batch.batch_id, str(exc.code), str(exc), uri,
-                                   report_dict)
-        log.error("Batch %s rejected: %s. A copy is in %s; the original is untouched.",
-                  batch.batch_id, exc, uri)
+        quarantine(svc, spec, batch, exc, dag_run_id)
         raise
-    path = svc.scratch_dir(spec.name, dag_run_id) / "batch.parquet"
-    conform(frame, spec).to_parquet(path, index=False)
-    svc.store.set_batch_status(spec.name, batch.batch_id, "accepted")
+    buffer = io.BytesIO()
+    conform(frame, spec).to_parquet(buffer, index=False)
+    staged = s3io.put_file(svc.s3, svc.settings.artifact_bucket,
+                           f"staging/{spec.name}/{batch.batch_id}/{batch.fingerprint[:16]}"
+                           ".parquet", buffer.getvalue())
+    svc.store.accept_batch(spec.name, batch.batch_id, report.n_rows, staged)
     for warning in report.warnings:
         log.warning("Validation warning [%s]: %s", warning.name, warning.observed)
-    log.info("Batch %s passed validation: %d rows, %d checks", batch.batch_id, report.n_rows,
-             len(report.checks))
-    return {"rows": report.n_rows, "path": str(path), "report": report.to_dict()}
+    log.info("Batch %s passed validation: %d rows, %d checks; staged at %s", batch.batch_id,
+             report.n_rows, len(report.checks), staged)
+    return {"batch_id": batch.batch_id, "fingerprint": batch.fingerprint,
+            "rows": report.n_rows, "staged_uri": staged,
+            "files": [{"key": f.key, "etag": f.etag} for f in batch.files],
+            "report": report.to_dict()}
 
 
-def version_dataset(svc: Services, spec: PipelineSpec, batch_id: str, data_path: str,
+def quarantine(svc: Services, spec: PipelineSpec, batch: BatchRef, exc: BatchRejected,
+               dag_run_id: str) -> str:
+    """Copy a refused batch under quarantine/ with its reason, and record it; never delete."""
+    report_dict = exc.report.to_dict() if exc.report is not None else None
+    uri = s3io.copy_to_quarantine(svc.s3, spec.source.bucket, batch, spec.name, {
+        "reason_code": str(exc.code), "reason": str(exc), "dag_run_id": dag_run_id,
+        "report": report_dict})
+    if exc.code != ReasonCode.BATCH_CHANGED:  # the accepted record of that id stays as it is
+        svc.store.quarantine_batch(spec.name, batch.batch_id, str(exc.code), str(exc), uri,
+                                   report_dict)
+    log.error("Batch %s rejected: %s. A copy is in %s; the original is untouched.",
+              batch.batch_id, exc, uri)
+    return uri
+
+
+def plan_training(svc: Services, spec: PipelineSpec, ctx: RunContext) -> dict[str, Any]:
+    """Decide why this training run fired and which accepted batches it trains on; record it.
+
+    Idempotent: a retried or cleared run gets the plan it recorded the first time.
+    """
+    store = svc.store
+    recorded = store.get_training_run(spec.name, ctx.dag_run_id)
+    if recorded is not None:
+        trigger = recorded["trigger"]
+        result = {"trigger": trigger, "batch_ids": store.training_batch_ids(
+            spec.name, ctx.dag_run_id) or trigger.get("batch_ids", []),
+            "may_promote": bool(trigger.get("may_promote", True)),
+            "dataset_key": recorded["batch_id"], "skip_reason": trigger.get("skipped")}
+        return result | {"champion": _champion_snapshot(svc, spec)}
+    live_cutoff = ctx.interval_end if ctx.run_type == "scheduled" else None
+    wanted = [str(b) for b in (ctx.params or {}).get("batches") or []]
+    accepted = store.accepted_batches(spec.name)
+    the_plan = planning.plan(
+        ctx, spec.trigger,
+        new=_candidates(store.accepted_batches(spec.name, arrived_before=live_cutoff,
+                                               untrained_only=True)),
+        in_interval=_candidates(store.accepted_batches(
+            spec.name, arrived_from=ctx.interval_start, arrived_before=ctx.interval_end)
+            if ctx.run_type == "backfill" else []),
+        named=_candidates([b for b in accepted if b.batch_id in wanted]),
+        newest=_candidates(accepted),
+        batches_uri=spec.batches_asset_uri, drift_uri=spec.drift_asset_uri)
+    trigger = {**the_plan.trigger, "may_promote": the_plan.may_promote}
+    batch_ids = list(the_plan.batch_ids)
+    if batch_ids:
+        try:
+            batch_ids = store.take_training_batches(spec.name, ctx.dag_run_id, batch_ids,
+                                                    live=the_plan.consume)
+        except BatchTaken as exc:
+            trigger["skipped"] = f"another live run took these batches first ({exc})"
+            batch_ids = []
+    key = dataset_key(store, spec.name, batch_ids) if batch_ids else "-"
+    store.start_training_run(spec.name, ctx.dag_run_id, key, trigger)
+    log.info("Run %s: %s", ctx.dag_run_id, planning.describe(trigger))
+    for arrival in trigger.get("arrivals", []):
+        for f in arrival.get("files", []):
+            log.info("  arrival %s: s3://%s/%s etag %s", arrival.get("batch_id"),
+                     spec.source.bucket, f.get("key"), f.get("etag"))
+    for crossing in trigger.get("drift", []):
+        log.info("  drift crossing: %s %s", crossing.get("reason"),
+                 json.dumps(crossing.get("evidence"), sort_keys=True))
+    return {"trigger": trigger, "batch_ids": batch_ids, "may_promote": the_plan.may_promote,
+            "dataset_key": key, "skip_reason": trigger.get("skipped"),
+            "champion": _champion_snapshot(svc, spec)}
+
+
+def dataset_key(store: Any, pipeline: str, batch_ids: Sequence[str]) -> str:
+    """The name of a training set: its one batch, or a digest of its batches' contents."""
+    if len(batch_ids) == 1:
+        return batch_ids[0]
+    digest = hashlib.sha256()
+    for batch_id in batch_ids:
+        record = store.get_batch(pipeline, batch_id)
+        digest.update(f"{batch_id}\0{record.fingerprint if record else ''}\n".encode())
+    return f"set-{digest.hexdigest()[:20]}"
+
+
+def version_dataset(svc: Services, spec: PipelineSpec, plan: dict[str, Any],
                     dag_run_id: str) -> dict[str, Any]:
-    version = svc.versioner.version(spec.name, batch_id, data_path)  # type: ignore[arg-type]
+    """Assemble the run's batches (their staged, validated copies) into one training set and
+    version it with DVC; the version's tag is the dataset key, so a re-run reuses it."""
+    frames = []
+    for batch_id in plan["batch_ids"]:
+        record = svc.store.get_batch(spec.name, batch_id)
+        if record is None or not record.staged_uri:
+            raise RuntimeError(f"batch {batch_id} has no staged copy (status "
+                               f"{None if record is None else record.status})")
+        bucket, key = record.staged_uri.removeprefix("s3://").split("/", 1)
+        body = svc.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        frames.append(pd.read_parquet(io.BytesIO(body)))
+    path = svc.scratch_dir(spec.name, dag_run_id) / "train.parquet"
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    frame.to_parquet(path, index=False)
+    version = svc.versioner.version(spec.name, plan["dataset_key"], path)
     svc.store.update_training_run(spec.name, dag_run_id, data_rev=version.rev,
                                   data_md5=version.md5)
-    log.info("Training set versioned with DVC: rev %s, md5 %s, remote %s", version.rev[:12],
-             version.md5, version.remote_url)
+    log.info("Training set of %d batch(es), %d rows, versioned with DVC: rev %s, md5 %s, "
+             "remote %s", len(frames), len(frame), version.rev[:12], version.md5,
+             version.remote_url)
     return version.to_dict()
 
 
@@ -112,7 +217,7 @@ def train(svc: Services, spec: PipelineSpec, version: dict[str, Any], dag_run_id
     data_version = DataVersion(**version)
     run_id = svc.registry.ensure_run(spec.registered_model_name, dag_run_id, {
         "ct.pipeline": spec.name, "ct.data_rev": data_version.rev,
-        "ct.data_md5": data_version.md5, "ct.trigger": _describe_trigger(trigger),
+        "ct.data_md5": data_version.md5, "ct.trigger": planning.describe(trigger)[:5000],
         "ct.trigger.type": str(trigger.get("type", "unknown")),
         "ct.trigger.detail": json.dumps(trigger, sort_keys=True)[:5000]})
     model_name = spec.registered_model_name
@@ -200,18 +305,23 @@ def evaluate(svc: Services, spec: PipelineSpec, version: dict[str, Any],
     return evaluation
 
 
-def decide(svc: Services, spec: PipelineSpec, evaluation: dict[str, Any],
+def decide(svc: Services, spec: PipelineSpec, plan: dict[str, Any], evaluation: dict[str, Any],
            reports: dict[str, Any], dag_run_id: str) -> dict[str, Any]:
     """Record the decision and, on promote, move the champion: one transaction, then the alias.
 
-    No promotion without the run's reports: a failed report turns promote into keep. A
-    champion that moved since the evaluation makes this run's promote `superseded`.
+    No promotion without the run's reports: a failed report turns promote into keep. A shadow
+    run (a backfill) records `shadow` where the gate said promote. A champion that moved since
+    the evaluation makes this run's promote `superseded`.
     """
     from mlops_lib.champion import reconcile
 
     decision, reason = evaluation["decision"], evaluation["reason"]
     if decision == "promote" and reports.get("error"):
         decision, reason = "keep", f"no promotion: report missing ({reports['error']})"
+    if decision == "promote":
+        shadow = _shadow_reason(svc, spec, plan)
+        if shadow:
+            decision, reason = "shadow", f"{reason}; not promoted: {shadow}"
     record, moved = svc.store.record_decision_and_move(DecisionRecord(
         pipeline=spec.name, dag_run_id=dag_run_id,
         candidate_version=evaluation["candidate_version"],
@@ -253,29 +363,16 @@ def reconcile_champion(svc: Services, spec: PipelineSpec) -> dict[str, Any]:
             "repaired": result.changed}
 
 
-def build_reports(svc: Services, spec: PipelineSpec, batch_id: str, batch_path: str,
+def build_reports(svc: Services, spec: PipelineSpec, version: dict[str, Any],
                   trained: dict[str, Any], champion: dict[str, Any] | None,
                   dag_run_id: str) -> dict[str, Any]:
-    """Drift of the batch against the champion's training data (statistics on all rows, stored
-    per feature) and the Evidently drift and data-summary reports."""
-    from mlops_lib import drift as drift_stats
+    """The Evidently drift (training set vs the champion's training data) and data-summary
+    reports, logged to the MLflow run and recorded in the store."""
     from mlops_lib.reports import build_reports as build
 
-    current = pd.read_parquet(batch_path)
-    reference = None
-    if champion is not None and champion.get("data_rev"):
-        ref_version = svc.versioner.at(spec.name, champion["data_rev"])
-        reference = pd.read_parquet(io.BytesIO(svc.versioner.read(ref_version)))
+    current = pd.read_parquet(io.BytesIO(svc.versioner.read(DataVersion(**version))))
+    reference = _champion_reference(svc, spec, champion)
     run_id = trained["mlflow_run_id"]
-    drift = None
-    if reference is not None:
-        result = drift_stats.compute(reference, current, spec)
-        svc.store.record_drift(spec.name, batch_id, dag_run_id, result)
-        svc.registry.log_run_data(run_id, metrics={"drift_share": result.share_drifted})
-        drift = {"share_drifted": result.share_drifted,
-                 "drifted_features": list(result.drifted_features)}
-        log.info("Drift vs champion v%s data: %d of %d features drifted %s", champion["version"],
-                 result.n_drifted, result.n_compared, list(result.drifted_features))
     out_dir = svc.scratch_dir(spec.name, dag_run_id) / "reports"
     bundle = build(current, reference, spec, out_dir)
     uris = _store_reports(svc, spec, run_id, out_dir, bundle.files, dag_run_id)
@@ -289,8 +386,81 @@ def build_reports(svc: Services, spec: PipelineSpec, batch_id: str, batch_path: 
     log.info("Evidently reports: open the MLflow run %s (folder reports/)", run_page)
     for name in sorted(uris):
         log.info("  %s: %s (download: %s)", name, uris[name], downloads[name])
-    return {"reports": uris, "run_page": run_page, "downloads": downloads, "drift": drift,
+    return {"reports": uris, "run_page": run_page, "downloads": downloads,
             "skipped": list(bundle.skipped)}
+
+
+def measure_drift(svc: Services, spec: PipelineSpec, batch_ids: Sequence[str],
+                  dag_run_id: str) -> dict[str, Any]:
+    """Drift of each accepted batch against the champion's training data, on all rows; one
+    row per batch and feature in the store (a batch measured before keeps its numbers)."""
+    from mlops_lib import drift as drift_stats
+
+    champion = _champion_snapshot(svc, spec)
+    if champion is None or not champion.get("data_rev"):
+        log.info("No champion yet: nothing to measure drift against")
+        return {"measured": [], "champion": None}
+    reference = _champion_reference(svc, spec, champion)
+    measured = []
+    for batch_id in batch_ids:
+        record = svc.store.get_batch(spec.name, batch_id)
+        if record is None or record.status != "accepted" or not record.staged_uri:
+            log.info("Batch %s is not an accepted batch; not measured", batch_id)
+            continue
+        if svc.store.drift_metrics(spec.name, batch_id):
+            log.info("Batch %s was measured before; its statistics stay", batch_id)
+            measured.append(batch_id)
+            continue
+        bucket, key = record.staged_uri.removeprefix("s3://").split("/", 1)
+        current = pd.read_parquet(io.BytesIO(svc.s3.get_object(Bucket=bucket,
+                                                               Key=key)["Body"].read()))
+        result = drift_stats.compute(reference, current, spec)
+        svc.store.record_drift(spec.name, batch_id, dag_run_id, result)
+        measured.append(batch_id)
+        log.info("Batch %s vs champion v%s data: %d of %d features drifted %s", batch_id,
+                 champion["version"], result.n_drifted, result.n_compared,
+                 list(result.drifted_features))
+        for f in result.features:
+            log.info("  %-16s %-11s %s=%.4f (threshold %.3g) psi=%s%s", f.feature, f.kind,
+                     f.method, f.score if f.score is not None else float("nan"), f.threshold,
+                     "-" if f.psi is None else f"{f.psi:.4f}", "  DRIFTED" if f.drifted else "")
+    return {"measured": measured, "champion": champion["version"]}
+
+
+def check_drift_policy(svc: Services, spec: PipelineSpec, dag_run_id: str,
+                       now: datetime | None = None) -> dict[str, Any]:
+    """Apply the spec's drift policy to the stored history; record a crossing once.
+
+    Returns the verdict; `crossed` True means a retrain is due (the caller announces it).
+    Without a champion a retrain is always due.
+    """
+    from mlops_lib.drift_policy import evaluate
+
+    if svc.store.get_champion(spec.name) is None:
+        # Nothing to drift from: the first model is due. Not recorded as a crossing, so no
+        # cooldown starts; the training run's plan decides which batches it takes.
+        return {"crossed": True, "reason": "no champion yet: the first model is due",
+                "batch_ids": [], "evidence": {}}
+    history = svc.store.drift_history(spec.name)
+    if not history:
+        return {"crossed": False, "reason": "no drift measured yet", "batch_ids": [],
+                "evidence": {}}
+    newest = history[-1].batch_id
+    recorded = next((c for c in svc.store.drift_crossings(spec.name)
+                     if c["batch_id"] == newest), None)
+    if recorded is not None:  # a retry of the run that recorded it: announce the same one
+        return {"crossed": True, "reason": recorded["reason"],
+                "batch_ids": [newest], "evidence": json.loads(recorded["evidence_json"])}
+    last = svc.store.last_drift_crossing(spec.name)
+    verdict = evaluate(history, spec.trigger.drift,
+                       last_crossing_at=None if last is None else last["created_at"],
+                       now=now or datetime.now(UTC))
+    if verdict.crossed:
+        svc.store.record_drift_crossing(spec.name, newest, dag_run_id, verdict)
+        log.warning("Drift policy crossed: %s", verdict.reason)
+    else:
+        log.info("Drift policy not crossed: %s", verdict.reason)
+    return verdict.to_dict()
 
 
 def idempotency_key(spec: PipelineSpec, data_rev: str) -> str:
@@ -356,7 +526,42 @@ def _decision_dict(record: DecisionRecord) -> dict[str, Any]:
             "baseline_value": record.baseline_value}
 
 
-def _describe_trigger(trigger: dict[str, Any]) -> str:
-    if trigger.get("type") == "s3_batch":
-        return f"S3 batch {trigger.get('batch_id')} ({len(trigger.get('files', []))} files)"
-    return str(trigger.get("type", "unknown trigger"))
+def _champion_snapshot(svc: Services, spec: PipelineSpec) -> dict[str, Any] | None:
+    champion = svc.store.get_champion(spec.name)
+    return None if champion is None else {
+        "version": champion.model_version, "data_rev": champion.data_rev,
+        "epoch": champion.epoch, "dag_run_id": champion.dag_run_id}
+
+
+def _champion_reference(svc: Services, spec: PipelineSpec,
+                        champion: dict[str, Any] | None) -> pd.DataFrame | None:
+    """The champion's training data, exactly as versioned; None without a champion."""
+    if champion is None or not champion.get("data_rev"):
+        return None
+    version = svc.versioner.at(spec.name, champion["data_rev"])
+    return pd.read_parquet(io.BytesIO(svc.versioner.read(version)))
+
+
+def _candidates(records: Sequence[BatchRecord]) -> list[Candidate]:
+    return [Candidate(batch_id=r.batch_id, rows=int(r.rows_accepted or 0),
+                      arrived_at=r.arrived_at) for r in records]
+
+
+def _shadow_reason(svc: Services, spec: PipelineSpec, plan: dict[str, Any]) -> str | None:
+    """Why a run that the gate would promote must not move the champion, if it must not."""
+    trigger = plan.get("trigger", {})
+    if not plan.get("may_promote", True):
+        return (f"{trigger.get('type', 'this')} runs are shadow runs (decision recorded, "
+                "champion kept); give the run promote=true to let it promote")
+    if trigger.get("type") != "backfill":
+        return None
+    champion = svc.store.get_champion(spec.name)
+    if champion is None:
+        return None
+    run = svc.store.get_training_run(spec.name, champion.dag_run_id)
+    theirs = (run or {}).get("trigger", {}).get("data_watermark")
+    ours = trigger.get("data_watermark")
+    if theirs and ours and ours <= theirs:
+        return (f"backfilled data (arrived up to {ours}) is not newer than the champion's "
+                f"(arrived up to {theirs})")
+    return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,11 @@ if TYPE_CHECKING:  # the store itself never imports pandas: cheap for triggers p
     from mlops_lib.drift import DriftResult
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+
+def query(name: str) -> str:
+    """A read query from `sql/queries/` (shared by the store and the Airflow triggers)."""
+    return (SQL_DIR / "queries" / f"{name}.sql").read_text()
 
 
 def utcnow() -> str:
@@ -38,6 +43,15 @@ class BatchRecord:
     reason: str | None
     dag_run_id: str
     arrived_at: str
+    rows_accepted: int | None = None
+    staged_uri: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class BatchTaken(Exception):
+    """Another live training run consumed one of these batches first."""
 
 
 @dataclass(frozen=True)
@@ -102,17 +116,76 @@ class Store:
     def get_batch(self, pipeline: str, batch_id: str) -> BatchRecord | None:
         row = self._one("SELECT * FROM batches WHERE pipeline = :p AND batch_id = :b",
                         p=pipeline, b=batch_id)
-        if row is None:
-            return None
-        return BatchRecord(pipeline=row["pipeline"], batch_id=row["batch_id"],
-                           fingerprint=row["fingerprint"], files=json.loads(row["files_json"]),
-                           status=row["status"], reason_code=row["reason_code"],
-                           reason=row["reason"], dag_run_id=row["dag_run_id"],
-                           arrived_at=row["arrived_at"])
+        return None if row is None else _batch(row)
 
-    def known_batch_ids(self, pipeline: str) -> list[str]:
-        rows = self._all("SELECT batch_id FROM batches WHERE pipeline = :p ORDER BY batch_id",
-                         p=pipeline)
+    def known_batches(self, pipeline: str) -> set[tuple[str, str]]:
+        """(batch id, fingerprint) of every batch content seen: recorded or refused as changed."""
+        rows = self._all(query("known_batches"), pipeline=pipeline)
+        return {(r["batch_id"], r["fingerprint"]) for r in rows}
+
+    def record_batch_conflict(self, pipeline: str, batch_id: str, fingerprint: str,
+                              files: list[dict[str, Any]], dag_run_id: str) -> bool:
+        return self._insert_once("batch_conflicts", {
+            "pipeline": pipeline, "batch_id": batch_id, "fingerprint": fingerprint,
+            "files_json": json.dumps(files), "dag_run_id": dag_run_id, "created_at": utcnow()})
+
+    def accept_batch(self, pipeline: str, batch_id: str, rows: int, staged_uri: str) -> None:
+        self._exec("UPDATE batches SET status = 'accepted', rows_accepted = :n, "
+                   "staged_uri = :u, updated_at = :t WHERE pipeline = :p AND batch_id = :b",
+                   n=rows, u=staged_uri, t=utcnow(), p=pipeline, b=batch_id)
+
+    def accepted_batches(self, pipeline: str, *, arrived_from: str | None = None,
+                         arrived_before: str | None = None,
+                         untrained_only: bool = False) -> list[BatchRecord]:
+        """Accepted batches by arrival time (oldest first), optionally in [from, before) and
+        only those no live training run has consumed."""
+        sql = ["SELECT * FROM batches b WHERE b.pipeline = :p AND b.status = 'accepted'"]
+        if arrived_from is not None:
+            sql.append("AND b.arrived_at >= :start")
+        if arrived_before is not None:
+            sql.append("AND b.arrived_at < :end")
+        if untrained_only:
+            sql.append("AND NOT EXISTS (SELECT 1 FROM training_batches t WHERE "
+                       "t.pipeline = b.pipeline AND t.batch_id = b.batch_id AND t.live = 1)")
+        sql.append("ORDER BY b.arrived_at, b.batch_id")
+        rows = self._all(" ".join(sql), p=pipeline, start=arrived_from, end=arrived_before)
+        return [_batch(r) for r in rows]
+
+    def take_training_batches(self, pipeline: str, dag_run_id: str, batch_ids: list[str], *,
+                              live: bool) -> list[str]:
+        """Record the batches a training run trains on; a re-run gets its first selection.
+
+        Live runs consume: if another live run took any of them first, nothing is recorded
+        and BatchTaken is raised (both runs cannot train on the same new data).
+        """
+        existing = self.training_batch_ids(pipeline, dag_run_id)
+        if existing:
+            return existing
+        now = utcnow()
+        try:
+            with self.engine.begin() as conn:
+                for batch_id in batch_ids:
+                    conn.execute(*self._insert_sql("training_batches", {
+                        "pipeline": pipeline, "dag_run_id": dag_run_id, "batch_id": batch_id,
+                        "live": int(live), "created_at": now}))
+        except IntegrityError as exc:
+            existing = self.training_batch_ids(pipeline, dag_run_id)
+            if existing:  # a concurrent retry of this very run wrote them
+                return existing
+            raise BatchTaken(f"another live run consumed one of {batch_ids}") from exc
+        return list(batch_ids)
+
+    def training_runs_of_batch(self, pipeline: str, batch_id: str) -> list[dict[str, Any]]:
+        """The training runs that trained on a batch (live first, then by time)."""
+        return [{**r, "live": bool(r["live"])} for r in self._all(
+            "SELECT dag_run_id, live, created_at FROM training_batches WHERE pipeline = :p "
+            "AND batch_id = :b ORDER BY live DESC, created_at", p=pipeline, b=batch_id)]
+
+    def training_batch_ids(self, pipeline: str, dag_run_id: str) -> list[str]:
+        rows = self._all("SELECT t.batch_id FROM training_batches t JOIN batches b ON "
+                         "b.pipeline = t.pipeline AND b.batch_id = t.batch_id WHERE "
+                         "t.pipeline = :p AND t.dag_run_id = :r ORDER BY b.arrived_at, "
+                         "t.batch_id", p=pipeline, r=dag_run_id)
         return [r["batch_id"] for r in rows]
 
     def set_batch_status(self, pipeline: str, batch_id: str, status: str,
@@ -335,6 +408,59 @@ class Store:
         if row is not None:
             row["trigger"] = json.loads(row.pop("trigger_json"))
         return row
+
+    # -- drift policy ----------------------------------------------------------------------
+    if TYPE_CHECKING:  # here, not in the module header, so this section stands on its own
+        from mlops_lib.drift_policy import BatchDrift, DriftVerdict
+
+    def drift_history(self, pipeline: str, limit_batches: int = 50) -> list[BatchDrift]:
+        """Per-batch drift summaries of the newest `limit_batches` batches, oldest first."""
+        from mlops_lib.drift_policy import summarise
+
+        rows = self._all(
+            "SELECT m.batch_id, m.feature, m.score, m.psi, m.drifted, m.created_at "
+            "FROM drift_metrics m JOIN (SELECT batch_id, MIN(created_at) AS first_at "
+            "FROM drift_metrics WHERE pipeline = :p GROUP BY batch_id "
+            "ORDER BY first_at DESC, batch_id DESC LIMIT :n) recent "
+            "ON m.batch_id = recent.batch_id WHERE m.pipeline = :p", p=pipeline, n=limit_batches)
+        return summarise(rows)
+
+    def record_drift_crossing(self, pipeline: str, batch_id: str, dag_run_id: str,
+                              verdict: DriftVerdict) -> bool:
+        """Record a crossing keyed by its newest batch; False when it was recorded before."""
+        if not verdict.crossed:
+            raise ValueError(f"not a crossing: {verdict.reason}")
+        evidence = {"batch_ids": list(verdict.batch_ids), **verdict.evidence}
+        return self._insert_once("drift_crossings", {
+            "pipeline": pipeline, "batch_id": batch_id, "dag_run_id": dag_run_id,
+            "reason": verdict.reason, "evidence_json": json.dumps(evidence),
+            "created_at": utcnow()})
+
+    def last_drift_crossing(self, pipeline: str) -> dict[str, Any] | None:
+        """The newest crossing (its `created_at` starts the cooldown), or None."""
+        row = self._one("SELECT * FROM drift_crossings WHERE pipeline = :p "
+                        "ORDER BY created_at DESC, batch_id DESC LIMIT 1", p=pipeline)
+        return None if row is None else self._crossing(row)
+
+    def drift_crossings(self, pipeline: str) -> list[dict[str, Any]]:
+        """Every crossing of the pipeline, oldest first, `evidence` parsed."""
+        rows = self._all("SELECT * FROM drift_crossings WHERE pipeline = :p "
+                         "ORDER BY created_at, batch_id", p=pipeline)
+        return [self._crossing(r) for r in rows]
+
+    @staticmethod
+    def _crossing(row: dict[str, Any]) -> dict[str, Any]:
+        return {**{k: v for k, v in row.items() if k != "evidence_json"},
+                "evidence": json.loads(row["evidence_json"])}
+
+
+def _batch(row: dict[str, Any]) -> BatchRecord:
+    return BatchRecord(pipeline=row["pipeline"], batch_id=row["batch_id"],
+                       fingerprint=row["fingerprint"], files=json.loads(row["files_json"]),
+                       status=row["status"], reason_code=row["reason_code"],
+                       reason=row["reason"], dag_run_id=row["dag_run_id"],
+                       arrived_at=row["arrived_at"], rows_accepted=row.get("rows_accepted"),
+                       staged_uri=row.get("staged_uri"))
 
 
 def _decision_row(d: DecisionRecord, created_at: str | None = None) -> dict[str, Any]:

@@ -54,6 +54,7 @@ class ReasonCode(StrEnum):
     CONSTANT_COLUMN = "CONSTANT_COLUMN"  # a warning
     MANIFEST_INVALID = "MANIFEST_INVALID"
     MANIFEST_MISMATCH = "MANIFEST_MISMATCH"
+    BATCH_CHANGED = "BATCH_CHANGED"  # a batch id landed again with other content
 
 
 @dataclass(frozen=True)

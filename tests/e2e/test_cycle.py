@@ -1,94 +1,91 @@
 """The whole continuous-training cycle on the real local stack: an S3 server over HTTP, an MLflow
 tracking server, and Airflow's api-server, scheduler, dag-processor and triggerer as processes.
 
-A batch uploaded with boto3 must wake the deferred sensor and run to a champion; an invalid
-batch must fail with its reason code, stay untouched in S3, and create no model version.
+A batch uploaded with boto3 must wake the deferred sensor of the ingest DAG, be accepted, and
+(through the accepted-batches asset) run the training DAG to a champion; an invalid batch must
+fail with its reason code, stay untouched in S3, and create no model version. A drift-only
+pipeline retrains only when its drift monitor announces a crossing, and a backfill over past
+intervals makes shadow runs that never move the champion.
 With CT_TEST_PG set, Airflow's metadata DB and the project store live on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mlops_lib import devstack
-from mlops_lib.airflow_api import AirflowApi
-from mlops_lib.demo import drop_batch, wait_for_batch
-from mlops_lib.registry import CHAMPION, Registry
-from mlops_lib.s3io import s3_client, upload_batch
-from mlops_lib.settings import Settings
+from mlops_lib.demo import BatchOutcome, drop_batch, wait_for_batch, wait_for_drift_verdict
+from mlops_lib.registry import CHAMPION
+from mlops_lib.s3io import upload_batch
 from mlops_lib.spec import PipelineSpec
-from mlops_lib.store import Store
-from tests.support import create_pg_database, drop_pg_database, free_port, pg_server_url
+from tests.e2e.live import LiveStack, live_stack
+from tests.support import EXAMPLE_SPEC, PIPELINES_DIR
 
 pytestmark = pytest.mark.e2e
 
-PIPELINE = "credit_default"
+PIPELINE = "credit_default"   # retrains on every accepted batch (arrival)
+DRIFTING = "credit_drift"     # retrains on drift crossings and daily; backfilled
 CYCLE_TIMEOUT = 420  # generous: the first run also waits for the DAG to be parsed
 
 
-@dataclass
-class LiveStack:
-    cfg: devstack.StackConfig
-    settings: Settings
-    store: Store
-    registry: Registry
-    api: AirflowApi
-    s3: object
-
-    @property
-    def dag_id(self) -> str:
-        return f"ct_{PIPELINE}"
+def write_test_pipelines(directory: Path) -> Path:
+    """The example specs, with the arrival pipeline retraining on every batch and a drift-only
+    copy (its own landing prefix, no cooldown) for the drift and backfill tests."""
+    directory.mkdir(parents=True, exist_ok=True)
+    raw = yaml.safe_load(EXAMPLE_SPEC.read_text())
+    arrival = {**raw, "trigger": {"poke_interval_s": 1, "retrain_on": ["arrival"]}}
+    drifting = {**raw, "name": DRIFTING,
+                "source": {**raw["source"], "prefix": f"landing/{DRIFTING}/"},
+                "trigger": {"poke_interval_s": 1, "retrain_on": ["drift"],
+                            "schedule": "@daily",
+                            "drift": {"share_drifted": 0.5, "cooldown_minutes": 0}}}
+    for spec in (arrival, drifting):
+        (directory / f"{spec['name']}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    (directory / "house_prices.yaml").write_text((PIPELINES_DIR / "house_prices.yaml")
+                                                 .read_text())
+    return directory
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     home = tmp_path_factory.mktemp("ct_home")
-    databases: list[str] = []
-    env = {"CT_HOME": str(home), "CT_S3_PORT": str(free_port()),
-           "CT_MLFLOW_PORT": str(free_port()), "CT_AIRFLOW_PORT": str(free_port())}
-    server = pg_server_url()
-    if server is not None:
-        af_db, af_url = create_pg_database(server, "ct_e2e_airflow")
-        store_db, store_url = create_pg_database(server, "ct_e2e_store")
-        databases += [af_db, store_db]
-        env |= {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": af_url, "CT_STORE_URL": store_url}
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
-        cfg = devstack.StackConfig.from_env()
-        for key, value in cfg.service_env().items():  # so they are restored afterwards
-            mp.setenv(key, value)
-        try:
-            devstack.up(cfg, timeout=300)
-            settings = Settings.from_env()
-            api = AirflowApi(cfg.airflow_url, devstack.AIRFLOW_USER,
-                             devstack.airflow_password(cfg) or "")
-            yield LiveStack(cfg, settings, Store(settings.store_url),
-                            Registry(settings.mlflow_tracking_uri), api, s3_client(settings))
-        finally:
-            started = {p.stem: int(p.read_text()) for p in cfg.run_dir.glob("*.pid")}
-            devstack.down(cfg)
-            left = [name for name, pgid in started.items() if devstack.group_pss_kib(pgid)]
-            for name in databases:
-                drop_pg_database(server, name)  # type: ignore[arg-type]
-            assert not left, f"`down` left processes running: {left}"
+    with live_stack(home, write_test_pipelines(home / "pipelines")) as running:
+        yield running
+
+
+def cycle(stack: LiveStack, pipeline: str, batch_id: str) -> BatchOutcome:
+    return wait_for_batch(stack.store, pipeline, batch_id, timeout=CYCLE_TIMEOUT, api=stack.api)
+
+
+def states(stack: LiveStack, dag_id: str, run_id: str) -> dict[str, str]:
+    return {f"{ti['task_id']}[{ti.get('map_index', -1)}]": ti["state"]
+            for ti in stack.api.task_instances(dag_id, run_id)}
 
 
 def test_batch_in_s3_runs_the_cycle_to_a_champion(stack: LiveStack) -> None:
     dropped = drop_batch(PIPELINE, rows=3000, seed=101, settings=stack.settings)
 
-    outcome = wait_for_batch(stack.store, PIPELINE, dropped.batch_id, timeout=CYCLE_TIMEOUT,
-                             api=stack.api, dag_id=stack.dag_id)
+    outcome = cycle(stack, PIPELINE, dropped.batch_id)
 
     assert outcome.dag_run_state == "success", outcome.reason
-    states = {ti["task_id"]: ti["state"]
-              for ti in stack.api.task_instances(stack.dag_id, outcome.dag_run_id)}
-    assert set(states.values()) == {"success"}, states
+    ingest = states(stack, f"{stack.dag_id}_ingest", outcome.ingest_run_id)
+    assert ingest == {"wait_for_batches[-1]": "success", "batch.register_batch[0]": "success",
+                      "batch.validate_batch[0]": "success"}, ingest
+    assert set(states(stack, stack.dag_id, outcome.dag_run_id).values()) == {"success"}
+    # Exactly one training run took the batch, and it says why it ran.
+    assert [r["dag_run_id"] for r in stack.store.training_runs_of_batch(
+        PIPELINE, dropped.batch_id)] == [outcome.dag_run_id]
+    run_info = stack.api.dag_run(stack.dag_id, outcome.dag_run_id)
+    assert run_info["run_type"] == "asset_triggered"
+    assert "new data" in (run_info.get("note") or ""), run_info  # the run's note in the UI
     decision = stack.store.get_decision(PIPELINE, outcome.dag_run_id)
     assert decision is not None and decision.promote, decision
     assert decision.baseline_version is None  # first model: judged against the floor
@@ -97,8 +94,11 @@ def test_batch_in_s3_runs_the_cycle_to_a_champion(stack: LiveStack) -> None:
     run = stack.store.get_training_run(PIPELINE, outcome.dag_run_id)
     assert run is not None and run["data_rev"] and run["data_rev"] == decision.data_rev
     assert len(run["data_rev"]) == 40  # a git commit of the DVC dataset repo
+    arrival = run["trigger"]["arrivals"][0]
+    assert arrival["batch_id"] == dropped.batch_id and arrival["files"][0]["etag"]
+    assert arrival["ingest_run_id"] == outcome.ingest_run_id
     tags = stack.registry.client.get_run(run["mlflow_run_id"]).data.tags
-    assert tags["ct.trigger.type"] == "s3_batch" and dropped.batch_id in tags["ct.trigger.detail"]
+    assert tags["ct.trigger.type"] == "arrival" and dropped.batch_id in tags["ct.trigger.detail"]
     assert tags["ct.data_rev"] == run["data_rev"]  # why it ran and on what, on the MLflow run
     champion = stack.store.get_champion(PIPELINE)
     assert champion is not None and champion.model_version == decision.candidate_version
@@ -126,16 +126,16 @@ def test_invalid_batch_fails_with_its_reason_and_trains_nothing(
     data_key = uri.removeprefix(f"s3://{spec.source.bucket}/") + "part-0000.parquet"
     etag_before = stack.s3.head_object(Bucket=spec.source.bucket, Key=data_key)["ETag"]  # type: ignore[attr-defined]
 
-    outcome = wait_for_batch(stack.store, PIPELINE, "bad-missing-column",
-                             timeout=CYCLE_TIMEOUT, api=stack.api, dag_id=stack.dag_id)
+    outcome = cycle(stack, PIPELINE, "bad-missing-column")
 
     assert outcome.status == "rejected" and outcome.dag_run_state == "failed", outcome
     batch = stack.store.get_batch(PIPELINE, "bad-missing-column")
     assert batch is not None and batch.reason_code == "MISSING_COLUMNS"
     assert spec.features[0].name in (batch.reason or "")
-    log = stack.api.task_log(stack.dag_id, outcome.dag_run_id, "validate_batch")
+    log = stack.api.task_log(f"{stack.dag_id}_ingest", outcome.ingest_run_id,
+                             "batch.validate_batch", map_index=0)
     assert "MISSING_COLUMNS" in log, log[-2000:]
-    assert stack.store.get_decision(PIPELINE, outcome.dag_run_id) is None
+    assert stack.store.training_runs_of_batch(PIPELINE, "bad-missing-column") == []
     assert _model_versions(stack) == versions_before
 
     # The raw drop is untouched; the quarantine holds a copy and the reason.
@@ -150,8 +150,8 @@ def test_invalid_batch_fails_with_its_reason_and_trains_nothing(
     assert copy["Body"].read() == body
 
 
-def _model_versions(stack: LiveStack) -> list[str]:
-    found = stack.registry.client.search_model_versions(f"name = 'ct_{PIPELINE}'")
+def _model_versions(stack: LiveStack, pipeline: str = PIPELINE) -> list[str]:
+    found = stack.registry.client.search_model_versions(f"name = 'ct_{pipeline}'")
     return sorted(v.version for v in found)
 
 
@@ -191,8 +191,7 @@ def _socket_inodes(pgids: list[int]) -> set[str]:
 def test_csv_regression_batch_with_a_manifest_runs_to_a_champion(stack: LiveStack) -> None:
     dropped = drop_batch("house_prices", rows=2000, seed=5, settings=stack.settings)
 
-    outcome = wait_for_batch(stack.store, "house_prices", dropped.batch_id,
-                             timeout=CYCLE_TIMEOUT, api=stack.api, dag_id="ct_house_prices")
+    outcome = cycle(stack, "house_prices", dropped.batch_id)
 
     assert outcome.dag_run_state == "success", outcome.reason
     decision = stack.store.get_decision("house_prices", outcome.dag_run_id)
@@ -212,8 +211,7 @@ def test_batch_contradicting_its_manifest_is_rejected(stack: LiveStack) -> None:
     upload_batch(stack.s3, spec.source.bucket, spec.source.prefix, "miscounted", files,
                  marker=spec.source.marker, marker_body=manifest)
 
-    outcome = wait_for_batch(stack.store, "house_prices", "miscounted", timeout=CYCLE_TIMEOUT,
-                             api=stack.api, dag_id="ct_house_prices")
+    outcome = cycle(stack, "house_prices", "miscounted")
 
     assert outcome.status == "rejected" and outcome.dag_run_state == "failed", outcome
     batch = stack.store.get_batch("house_prices", "miscounted")
@@ -221,49 +219,152 @@ def test_batch_contradicting_its_manifest_is_rejected(stack: LiveStack) -> None:
     assert "999" in (batch.reason or "")
 
 
-def test_drifted_batch_is_judged_against_the_champion(stack: LiveStack) -> None:
-    if stack.store.get_champion(PIPELINE) is None:  # run alone: make a champion first
-        first = drop_batch(PIPELINE, rows=3000, seed=101, settings=stack.settings)
-        wait_for_batch(stack.store, PIPELINE, first.batch_id, timeout=CYCLE_TIMEOUT,
-                       api=stack.api, dag_id=stack.dag_id)
-    before = stack.store.get_champion(PIPELINE)
-    assert before is not None
-    dropped = drop_batch(PIPELINE, rows=3000, drift=0.6, seed=102, settings=stack.settings)
+def test_marker_less_batch_waits_for_its_marker(stack: LiveStack, spec: PipelineSpec) -> None:
+    from mlops_lib.datagen import generate_batch, to_file_bytes
 
-    outcome = wait_for_batch(stack.store, PIPELINE, dropped.batch_id, timeout=CYCLE_TIMEOUT,
-                             api=stack.api, dag_id=stack.dag_id)
+    body = to_file_bytes(generate_batch(spec, 1500, seed=104), spec.source.format)
+    upload_batch(stack.s3, spec.source.bucket, spec.source.prefix, "late-marker",
+                 {"part-0000.parquet": body}, marker=None)
+    time.sleep(6)  # several poke intervals
+    assert stack.store.get_batch(PIPELINE, "late-marker") is None
+
+    stack.s3.put_object(Bucket=spec.source.bucket,  # type: ignore[attr-defined]
+                        Key=f"{spec.source.prefix}late-marker/{spec.source.marker}", Body=b"")
+    outcome = cycle(stack, PIPELINE, "late-marker")
+    assert outcome.dag_run_state == "success", outcome.reason
+
+
+def test_drift_only_pipeline_retrains_when_its_policy_is_crossed(stack: LiveStack) -> None:
+    """No champion: the first batch trains. An undrifted batch is measured and trains nothing;
+    a drifted one crosses the policy, and the monitor's asset event runs training with the
+    drift evidence as its recorded cause."""
+    dag_id = f"ct_{DRIFTING}"
+    first = drop_batch(DRIFTING, rows=3000, seed=201, settings=stack.settings)
+    bootstrap = cycle(stack, DRIFTING, first.batch_id)
+    assert bootstrap.dag_run_state == "success", bootstrap.reason
+    run = stack.store.get_training_run(DRIFTING, bootstrap.dag_run_id)
+    assert run["trigger"]["type"] == "drift"
+    assert "no champion yet" in run["trigger"]["drift"][0]["reason"]
+    champion = stack.store.get_champion(DRIFTING)
+    assert champion is not None
+
+    calm = drop_batch(DRIFTING, rows=3000, seed=202, settings=stack.settings)
+    verdict = wait_for_drift_verdict(stack.store, DRIFTING, calm.batch_id,
+                                     timeout=CYCLE_TIMEOUT, api=stack.api)
+    assert not verdict["crossed"]
+    monitor = states(stack, f"{dag_id}_drift_monitor", verdict["monitor_run_id"])
+    assert monitor == {"measure_drift[-1]": "success", "check_drift_policy[-1]": "skipped"}
+    time.sleep(5)  # a retrain would have been queued by now
+    assert stack.store.training_runs_of_batch(DRIFTING, calm.batch_id) == []
+
+    drifted = drop_batch(DRIFTING, rows=3000, drift=0.6, seed=203, settings=stack.settings)
+    outcome = cycle(stack, DRIFTING, drifted.batch_id)
 
     assert outcome.dag_run_state == "success", outcome.reason
-    decision = stack.store.get_decision(PIPELINE, outcome.dag_run_id)
-    assert decision is not None and decision.baseline_version == before.model_version
+    rows = stack.store.drift_metrics(DRIFTING, drifted.batch_id)
+    assert {row["feature"] for row in rows} >= {"income", "region"}
+    assert sum(row["drifted"] for row in rows) / len(rows) >= 0.5, rows
+    [crossing] = [c for c in stack.store.drift_crossings(DRIFTING)
+                  if c["batch_id"] == drifted.batch_id]
+    run = stack.store.get_training_run(DRIFTING, outcome.dag_run_id)
+    assert run["trigger"]["type"] == "drift"
+    assert run["trigger"]["drift"][0]["reason"] == crossing["reason"]
+    assert run["trigger"]["drift"][0]["evidence"]
+    # The drift run takes every batch no live run trained on: the calm one and the drifted one.
+    assert stack.store.training_batch_ids(DRIFTING, outcome.dag_run_id) == [
+        calm.batch_id, drifted.batch_id]
+    tags = stack.registry.client.get_run(run["mlflow_run_id"]).data.tags
+    assert tags["ct.trigger.type"] == "drift" and "drift" in tags["ct.trigger"]
+    assert "drift" in (stack.api.dag_run(dag_id, outcome.dag_run_id).get("note") or "")
+
+    decision = stack.store.get_decision(DRIFTING, outcome.dag_run_id)
+    assert decision is not None and decision.baseline_version == champion.model_version
     boot = decision.details["bootstrap"]
     assert boot["n_boot"] > 0 and boot["ci_low"] <= boot["diff"] <= boot["ci_high"]
     assert {s["column"] for s in decision.details["slices"]} == {"region"}
-    drift = stack.store.drift_metrics(PIPELINE, dropped.batch_id)
-    assert {row["feature"] for row in drift} >= {"income", "region"}
-    assert any(row["drifted"] for row in drift), drift  # drift 0.6 shifts the covariates
-    after = stack.store.get_champion(PIPELINE)
-    alias = stack.registry.alias_version(f"ct_{PIPELINE}", CHAMPION)
-    expected = decision.candidate_version if decision.promote else before.model_version
+    after = stack.store.get_champion(DRIFTING)
+    alias = stack.registry.alias_version(f"ct_{DRIFTING}", CHAMPION)
+    expected = decision.candidate_version if decision.promote else champion.model_version
     assert after is not None and after.model_version == expected == alias
-    kinds = {(r["kind"], r["format"]) for r in stack.store.reports(PIPELINE, outcome.dag_run_id)}
+    kinds = {(r["kind"], r["format"]) for r in stack.store.reports(DRIFTING, outcome.dag_run_id)}
     assert ("data_drift", "html") in kinds and ("data_drift", "json") in kinds
     assert ("model_performance", "html") in kinds  # challenger vs champion on the holdout
     index = stack.s3.get_object(  # type: ignore[attr-defined]
-        Bucket=stack.settings.artifact_bucket, Key=f"reports/{PIPELINE}/index.html")
+        Bucket=stack.settings.artifact_bucket, Key=f"reports/{DRIFTING}/index.html")
     assert outcome.dag_run_id.encode() in index["Body"].read()
+
+
+def test_backfill_makes_shadow_runs_once(stack: LiveStack) -> None:
+    """Three past days, each with one batch that arrived then: `airflow backfill create` runs
+    the training DAG per day on that day's arrivals only, records shadow decisions and moves
+    no champion; the same backfill again (reprocessing completed runs) creates nothing new."""
+    dag_id = f"ct_{DRIFTING}"
+    batches = stack.store.accepted_batches(DRIFTING)
+    while len(batches) < 3:  # run alone: land some history first
+        dropped = drop_batch(DRIFTING, rows=3000, seed=210 + len(batches),
+                             settings=stack.settings)
+        wait_for_batch(stack.store, DRIFTING, dropped.batch_id, timeout=CYCLE_TIMEOUT,
+                       api=stack.api, trained=False)
+        batches = stack.store.accepted_batches(DRIFTING)
+    days = ["2026-11-01", "2026-11-02", "2026-11-03"]
+    for day, batch in zip(days, batches[-3:], strict=True):  # history: they arrived back then
+        stack.store._exec("UPDATE batches SET arrived_at = :t WHERE pipeline = :p AND "
+                          "batch_id = :b", t=f"{day}T12:00:00.000+00:00", p=DRIFTING,
+                          b=batch.batch_id)
+    champion_before = stack.store.get_champion(DRIFTING)
+    moves_before = stack.store.champion_moves(DRIFTING)
+
+    def backfill(reprocess: str) -> list[dict[str, object]]:
+        subprocess.run([str(Path(sys.executable).parent / "airflow"), "backfill", "create",
+                        "--dag-id", dag_id, "--from-date", days[0], "--to-date", days[-1],
+                        "--reprocess-behavior", reprocess],
+                       env={**os.environ, **stack.cfg.airflow_env()}, check=True,
+                       capture_output=True, text=True, timeout=120)
+        deadline = time.monotonic() + 3 * CYCLE_TIMEOUT
+        while time.monotonic() < deadline:
+            runs = [r for r in stack.api.dag_runs(dag_id, limit=100)
+                    if r["run_type"] == "backfill"]
+            if len(runs) == 3 and all(r["state"] in ("success", "failed") for r in runs):
+                return runs
+            time.sleep(3)
+        raise TimeoutError(f"backfill ({reprocess}) did not finish: {runs}")
+
+    runs = backfill("none")
+    assert all(r["state"] == "success" for r in runs), runs
+    versions = _model_versions(stack, DRIFTING)
+    for run in runs:
+        plan = stack.store.get_training_run(DRIFTING, run["dag_run_id"])
+        day = run["logical_date"][:10]
+        assert plan["trigger"]["type"] == "backfill"
+        [batch_id] = stack.store.training_batch_ids(DRIFTING, run["dag_run_id"])
+        assert batch_id == batches[-3:][days.index(day)].batch_id  # that day's arrival only
+        decision = stack.store.get_decision(DRIFTING, run["dag_run_id"])
+        assert decision is not None and decision.decision in ("shadow", "keep"), decision
+    assert stack.store.get_champion(DRIFTING) == champion_before
+    assert stack.store.champion_moves(DRIFTING) == moves_before
+    decisions = [d for d in stack.store.decisions(DRIFTING)]
+
+    again = backfill("completed")
+    assert sorted(r["dag_run_id"] for r in again) == sorted(r["dag_run_id"] for r in runs)
+    assert all(r["state"] == "success" for r in again), again
+    assert _model_versions(stack, DRIFTING) == versions
+    assert stack.store.decisions(DRIFTING) == decisions
+    assert stack.store.get_champion(DRIFTING) == champion_before
+    assert stack.registry.alias_version(f"ct_{DRIFTING}", CHAMPION) == (
+        champion_before.model_version if champion_before else None)
 
 
 def test_batch_dropped_while_the_triggerer_is_down_runs_once_after_restart(
         stack: LiveStack) -> None:
     """A crash of the triggerer while the sensor is deferred loses nothing and doubles nothing:
-    the restarted triggerer resumes the trigger and the batch is processed by exactly one run."""
+    the restarted triggerer resumes the trigger and the batch is processed by exactly one
+    ingest run and trained by exactly one training run."""
     import signal
-    import time
 
     from mlops_lib.demo import wait_until_deferred
 
-    waiting_run = wait_until_deferred(stack.api, stack.dag_id)
+    ingest_dag = f"{stack.dag_id}_ingest"
+    waiting_run = wait_until_deferred(stack.api, ingest_dag)
     pgid = int((stack.cfg.run_dir / "airflow-triggerer.pid").read_text())
     os.killpg(pgid, signal.SIGKILL)
     deadline = time.monotonic() + 30
@@ -276,21 +377,20 @@ def test_batch_dropped_while_the_triggerer_is_down_runs_once_after_restart(
     assert stack.store.get_batch(PIPELINE, dropped.batch_id) is None
 
     devstack.up(stack.cfg, echo=lambda _: None)  # starts only what is not running
-    outcome = wait_for_batch(stack.store, PIPELINE, dropped.batch_id, timeout=CYCLE_TIMEOUT,
-                             api=stack.api, dag_id=stack.dag_id)
+    outcome = cycle(stack, PIPELINE, dropped.batch_id)
 
     assert outcome.dag_run_state == "success", outcome.reason
-    assert outcome.dag_run_id == waiting_run  # the deferred sensor resumed; no second run
-    runs = stack.store._all("SELECT dag_run_id FROM training_runs WHERE pipeline = :p "
-                            "AND batch_id = :b", p=PIPELINE, b=dropped.batch_id)
-    assert [r["dag_run_id"] for r in runs] == [waiting_run]
+    assert outcome.ingest_run_id == waiting_run  # the deferred sensor resumed; no second run
+    trained = [r["dag_run_id"] for r in stack.store.training_runs_of_batch(PIPELINE,
+                                                                           dropped.batch_id)]
+    assert trained == [outcome.dag_run_id]
 
-    # The producer uploads the same batch again: no second run trains on it.
+    # The producer uploads the same batch again: no ingest run claims it, nothing trains again.
     drop_batch(PIPELINE, rows=2000, seed=103, batch_id=dropped.batch_id,
                settings=stack.settings)
     time.sleep(8)
-    next_run = wait_until_deferred(stack.api, stack.dag_id)
+    next_run = wait_until_deferred(stack.api, ingest_dag)
     assert next_run != waiting_run
-    runs = stack.store._all("SELECT dag_run_id FROM training_runs WHERE pipeline = :p "
-                            "AND batch_id = :b", p=PIPELINE, b=dropped.batch_id)
-    assert [r["dag_run_id"] for r in runs] == [waiting_run]
+    assert stack.store.get_batch(PIPELINE, dropped.batch_id).dag_run_id == waiting_run
+    assert [r["dag_run_id"] for r in stack.store.training_runs_of_batch(
+        PIPELINE, dropped.batch_id)] == trained

@@ -13,7 +13,6 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,11 +45,20 @@ def ct_s3_connection(monkeypatch: pytest.MonkeyPatch, s3_endpoint: str) -> None:
     }))
 
 
-@pytest.fixture
-def store_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    monkeypatch.setenv("CT_STORE_URL", url)
-    return url
+@pytest.fixture(autouse=True)
+def store_env(monkeypatch: pytest.MonkeyPatch, store_url: str) -> str:
+    """The project store the sensor and trigger ask what was seen (SQLite, or PostgreSQL in
+    CI): through CT_STORE_URL, as in a deployment."""
+    monkeypatch.setenv("CT_STORE_URL", store_url)
+    Store(store_url).engine.dispose()  # migrated
+    return store_url
+
+
+def claim(store_url: str, batch: dict[str, Any], pipeline: str = PIPELINE) -> None:
+    """What the ingest run does with a batch the sensor found: the store has seen it."""
+    store = Store(store_url)
+    store.claim_batch(pipeline, batch["batch_id"], batch["fingerprint"], batch["files"], "run-1")
+    store.engine.dispose()
 
 
 @pytest.fixture
@@ -66,15 +74,19 @@ def import_string(path: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def make_trigger(bucket: str, known: list[str] | None = None, **kw: Any) -> S3BatchTrigger:
-    return S3BatchTrigger(bucket=bucket, prefix=PREFIX,
-                          completion=kw.pop("completion", MARKER),
-                          known_batch_ids=known or [], aws_conn_id="ct_s3",
+def make_trigger(bucket: str, **kw: Any) -> S3BatchTrigger:
+    return S3BatchTrigger(pipeline=PIPELINE, bucket=bucket, prefix=PREFIX,
+                          completion=kw.pop("completion", MARKER), aws_conn_id="ct_s3",
                           poke_interval=kw.pop("poke_interval", 0.1), **kw)
 
 
+def first_batch(event: dict[str, Any]) -> dict[str, Any]:
+    assert event["status"] == "success", event
+    return event["batches"][0]
+
+
 def make_sensor(bucket: str, **kw: Any) -> S3BatchSensor:
-    return S3BatchSensor(task_id="wait_for_batch", pipeline=PIPELINE, bucket=bucket,
+    return S3BatchSensor(task_id="wait_for_batches", pipeline=PIPELINE, bucket=bucket,
                          prefix=PREFIX, completion=kw.pop("completion", MARKER),
                          poke_interval=0.1, **kw)
 
@@ -109,20 +121,18 @@ def assert_pending(trigger: S3BatchTrigger, wait: float = 1.5) -> None:
 
 # -- trigger ---------------------------------------------------------------------------------
 def test_serialize_is_exact() -> None:
-    trigger = S3BatchTrigger(bucket="b", prefix="landing/x/", completion="_DONE",
-                             known_batch_ids=["2026-01-01", "2026-01-02"], aws_conn_id="ct_s3",
-                             poke_interval=2.5)
+    trigger = S3BatchTrigger(pipeline="p", bucket="b", prefix="landing/x/", completion="_DONE",
+                             aws_conn_id="ct_s3", poke_interval=2.5, max_batches=4)
     assert trigger.serialize() == (
         "ct_airflow.triggers.S3BatchTrigger",
-        {"bucket": "b", "prefix": "landing/x/",
+        {"pipeline": "p", "bucket": "b", "prefix": "landing/x/",
          "completion": {"mode": "marker", "marker": "_DONE", "quiet_period_s": 60.0},
-         "known_batch_ids": ["2026-01-01", "2026-01-02"], "aws_conn_id": "ct_s3",
-         "poke_interval": 2.5},
+         "aws_conn_id": "ct_s3", "poke_interval": 2.5, "max_batches": 4, "store_url": None},
     )
 
 
 def test_serialized_kwargs_are_json_and_rebuild_an_equal_trigger() -> None:
-    trigger = make_trigger("b", ["x"])
+    trigger = make_trigger("b", store_url="sqlite:////tmp/x.db")
     path, kwargs = trigger.serialize()
     kwargs = json.loads(json.dumps(kwargs))  # the triggerer stores them as JSON
     rebuilt = import_string(path)(**kwargs)
@@ -136,7 +146,7 @@ def test_completed_batch_fires_success(s3: Any, bucket: str) -> None:
     event = first_event(make_trigger(bucket))
 
     assert event["status"] == "success"
-    batch = event["batch"]
+    [batch] = event["batches"]
     assert batch["batch_id"] == "2026-05-01"
     assert batch["prefix"] == f"{PREFIX}2026-05-01/"
     assert batch["marker_key"] == f"{PREFIX}2026-05-01/{MARKER}"
@@ -173,8 +183,7 @@ def test_pending_trigger_fires_once_the_marker_lands(s3: Any, bucket: str) -> No
             await gen.aclose()
 
     event = asyncio.run(scenario())
-    assert event["status"] == "success"
-    assert event["batch"]["batch_id"] == "2026-05-01"
+    assert first_batch(event)["batch_id"] == "2026-05-01"
 
 
 def test_missing_bucket_fires_error(s3: Any) -> None:
@@ -183,27 +192,68 @@ def test_missing_bucket_fires_error(s3: Any) -> None:
     assert "NoSuchBucket" in event["message"]
 
 
-def test_known_batch_ids_are_skipped(s3: Any, bucket: str) -> None:
+def test_batches_the_store_has_seen_are_skipped(s3: Any, bucket: str, store_env: str) -> None:
     write_batch(s3, bucket, "2026-05-01")
     write_batch(s3, bucket, "2026-05-02")
 
-    assert first_event(make_trigger(bucket))["batch"]["batch_id"] == "2026-05-01"
-    assert first_event(make_trigger(bucket, ["2026-05-01"]))["batch"]["batch_id"] == "2026-05-02"
-    assert_pending(make_trigger(bucket, ["2026-05-01", "2026-05-02"]))
+    both = first_event(make_trigger(bucket))["batches"]
+    assert [b["batch_id"] for b in both] == ["2026-05-01", "2026-05-02"]
+    assert [b["batch_id"] for b in first_event(make_trigger(bucket, max_batches=1))[
+        "batches"]] == ["2026-05-01"]
+    claim(store_env, both[0])
+    claim(store_env, both[1], pipeline="other")  # another pipeline's records don't count
+    assert first_batch(first_event(make_trigger(bucket)))["batch_id"] == "2026-05-02"
+    claim(store_env, both[1])
+    assert_pending(make_trigger(bucket))
 
 
-def test_rebuilt_trigger_fires_on_the_same_batch(s3: Any, bucket: str) -> None:
+def test_a_changed_reupload_fires_once(s3: Any, bucket: str, store_env: str) -> None:
+    """Same batch id, other bytes: it must reach the ingest run (which refuses it with
+    BATCH_CHANGED and records it), not be skipped silently as "seen"."""
+    write_batch(s3, bucket, "2026-05-01", {"part-0.parquet": b"first"})
+    first = first_batch(first_event(make_trigger(bucket)))
+    claim(store_env, first)
+    write_batch(s3, bucket, "2026-05-01", {"part-0.parquet": b"second version"})
+    changed = first_batch(first_event(make_trigger(bucket)))
+    assert changed["batch_id"] == "2026-05-01"
+    assert changed["fingerprint"] != first["fingerprint"]
+    store = Store(store_env)
+    store.record_batch_conflict(PIPELINE, "2026-05-01", changed["fingerprint"],
+                                changed["files"], "run-2")
+    store.engine.dispose()
+    assert_pending(make_trigger(bucket))
+
+
+def test_multipart_upload_in_progress_never_fires(s3: Any, bucket: str) -> None:
+    """A data file still being uploaded in parts is invisible to listings: with a marker the
+    batch waits for the marker; with a quiet period the upload in progress keeps it open."""
+    key = f"{PREFIX}q1/part-1.parquet"
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}q1/part-0.parquet", Body=b"landed")
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key)
+    s3.upload_part(Bucket=bucket, Key=key, UploadId=upload["UploadId"], PartNumber=1,
+                   Body=b"x" * (5 * 1024 * 1024))
+    quiet = {"mode": "quiet", "marker": "_SUCCESS", "quiet_period_s": 0.5}
+    assert_pending(make_trigger(bucket), wait=1.0)
+    assert_pending(make_trigger(bucket, completion=quiet), wait=2.0)
+    assert not make_sensor(bucket, completion=quiet).poke({}).is_done
+    s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
+    event = first_event(make_trigger(bucket, completion=quiet, poke_interval=0.2))
+    assert first_batch(event)["batch_id"] == "q1"
+
+
+def test_rebuilt_trigger_fires_on_the_same_batch(s3: Any, bucket: str, store_env: str) -> None:
     """Stateless: a triggerer restart rebuilds it from its kwargs and gets the same event."""
     write_batch(s3, bucket, "2026-05-01")
     write_batch(s3, bucket, "2026-05-02")
-    trigger = make_trigger(bucket, ["2026-05-01"])
+    claim(store_env, first_batch(first_event(make_trigger(bucket))))
+    trigger = make_trigger(bucket)
     path, kwargs = trigger.serialize()
 
     first = first_event(trigger)
     again = first_event(trigger)
     rebuilt = first_event(import_string(path)(**json.loads(json.dumps(kwargs))))
 
-    assert first["status"] == "success"
+    assert [b["batch_id"] for b in first["batches"]] == ["2026-05-02"]
     assert first == again == rebuilt
 
 
@@ -215,29 +265,27 @@ def test_poke_and_trigger_agree(s3: Any, bucket: str, store_env: str) -> None:
     sensor = make_sensor(bucket)
 
     poked = sensor.poke({})
-    event = first_event(make_trigger(bucket, sensor.known_batch_ids()))
+    event = first_event(make_trigger(bucket))
 
     assert poked.is_done
     assert event["status"] == "success"
-    assert poked.xcom_value == event["batch"]
-    assert poked.xcom_value["batch_id"] == "2026-05-01"
+    assert poked.xcom_value == event["batches"]
+    assert [b["batch_id"] for b in poked.xcom_value] == ["2026-05-01", "2026-05-02"]
 
 
 def test_poke_skips_batches_in_the_store(s3: Any, bucket: str, store_env: str) -> None:
     write_batch(s3, bucket, "2026-05-01")
     write_batch(s3, bucket, "2026-05-02")
     sensor = make_sensor(bucket)
-    first = sensor.poke({}).xcom_value
-    Store(store_env).claim_batch(PIPELINE, first["batch_id"], first["fingerprint"],
-                                 first["files"], "run-1")
-    # Another pipeline's claims don't count.
-    Store(store_env).claim_batch("other", "2026-05-02", "f", [], "run-x")
+    first = sensor.poke({}).xcom_value[0]
+    claim(store_env, first)
+    claim(store_env, {**first, "batch_id": "2026-05-02"}, pipeline="other")
 
-    assert sensor.known_batch_ids() == ["2026-05-01"]
+    assert sensor.known() == {("2026-05-01", first["fingerprint"])}
     poked = sensor.poke({})
     assert poked.is_done
-    assert poked.xcom_value["batch_id"] == "2026-05-02"
-    assert poked.xcom_value == first_event(make_trigger(bucket, ["2026-05-01"]))["batch"]
+    assert [b["batch_id"] for b in poked.xcom_value] == ["2026-05-02"]
+    assert poked.xcom_value == first_event(make_trigger(bucket))["batches"]
 
 
 def test_poke_not_done_without_a_marker(s3: Any, bucket: str, store_env: str) -> None:
@@ -250,7 +298,7 @@ def test_poke_not_done_without_a_marker(s3: Any, bucket: str, store_env: str) ->
 def test_execute_defers_when_nothing_is_ready(s3: Any, bucket: str, store_env: str) -> None:
     write_batch(s3, bucket, "2026-05-01")
     write_batch(s3, bucket, "2026-05-02", complete=False)
-    Store(store_env).claim_batch(PIPELINE, "2026-05-01", "f", [], "run-1")
+    claim(store_env, first_batch(first_event(make_trigger(bucket))))
     sensor = make_sensor(bucket, timeout=3600)
 
     with pytest.raises(TaskDeferred) as info:
@@ -261,20 +309,20 @@ def test_execute_defers_when_nothing_is_ready(s3: Any, bucket: str, store_env: s
     assert deferred.timeout == timedelta(seconds=3600)
     trigger = deferred.trigger
     assert isinstance(trigger, S3BatchTrigger)
-    assert trigger.serialize() == make_trigger(bucket, ["2026-05-01"]).serialize()
+    assert trigger.serialize() == make_trigger(bucket, max_batches=16).serialize()
     # ...and what it waits for is exactly the batch the sensor would take once complete.
     s3.put_object(Bucket=bucket, Key=f"{PREFIX}2026-05-02/{MARKER}", Body=b"")
     event = first_event(trigger)
-    assert event["batch"]["batch_id"] == "2026-05-02"
-    assert sensor.execute_complete({}, event) == event["batch"] == sensor.poke({}).xcom_value
+    assert [b["batch_id"] for b in event["batches"]] == ["2026-05-02"]
+    assert sensor.execute_complete({}, event) == event["batches"] == sensor.poke({}).xcom_value
 
 
 def test_execute_returns_a_ready_batch_without_deferring(s3: Any, bucket: str,
                                                           store_env: str) -> None:
     write_batch(s3, bucket, "2026-05-01")
     result = make_sensor(bucket).execute({})
-    assert result["batch_id"] == "2026-05-01"
-    assert result == first_event(make_trigger(bucket))["batch"]
+    assert [b["batch_id"] for b in result] == ["2026-05-01"]
+    assert result == first_event(make_trigger(bucket))["batches"]
 
 
 def test_execute_complete_raises_on_error_event(bucket: str) -> None:
@@ -300,8 +348,8 @@ def test_listing_spans_pages(s3: Any, bucket: str, store_env: str) -> None:
     event = first_event(make_trigger(bucket))
 
     assert poked.is_done
-    assert len(poked.xcom_value["files"]) == 1001
-    assert event["batch"] == poked.xcom_value
+    assert len(poked.xcom_value[0]["files"]) == 1001
+    assert event["batches"] == poked.xcom_value
 
 
 # -- manifest and quiet-period completion -----------------------------------------------------
@@ -326,9 +374,8 @@ def test_manifest_batch_waits_for_every_listed_file(s3: Any, bucket: str) -> Non
 
     s3.put_object(Bucket=bucket, Key=f"{PREFIX}m1/part-1.csv", Body=b"a\n2\n")
     event = first_event(make_trigger(bucket, completion=MANIFEST))
-    assert event["status"] == "success"
-    assert [f["key"] for f in event["batch"]["files"]] == [f"{PREFIX}m1/part-0.csv",
-                                                           f"{PREFIX}m1/part-1.csv"]
+    assert [f["key"] for f in first_batch(event)["files"]] == [f"{PREFIX}m1/part-0.csv",
+                                                               f"{PREFIX}m1/part-1.csv"]
 
 
 def test_manifest_file_at_the_wrong_size_is_not_landed(s3: Any, bucket: str) -> None:
@@ -342,8 +389,8 @@ def test_manifest_defines_the_batch_files(s3: Any, bucket: str, store_env: str) 
                          listed={"part-0.csv": b"a\n1\n"})
     event = first_event(make_trigger(bucket, completion=MANIFEST))
     poked = make_sensor(bucket, completion=MANIFEST).poke({})  # type: ignore[arg-type]
-    assert [f["key"] for f in event["batch"]["files"]] == [f"{PREFIX}m1/part-0.csv"]
-    assert poked.is_done and poked.xcom_value == event["batch"]
+    assert [f["key"] for f in first_batch(event)["files"]] == [f"{PREFIX}m1/part-0.csv"]
+    assert poked.is_done and poked.xcom_value == event["batches"]
 
 
 def test_unreadable_manifest_still_completes_the_batch(s3: Any, bucket: str) -> None:
@@ -352,7 +399,7 @@ def test_unreadable_manifest_still_completes_the_batch(s3: Any, bucket: str) -> 
     s3.put_object(Bucket=bucket, Key=f"{PREFIX}m1/part-0.csv", Body=b"a\n1\n")
     s3.put_object(Bucket=bucket, Key=f"{PREFIX}m1/_manifest.json", Body=b"{not json")
     event = first_event(make_trigger(bucket, completion=MANIFEST))
-    assert event["status"] == "success" and event["batch"]["batch_id"] == "m1"
+    assert first_batch(event)["batch_id"] == "m1"
 
 
 def test_quiet_period_batch_fires_after_the_folder_goes_quiet(s3: Any, bucket: str) -> None:
@@ -360,4 +407,4 @@ def test_quiet_period_batch_fires_after_the_folder_goes_quiet(s3: Any, bucket: s
     write_batch(s3, bucket, "q1", complete=False)
     assert_pending(make_trigger(bucket, completion=quiet), wait=0.5)
     event = first_event(make_trigger(bucket, completion=quiet, poke_interval=0.5), timeout=10)
-    assert event["status"] == "success" and event["batch"]["marker_key"] == ""
+    assert first_batch(event)["marker_key"] == ""

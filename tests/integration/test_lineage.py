@@ -19,6 +19,7 @@ import xgboost as xgb
 from mlops_lib import cli, datagen, s3io, steps
 from mlops_lib.batches import BatchRef, completed_batches
 from mlops_lib.lineage import LineageError, first_difference, lineage, reproduce
+from mlops_lib.planning import RunContext
 from mlops_lib.services import Services
 from mlops_lib.settings import REPO_ROOT, Settings
 from mlops_lib.spec import PipelineSpec
@@ -67,21 +68,19 @@ def trained(spec: PipelineSpec, s3: Any, s3_endpoint: str, mlflow_server: str, s
     s3io.upload_batch(s3, landing, spec.source.prefix, batch_id, {"part-0000.parquet": body})
     listing = s3io.list_objects(s3, landing, spec.source.prefix)
     (batch,) = completed_batches(listing, spec.source.prefix, spec.source.completion_rule)
+    ingest_run_id = f"ingest__{uuid.uuid4().hex[:8]}"
+    steps.register_batch(svc, spec, batch, ingest_run_id)
+    steps.validate(svc, spec, batch, ingest_run_id)
     dag_run_id = f"manual__{uuid.uuid4().hex[:8]}"
-    trigger = {"type": "s3_batch", "batch_id": batch.batch_id, "fingerprint": batch.fingerprint,
-               "marker_key": batch.marker_key, "completed_at": batch.completed_at,
-               "files": [{"key": f.key, "etag": f.etag} for f in batch.files],
-               "run_type": "manual", "dag_run_id": dag_run_id}
-
-    registered = steps.register_batch(svc, spec, batch, dag_run_id, trigger)
-    validated = steps.validate(svc, spec, batch, dag_run_id)
-    version = steps.version_dataset(svc, spec, batch.batch_id, validated["path"], dag_run_id)
+    plan = steps.plan_training(svc, spec, RunContext(
+        dag_run_id=dag_run_id, run_type="manual", triggered_by="tester",
+        params={"reason": "lineage test", "batches": [batch.batch_id]}))
+    trigger = plan["trigger"]
+    version = steps.version_dataset(svc, spec, plan, dag_run_id)
     trained = steps.train(svc, spec, version, dag_run_id, trigger)
-    evaluation = steps.evaluate(svc, spec, version, trained, registered["champion"],
-                                dag_run_id)
-    reports = steps.build_reports(svc, spec, batch.batch_id, validated["path"], trained,
-                                  registered["champion"], dag_run_id)
-    decision = steps.decide(svc, spec, evaluation, reports, dag_run_id)
+    evaluation = steps.evaluate(svc, spec, version, trained, plan["champion"], dag_run_id)
+    reports = steps.build_reports(svc, spec, version, trained, plan["champion"], dag_run_id)
+    decision = steps.decide(svc, spec, plan, evaluation, reports, dag_run_id)
 
     etags = {f"{spec.source.prefix}{batch_id}/part-0000.parquet": s3.head_object(
         Bucket=landing, Key=f"{spec.source.prefix}{batch_id}/part-0000.parquet")["ETag"]

@@ -12,7 +12,6 @@ from mlops_lib.batches import (
     ObjectInfo,
     completed_batches,
     new_batches,
-    next_new_batch,
 )
 from mlops_lib.validation import BatchRejected, ReasonCode, read_batch
 
@@ -191,16 +190,22 @@ def test_from_dict_ignores_a_stale_fingerprint_field() -> None:
     assert BatchRef.from_dict(raw).fingerprint == b1.fingerprint
 
 
-# --- next_new_batch ----------------------------------------------------------------------------
+# --- new_batches -------------------------------------------------------------------------------
 
 
-def test_next_new_batch_picks_the_oldest_unknown() -> None:
-    batches = completed_batches(listing(), PREFIX, MARKER)
-    assert next_new_batch(batches, []).batch_id == "b1"
-    assert next_new_batch(batches, ["b1"]).batch_id == "b2"
-    assert next_new_batch(batches, iter(["b2"])).batch_id == "b1"
-    assert next_new_batch(batches, ["b1", "b2", "other"]) is None
-    assert next_new_batch([], []) is None
+def test_new_batches_are_the_unseen_contents_oldest_first() -> None:
+    b1, b2 = completed_batches(listing(), PREFIX, MARKER)
+    assert [b.batch_id for b in new_batches([b1, b2], [])] == ["b1", "b2"]
+    assert new_batches([b1, b2], [("b1", b1.fingerprint)]) == [b2]
+    assert new_batches([b1, b2], iter([("b2", b2.fingerprint)])) == [b1]
+    assert new_batches([b1, b2], {("b1", b1.fingerprint), ("b2", b2.fingerprint)}) == []
+    assert new_batches([], []) == []
+
+
+def test_a_batch_id_seen_with_other_content_is_new_again() -> None:
+    """A changed re-upload must reach the ingest run (which refuses it), not vanish."""
+    b1, _ = completed_batches(listing(), PREFIX, MARKER)
+    assert new_batches([b1], [("b1", "f" * 64)]) == [b1]
 
 
 def test_only_a_marker_at_the_batch_root_completes_it() -> None:
@@ -251,8 +256,3 @@ def test_completion_times_in_mixed_notations_sort_as_times() -> None:
                obj(PREFIX + "b/_SUCCESS", at="2024-01-01T11:00:01.5+02:00")]  # 09:00:01.5 UTC
     assert [b.batch_id for b in completed_batches(objects, PREFIX, MARKER)] == ["b", "a"]
 
-
-def test_new_batches_lists_every_unknown_batch_in_order() -> None:
-    batches = completed_batches(listing(), PREFIX, MARKER)
-    assert [b.batch_id for b in new_batches(batches, [])] == ["b1", "b2"]
-    assert [b.batch_id for b in new_batches(batches, ["b1"])] == ["b2"]

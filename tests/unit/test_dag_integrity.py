@@ -27,22 +27,50 @@ DAGS_DIR = REPO_ROOT / "dags"
 
 HEAVY_MODULES = ["xgboost", "evidently", "mlflow", "pandas", "sklearn", "dvc"]
 
+# The three DAGs of a pipeline, by the suffix of their id, and each task's upstream.
 EXPECTED_UPSTREAM = {
-    "reconcile_champion": set(),
-    "wait_for_batch": {"reconcile_champion"},
-    "register_batch": {"wait_for_batch"},
-    "validate_batch": {"register_batch"},
-    "version_dataset": {"register_batch", "validate_batch"},
-    "train_model": {"version_dataset"},
-    "evaluate_challenger": {"register_batch", "version_dataset", "train_model"},
-    "build_reports": {"register_batch", "validate_batch", "train_model"},
-    "promote_champion": {"evaluate_challenger", "build_reports"},
+    "_ingest": {
+        "wait_for_batches": set(),
+        "batch.register_batch": {"wait_for_batches"},
+        "batch.validate_batch": {"batch.register_batch"},
+    },
+    "_drift_monitor": {
+        "measure_drift": set(),
+        "check_drift_policy": {"measure_drift"},
+    },
+    "": {
+        "reconcile_champion": set(),
+        "plan_training": {"reconcile_champion"},
+        "version_dataset": {"plan_training"},
+        "train_model": {"version_dataset"},
+        "evaluate_challenger": {"plan_training", "version_dataset", "train_model"},
+        "build_reports": {"plan_training", "version_dataset", "train_model"},
+        "promote_champion": {"plan_training", "evaluate_challenger", "build_reports"},
+    },
 }
+SUFFIXES = ("_ingest", "_drift_monitor", "")
+
+
+def dag_ids(name: str) -> list[str]:
+    return [f"ct_{name}{suffix}" for suffix in SUFFIXES]
+
+
+def kind_of(dag_id: str) -> str:
+    return next(s for s in SUFFIXES if s and dag_id.endswith(s)) if dag_id.endswith(
+        SUFFIXES[:2]) else ""
+
 
 _PROBE = r"""
 import json, sys
 from airflow.dag_processing.dagbag import DagBag
 from airflow.serialization.serialized_objects import DagSerialization
+
+def leaves(condition):
+    if condition is None:
+        return []
+    if hasattr(condition, "objects"):
+        return [uri for o in condition.objects for uri in leaves(o)]
+    return [condition.uri]
 
 bag = DagBag(dag_folder=sys.argv[1])
 loaded = sorted(sys.modules)
@@ -59,13 +87,19 @@ for dag_id, dag in bag.dags.items():
         "max_active_runs": dag.max_active_runs,
         "timetable": type(dag.timetable).__name__,
         "catchup": dag.catchup,
+        "params": sorted(dag.params.keys()),
+        "schedule_assets": sorted(leaves(getattr(dag.timetable, "asset_condition", None))),
+        "asset_logic": type(getattr(dag.timetable, "asset_condition", None)).__name__,
+        "cron": getattr(getattr(dag.timetable, "timetable", dag.timetable), "expression", None),
         "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries,
                               "upstream": sorted(t.upstream_task_ids),
                               "type": type(t).__name__,
                               "deferrable": getattr(t, "deferrable", None),
                               "pipeline": getattr(t, "pipeline", None),
                               "bucket": getattr(t, "bucket", None),
-                              "prefix": getattr(t, "prefix", None)}
+                              "prefix": getattr(t, "prefix", None),
+                              "outlets": sorted(getattr(o, "uri", str(o))
+                                                for o in getattr(t, "outlets", []) or [])}
                   for t in dag.tasks},
     }
 print("@@JSON@@" + json.dumps(out))
@@ -123,10 +157,10 @@ def test_every_dag_file_defines_a_dag(bag: dict[str, Any]) -> None:
     assert files <= {Path(d["fileloc"]).name for d in bag["dags"].values()}
 
 
-def test_one_dag_per_spec(bag: dict[str, Any]) -> None:
+def test_three_dags_per_spec(bag: dict[str, Any]) -> None:
     names = spec_names(PIPELINES_DIR)
     assert names
-    assert sorted(bag["dags"]) == sorted(f"ct_{n}" for n in names)
+    assert sorted(bag["dags"]) == sorted(d for n in names for d in dag_ids(n))
 
 
 def test_dag_defaults(bag: dict[str, Any]) -> None:
@@ -135,7 +169,6 @@ def test_dag_defaults(bag: dict[str, Any]) -> None:
         assert "continuous-training" in dag["tags"], dag_id
         assert dag["max_active_runs"] == 1, dag_id
         assert dag["catchup"] is False, dag_id
-        assert dag["timetable"] == "ContinuousTimetable", dag_id  # each run waits for a batch
         for task_id, t in dag["tasks"].items():
             assert t["owner"] and t["owner"].lower() != "airflow", (dag_id, task_id)
             assert t["retries"] >= 1, (dag_id, task_id)
@@ -143,10 +176,13 @@ def test_dag_defaults(bag: dict[str, Any]) -> None:
 
 def test_owner_and_tags_come_from_the_spec(bag: dict[str, Any]) -> None:
     raw = yaml.safe_load(EXAMPLE_SPEC.read_text())
-    dag = bag["dags"][f"ct_{raw['name']}"]
-    assert raw["name"] in dag["tags"]
-    assert {t["owner"] for t in dag["tasks"].values()} == {raw["owner"]}
-    sensor = dag["tasks"]["wait_for_batch"]
+    for dag_id in dag_ids(raw["name"]):
+        dag = bag["dags"][dag_id]
+        assert raw["name"] in dag["tags"]
+        assert {t["owner"] for t in dag["tasks"].values()} == {raw["owner"]}
+    ingest = bag["dags"][f"ct_{raw['name']}_ingest"]
+    assert ingest["timetable"] == "ContinuousTimetable"  # polling: each run waits for batches
+    sensor = ingest["tasks"]["wait_for_batches"]
     assert sensor["type"] == "S3BatchSensor"
     assert sensor["deferrable"] is True
     assert sensor["pipeline"] == raw["name"]
@@ -154,12 +190,41 @@ def test_owner_and_tags_come_from_the_spec(bag: dict[str, Any]) -> None:
     assert sensor["prefix"].strip("/") == raw["source"]["prefix"].strip("/")
 
 
+def test_assets_wire_ingest_monitor_and_training(bag: dict[str, Any]) -> None:
+    """Accepted batches feed the monitor; the training DAG runs on the assets the spec
+    retrains on, or'ed with its cron (AssetOrTimeSchedule)."""
+    for path in sorted(PIPELINES_DIR.glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text())
+        name, trigger = raw["name"], raw.get("trigger") or {}
+        batches, drift = f"ct://{name}/accepted-batches", f"ct://{name}/drift-crossings"
+        ingest = bag["dags"][f"ct_{name}_ingest"]
+        monitor = bag["dags"][f"ct_{name}_drift_monitor"]
+        training = bag["dags"][f"ct_{name}"]
+        assert ingest["tasks"]["batch.validate_batch"]["outlets"] == [batches]
+        assert monitor["schedule_assets"] == [batches]
+        assert monitor["tasks"]["check_drift_policy"]["outlets"] == [drift]
+        expected = sorted({"arrival": batches, "drift": drift}[c]
+                          for c in trigger.get("retrain_on", ["arrival"]))
+        assert training["schedule_assets"] == expected, name
+        if len(expected) > 1:
+            assert training["asset_logic"] == "AssetAny", name  # any cause, not all of them
+        if trigger.get("schedule"):
+            assert training["timetable"] == "AssetOrTimeSchedule", name
+            presets = {"@daily": "0 0 * * *", "@hourly": "0 * * * *"}
+            assert training["cron"] == presets.get(trigger["schedule"], trigger["schedule"])
+        assert training["params"] == ["batches", "force", "promote", "reason"]
+
+
 def test_task_chain(bag: dict[str, Any]) -> None:
     for dag_id, dag in bag["dags"].items():
         upstream = {tid: set(t["upstream"]) for tid, t in dag["tasks"].items()}
-        assert upstream == EXPECTED_UPSTREAM, dag_id
-        # No promotion without both the decision and the reports.
-        assert {"evaluate_challenger", "build_reports"} <= upstream["promote_champion"]
+        assert upstream == EXPECTED_UPSTREAM[kind_of(dag_id)], dag_id
+    # No promotion without the plan, the decision and the reports.
+    training = [d for i, d in bag["dags"].items() if kind_of(i) == ""]
+    assert training
+    for dag in training:
+        assert {"plan_training", "evaluate_challenger", "build_reports"} <= set(
+            dag["tasks"]["promote_champion"]["upstream"])
 
 
 def test_parse_imports_no_heavy_libraries(bag: dict[str, Any]) -> None:
@@ -177,12 +242,15 @@ def test_adding_a_spec_adds_a_dag(tmp_path: Path) -> None:
     bag = load_dagbag(tmp_path, specs)
 
     assert bag["import_errors"] == {}
-    assert sorted(bag["dags"]) == ["ct_churn_risk", "ct_credit_default"]
-    churn = bag["dags"]["ct_churn_risk"]
-    assert "churn_risk" in churn["tags"]
-    assert {t["owner"] for t in churn["tasks"].values()} == {"ml-platform"}
-    assert churn["tasks"]["wait_for_batch"]["prefix"] == "landing/churn_risk/"
-    assert {tid: set(t["upstream"]) for tid, t in churn["tasks"].items()} == EXPECTED_UPSTREAM
+    assert sorted(bag["dags"]) == sorted(dag_ids("churn_risk") + dag_ids("credit_default"))
+    for dag_id in dag_ids("churn_risk"):
+        churn = bag["dags"][dag_id]
+        assert "churn_risk" in churn["tags"]
+        assert {t["owner"] for t in churn["tasks"].values()} == {"ml-platform"}
+        assert ({tid: set(t["upstream"]) for tid, t in churn["tasks"].items()}
+                == EXPECTED_UPSTREAM[kind_of(dag_id)])
+    sensor = bag["dags"]["ct_churn_risk_ingest"]["tasks"]["wait_for_batches"]
+    assert sensor["prefix"] == "landing/churn_risk/"
 
 
 def test_a_broken_spec_is_an_import_error(tmp_path: Path) -> None:

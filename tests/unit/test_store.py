@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from mlops_lib.store import SQL_DIR, DecisionRecord, Store, apply_migrations
+from mlops_lib.store import SQL_DIR, BatchTaken, DecisionRecord, Store, apply_migrations
 
 pytestmark = pytest.mark.unit
 
@@ -57,7 +57,7 @@ def test_reopening_a_store_keeps_its_data(store_url: str) -> None:
     first.engine.dispose()
     second = Store(store_url)  # migrates again: must be a no-op
     try:
-        assert second.known_batch_ids(P) == ["b1"]
+        assert second.known_batches(P) == {("b1", "fp")}
     finally:
         second.engine.dispose()
 
@@ -92,10 +92,55 @@ def test_batches_are_keyed_per_pipeline(store: Store) -> None:
     _, created = store.claim_batch("other", "b1", "fp", FILES, "run-9")
     assert created is True
     store.claim_batch(P, "b0", "fp", FILES, "run-2")
-    assert store.known_batch_ids(P) == ["b0", "b1"]
-    assert store.known_batch_ids("other") == ["b1"]
-    assert store.known_batch_ids("nobody") == []
+    assert store.known_batches(P) == {("b0", "fp"), ("b1", "fp")}
+    assert store.known_batches("other") == {("b1", "fp")}
+    assert store.known_batches("nobody") == set()
     assert store.get_batch(P, "missing") is None
+
+
+def test_a_changed_reupload_is_known_once_recorded_as_a_conflict(store: Store) -> None:
+    store.claim_batch(P, "b1", "fp-1", FILES, "ingest-1")
+    assert store.record_batch_conflict(P, "b1", "fp-2", FILES, "ingest-2") is True
+    assert store.record_batch_conflict(P, "b1", "fp-2", FILES, "ingest-3") is False
+    assert store.known_batches(P) == {("b1", "fp-1"), ("b1", "fp-2")}
+    assert store.get_batch(P, "b1").fingerprint == "fp-1"  # the accepted content stays
+
+
+def accept(store: Store, batch_id: str, rows: int = 10) -> None:
+    store.claim_batch(P, batch_id, f"fp-{batch_id}", FILES, f"ingest-{batch_id}")
+    store.accept_batch(P, batch_id, rows, f"s3://a/staging/{batch_id}.parquet")
+    time.sleep(0.002)  # distinct arrival times, so the order is the landing order
+
+
+def test_accepted_batches_filter_by_arrival_and_consumption(store: Store) -> None:
+    for batch_id in ("b1", "b2", "b3"):
+        accept(store, batch_id)
+    store.claim_batch(P, "bad", "fp", FILES, "ingest-bad")
+    store.quarantine_batch(P, "bad", "MISSING_COLUMNS", "no", "s3://q", None)
+    every = store.accepted_batches(P)
+    assert [b.batch_id for b in every] == ["b1", "b2", "b3"]
+    assert every[0].rows_accepted == 10 and every[0].staged_uri.endswith("b1.parquet")
+    b2_at = every[1].arrived_at
+    assert [b.batch_id for b in store.accepted_batches(P, arrived_before=b2_at)] == ["b1"]
+    assert [b.batch_id for b in store.accepted_batches(P, arrived_from=b2_at)] == ["b2", "b3"]
+    store.take_training_batches(P, "train-1", ["b1"], live=True)
+    store.take_training_batches(P, "shadow-1", ["b2"], live=False)
+    assert [b.batch_id for b in store.accepted_batches(P, untrained_only=True)] == ["b2", "b3"]
+
+
+def test_a_live_run_takes_a_batch_once_and_a_rerun_gets_its_selection(store: Store) -> None:
+    for batch_id in ("b1", "b2"):
+        accept(store, batch_id)
+    assert store.take_training_batches(P, "train-1", ["b1", "b2"], live=True) == ["b1", "b2"]
+    assert store.take_training_batches(P, "train-1", ["b2"], live=True) == ["b1", "b2"]
+    with pytest.raises(BatchTaken):
+        store.take_training_batches(P, "train-2", ["b2"], live=True)
+    assert store.training_batch_ids(P, "train-2") == []  # all or nothing
+    assert store.take_training_batches(P, "shadow-1", ["b1", "b2"], live=False) == ["b1", "b2"]
+    assert store.take_training_batches(P, "shadow-2", ["b1"], live=False) == ["b1"]
+    runs = store.training_runs_of_batch(P, "b1")
+    assert [(r["dag_run_id"], r["live"]) for r in runs] == [
+        ("train-1", True), ("shadow-1", False), ("shadow-2", False)]
 
 
 def test_set_batch_status(store: Store) -> None:

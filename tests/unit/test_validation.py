@@ -256,6 +256,30 @@ def _manifest_mismatch(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) ->
     return _rejected(lambda: check_manifest(manifest, "b/", [("b/p.parquet", body)], "parquet"))
 
 
+def _batch_changed(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    """The same batch id lands again with other bytes: the ingest run's claim refuses it."""
+    import tempfile
+
+    from mlops_lib import steps
+    from mlops_lib.batches import BatchRef, ObjectInfo
+    from mlops_lib.services import Services
+    from mlops_lib.settings import Settings
+
+    def landed(etag: str) -> BatchRef:
+        return BatchRef("b1", "landing/b1/", "landing/b1/_SUCCESS", "2026-01-01T00:00:00",
+                        (ObjectInfo("landing/b1/p.parquet", etag, 10, "2026-01-01T00:00:00"),))
+
+    with tempfile.TemporaryDirectory() as home:
+        svc = Services(Settings.from_env({"CT_HOME": home}))
+        steps.register_batch(svc, spec, landed("e1"), "ingest-1")
+        outcome = _rejected(lambda: steps.register_batch(svc, spec, landed("e2"), "ingest-2"))
+        first, changed = landed("e1").fingerprint, landed("e2").fingerprint
+        assert svc.store.get_batch(spec.name, "b1").fingerprint == first  # kept as accepted
+        assert svc.store.known_batches(spec.name) == {("b1", first), ("b1", changed)}
+        svc.store.engine.dispose()
+    return outcome
+
+
 SCENARIOS: dict[ReasonCode, Callable[[pd.DataFrame, PipelineSpec, PipelineSpec], Outcome]] = {
     ReasonCode.EMPTY_BATCH: _empty_batch,
     ReasonCode.UNREADABLE_FILE: _unreadable,
@@ -283,6 +307,7 @@ SCENARIOS: dict[ReasonCode, Callable[[pd.DataFrame, PipelineSpec, PipelineSpec],
     ReasonCode.CONSTANT_COLUMN: _constant_column,
     ReasonCode.MANIFEST_INVALID: _manifest_invalid,
     ReasonCode.MANIFEST_MISMATCH: _manifest_mismatch,
+    ReasonCode.BATCH_CHANGED: _batch_changed,
 }
 
 

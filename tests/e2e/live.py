@@ -1,0 +1,69 @@
+"""The real local stack for end-to-end tests: started on free ports in a temporary CT_HOME
+(on PostgreSQL when CT_TEST_PG is set), stopped afterwards with a check that `down` left no
+process of it running."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mlops_lib import devstack
+from mlops_lib.airflow_api import AirflowApi
+from mlops_lib.registry import Registry
+from mlops_lib.s3io import s3_client
+from mlops_lib.settings import Settings
+from mlops_lib.store import Store
+from tests.support import create_pg_database, drop_pg_database, free_port, pg_server_url
+
+
+@dataclass
+class LiveStack:
+    cfg: devstack.StackConfig
+    settings: Settings
+    store: Store
+    registry: Registry
+    api: AirflowApi
+    s3: object
+
+    @property
+    def dag_id(self) -> str:
+        return "ct_credit_default"
+
+
+@contextmanager
+def live_stack(home: Path, pipelines: Path, **env: str) -> Iterator[LiveStack]:
+    """Start the stack for `pipelines` (extra env such as CT_S3_SERVER=moto) and yield it."""
+    databases: list[str] = []
+    env = {"CT_HOME": str(home), "CT_PIPELINES_DIR": str(pipelines),
+           "CT_S3_PORT": str(free_port()), "CT_MLFLOW_PORT": str(free_port()),
+           "CT_AIRFLOW_PORT": str(free_port()), **env}
+    server = pg_server_url()
+    if server is not None:
+        af_db, af_url = create_pg_database(server, "ct_e2e_airflow")
+        store_db, store_url = create_pg_database(server, "ct_e2e_store")
+        databases += [af_db, store_db]
+        env |= {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": af_url, "CT_STORE_URL": store_url}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        cfg = devstack.StackConfig.from_env()
+        for key, value in cfg.service_env().items():  # so they are restored afterwards
+            mp.setenv(key, value)
+        try:
+            devstack.up(cfg, timeout=300)
+            settings = Settings.from_env()
+            api = AirflowApi(cfg.airflow_url, devstack.AIRFLOW_USER,
+                             devstack.airflow_password(cfg) or "")
+            yield LiveStack(cfg, settings, Store(settings.store_url),
+                            Registry(settings.mlflow_tracking_uri), api, s3_client(settings))
+        finally:
+            started = {p.stem: int(p.read_text()) for p in cfg.run_dir.glob("*.pid")}
+            devstack.down(cfg)
+            left = [name for name, pgid in started.items() if devstack.group_pss_kib(pgid)]
+            for name in databases:
+                drop_pg_database(server, name)  # type: ignore[arg-type]
+            assert not left, f"`down` left processes running: {left}"
