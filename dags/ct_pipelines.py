@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task, task_group
 from ct_airflow import tasks as ct
+from ct_airflow.links import report_task
 from ct_airflow.schedules import batches_asset, drift_asset, training_schedule
 from ct_airflow.sensors import S3BatchSensor
 
@@ -96,6 +97,12 @@ def training_dag(spec: PipelineSpec) -> DAG:
             "batches": Param([], type="array", items={"type": "string"}, title="Batches",
                              description="Accepted batch ids to train on (default: the new "
                                          "ones since the last training run)."),
+            "window_start": Param(None, type=["null", "string"], format="date-time",
+                                  title="Window start",
+                                  description="Or train on the batches accepted in "
+                                              "[start, end) (UTC)."),
+            "window_end": Param(None, type=["null", "string"], format="date-time",
+                                title="Window end"),
             "force": Param(False, type="boolean", title="Force",
                            description="Train even with nothing new (on the newest batches) "
                                        "or below trigger.min_new_rows."),
@@ -109,9 +116,10 @@ def training_dag(spec: PipelineSpec) -> DAG:
         reconciled >> plan
         version = task(ct.version_dataset)(spec.name, plan)
         trained = task(ct.train_model)(spec.name, version)
-        evaluation = task(ct.evaluate_challenger)(spec.name, plan, version, trained)
-        reports = task(ct.build_reports)(spec.name, plan, version, trained)
-        task(ct.promote_champion)(spec.name, plan, evaluation, reports)
+        # These three carry an "Evidently report" button (operator extra link) in the UI.
+        evaluation = report_task(ct.evaluate_challenger)(spec.name, plan, version, trained)
+        reports = report_task(ct.build_reports)(spec.name, plan, version, trained)
+        report_task(ct.promote_champion)(spec.name, plan, evaluation, reports)
     return dag
 
 

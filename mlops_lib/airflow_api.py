@@ -53,6 +53,11 @@ class AirflowApi:
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self._request("GET", _run_path(dag_id, run_id))
 
+    def backfills(self, dag_id: str) -> list[dict[str, Any]]:
+        """The DAG's backfills; `completed_at` is set once the scheduler has finished one."""
+        return self._request("GET", f"/api/v2/backfills?dag_id={quote(dag_id, safe='')}"
+                             )["backfills"]
+
     def set_note(self, dag_id: str, run_id: str, note: str) -> None:
         self._request("PATCH", _run_path(dag_id, run_id), {"note": note})
 

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from mlops_lib.keys import unsafe_key_reason
+
 CompletionMode = Literal["marker", "manifest", "quiet"]
 
 
@@ -95,6 +97,11 @@ def completed_batches(objects: Iterable[ObjectInfo], prefix: str,
     folders of Spark/Hadoop writers, hidden files) are not data. In `manifest` mode the caller
     still has to check the manifest's content (`mlops_lib.manifest.landed`).
 
+    Unsafe keys (`mlops_lib.keys.unsafe_key_reason`: `..`, `//`, control characters, ...) are
+    never skipped: they count as data files, and a folder named `..` (or the empty name of
+    `prefix//`) is a batch like any other, so that validation refuses the batch loudly
+    (UNSAFE_KEY) instead of it going unseen.
+
     `uploading` holds the keys of multipart uploads in progress: they are not listed as objects
     until completed, so a folder can look quiet (or marked) while a file is still arriving; a
     batch with an upload in progress is never complete.
@@ -110,12 +117,13 @@ def completed_batches(objects: Iterable[ObjectInfo], prefix: str,
             continue
         rest = obj.key[len(prefix):]
         batch_id, sep, name = rest.partition("/")
-        if not sep or not batch_id or not name:
+        unsafe = unsafe_key_reason(obj.key) is not None
+        if not sep or not name or not (batch_id or unsafe):
             continue
         newest[batch_id] = max(newest.get(batch_id, ""), _utc(obj.last_modified))
         if rule.mode != "quiet" and name == rule.marker:
             markers[batch_id] = obj
-        elif not any(part.startswith(("_", ".")) for part in name.split("/")):
+        elif unsafe or not any(part.startswith(("_", ".")) for part in name.split("/")):
             by_batch.setdefault(batch_id, []).append(obj)
     if rule.mode == "quiet":
         cutoff = _utc((now or datetime.now(UTC)).isoformat(), shift=-rule.quiet_period_s)

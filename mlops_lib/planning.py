@@ -7,8 +7,9 @@ candidates the store offers. No I/O here, so every trigger path is a unit test.
 - arrival / drift (asset events) and schedule: a *live* run consumes the accepted batches no
   earlier live run trained on, oldest first, at most `max_batches_per_run`; with fewer than
   `min_new_rows` rows it waits for more data (unless forced).
-- manual: like a live run; `batches` in the params names them instead (not consumed), and
-  `force` retrains on the newest batches when nothing is new.
+- manual: like a live run; `batches` in the params names them instead, or `window_start` /
+  `window_end` a window of arrival times (neither consumes), and `force` retrains on the newest
+  batches when nothing is new or trains below `min_new_rows`.
 - backfill: a *shadow* run over its interval: the batches that had arrived in
   [interval start, interval end), newest `max_batches_per_run` of them; it consumes nothing and
   never moves the champion unless `promote` is set (and its data is newer, checked at decision).
@@ -91,7 +92,7 @@ def plan(ctx: RunContext, policy: TriggerConfig, *, new: Sequence[Candidate],
     """Decide the run's batches from the store's candidates.
 
     new: accepted, not consumed by a live run, arrived by the cutoff (oldest first);
-    in_interval: accepted, arrived in the run's interval (backfill);
+    in_interval: accepted, arrived in the run's interval (backfill) or the manual window;
     named: the accepted batches the params name (manual);
     newest: the newest accepted batches (a forced retrain).
     """
@@ -121,6 +122,13 @@ def plan(ctx: RunContext, policy: TriggerConfig, *, new: Sequence[Candidate],
                          skip=f"no batch had been accepted in [{ctx.interval_start}, "
                               f"{ctx.interval_end})")
         return build(chosen, consume=False, may_promote=promote)
+    if cause == "manual" and (params.get("window_start") or params.get("window_end")):
+        chosen = list(in_interval)[-cap:]
+        if not chosen:
+            return build([], consume=False, may_promote=False,
+                         skip=f"no batch had been accepted in [{params.get('window_start')}, "
+                              f"{params.get('window_end')})")
+        return build(chosen, consume=False, may_promote=True)
     if params.get("batches"):
         wanted = [str(b) for b in params["batches"]]
         found = {c.batch_id for c in named}
@@ -153,6 +161,8 @@ def _provenance(ctx: RunContext, cause: Cause, *, batches_uri: str,
     if cause in ("manual", "backfill"):
         trigger |= {"user": ctx.triggered_by, "reason": params.get("reason") or "",
                     "force": bool(params.get("force")), "promote": bool(params.get("promote"))}
+        if params.get("window_start") or params.get("window_end"):
+            trigger["window"] = [params.get("window_start"), params.get("window_end")]
     arrivals = [e for e in ctx.asset_events if e.uri == batches_uri]
     crossings = [e for e in ctx.asset_events if e.uri == drift_uri]
     if arrivals:

@@ -1,16 +1,20 @@
 """A static HTML index of a pipeline's runs: decision, metric values and links to the reports.
 
 Regenerated from the SQL store at the end of every run (`steps.decide`) and uploaded next to
-the reports, at `s3://<artifact bucket>/reports/<pipeline>/index.html`. It is a convenience
-for people: the store stays the record, and a page that fails to publish changes nothing.
+the reports, at `s3://<artifact bucket>/reports/<pipeline>/index.html`; each run's reports are
+in `reports/<pipeline>/<run folder>/`, so the page links them relatively (and, when the S3
+endpoint is known, by its HTTP URL too). It is a convenience for people: the store stays the
+record, and a page that fails to publish changes nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from html import escape
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from mlops_lib.store import DecisionRecord
 
@@ -20,7 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-INDEX_CONTENT_TYPE = "text/html"
+INDEX_CONTENT_TYPE = "text/html; charset=utf-8"
+REPORT_CONTENT_TYPES = {"html": "text/html; charset=utf-8", "json": "application/json"}
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -38,6 +43,19 @@ def index_key(pipeline: str) -> str:
     return f"reports/{pipeline}/index.html"
 
 
+def run_folder(dag_run_id: str) -> str:
+    """The folder of a DAG run's reports: its id with every character outside
+    [A-Za-z0-9._-] (`:`, `+` of the timestamps) replaced by `_`. A function of the id only, so
+    a retried task writes the same keys again."""
+    folder = re.sub(r"[^A-Za-z0-9._-]", "_", dag_run_id)
+    return folder if folder.strip(".") else f"_{folder}"  # never "", "." or ".."
+
+
+def report_key(pipeline: str, dag_run_id: str, file_name: str) -> str:
+    """Object key of one report file: `reports/<pipeline>/<run folder>/<file name>`."""
+    return f"reports/{pipeline}/{run_folder(dag_run_id)}/{file_name}"
+
+
 def render_index(
     pipeline: str,
     decisions: Iterable[DecisionRecord],
@@ -45,13 +63,19 @@ def render_index(
     *,
     tracking_url: str | None = None,
     mlflow_runs: Mapping[str, tuple[str, str]] | None = None,
+    folder_uri: str | None = None,
+    http_base: str | None = None,
 ) -> str:
     """The index page: one row per run, newest first.
 
     `reports_by_run` maps a DAG run id to its report rows (`kind`, `format`, `uri`, as the store
-    returns them); each HTML report is linked by its URI. With `tracking_url`, runs found in
-    `mlflow_runs` (DAG run id -> (experiment id, MLflow run id)) link to their MLflow run page.
-    Every value from the store is HTML-escaped: reasons carry free text from data and errors.
+    returns them); each HTML report is linked. A URI under `folder_uri` (the page's own folder,
+    `s3://<bucket>/reports/<pipeline>/`) is linked relatively, `<run folder>/<file>`, which
+    works wherever the folder is served from, and also absolutely under `http_base` (the same
+    folder's HTTP URL) when given; any other URI is linked as it is. With `tracking_url`, runs
+    found in `mlflow_runs` (DAG run id -> (experiment id, MLflow run id)) link to their MLflow
+    run page. Every value from the store is HTML-escaped: reasons carry free text from data and
+    errors.
     """
     rows = sorted(decisions, key=lambda d: (d.created_at, d.dag_run_id), reverse=True)
     runs = mlflow_runs or {}
@@ -67,7 +91,8 @@ def render_index(
         "</tr></thead><tbody>",
     ]
     for d in rows:
-        links = [_link(r["uri"], str(r["kind"])) for r in reports_by_run.get(d.dag_run_id, ())
+        links = [_report_link(str(r["uri"]), str(r["kind"]), folder_uri, http_base)
+                 for r in reports_by_run.get(d.dag_run_id, ())
                  if r.get("format") == "html" and r.get("uri")]
         if tracking_url and d.dag_run_id in runs:
             experiment_id, run_id = runs[d.dag_run_id]
@@ -103,10 +128,24 @@ def publish_index(svc: Services, spec: PipelineSpec) -> str:
                 mlflow_runs[d.dag_run_id] = (svc.registry.experiment_id(run_id), run_id)
         except Exception as exc:  # a missing run page link is no reason to drop the page
             log.warning("No MLflow link for run %s: %s", d.dag_run_id, exc)
+    bucket, folder = svc.settings.artifact_bucket, f"reports/{spec.name}/"
+    endpoint = svc.settings.s3_endpoint_url
     page = render_index(spec.name, decisions, reports,
-                        tracking_url=svc.settings.mlflow_tracking_uri, mlflow_runs=mlflow_runs)
-    return s3io.put_file(svc.s3, svc.settings.artifact_bucket, index_key(spec.name),
-                         page.encode("utf-8"), content_type=INDEX_CONTENT_TYPE)
+                        tracking_url=svc.settings.mlflow_tracking_uri, mlflow_runs=mlflow_runs,
+                        folder_uri=f"s3://{bucket}/{folder}",
+                        http_base=f"{endpoint.rstrip('/')}/{bucket}/{folder}" if endpoint
+                        else None)
+    return s3io.put_file(svc.s3, bucket, index_key(spec.name), page.encode("utf-8"),
+                         content_type=INDEX_CONTENT_TYPE)
+
+
+def _report_link(uri: str, label: str, folder_uri: str | None, http_base: str | None) -> str:
+    if not folder_uri or not uri.startswith(folder_uri):
+        return _link(uri, label)
+    relative = quote(uri[len(folder_uri):])
+    if not http_base:
+        return _link(relative, label)
+    return f"{_link(relative, label)} ({_link(http_base + relative, 'http')})"
 
 
 def _link(href: str, label: str) -> str:

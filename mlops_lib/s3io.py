@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from mlops_lib.batches import BatchRef, ObjectInfo
+from mlops_lib.keys import hashed_name, safe_name, safe_segment, unsafe_key_reason
 from mlops_lib.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_COPY_OBJECT_LIMIT = 5 * 1024**3  # the most one CopyObject call copies
 
 
 def s3_client(settings: Settings | None = None) -> Any:
@@ -60,16 +67,41 @@ def upload_batch(client: Any, bucket: str, prefix: str, batch_id: str,
     return f"s3://{bucket}/{base}"
 
 
+def quarantine_prefix(pipeline: str, batch_id: str) -> str:
+    """`quarantine/<pipeline>/<batch id>/`, the id replaced by `batch-<sha256[:12]>` when it
+    is no safe folder name (`..`, empty, control characters, over 200 bytes)."""
+    return f"quarantine/{pipeline}/{safe_segment(batch_id, fallback='batch')}/"
+
+
 def copy_to_quarantine(client: Any, bucket: str, batch: BatchRef, pipeline: str,
                        reason: Mapping[str, Any]) -> str:
-    """Copy (never move) a rejected batch under `quarantine/` with the reason beside it."""
-    dest = f"quarantine/{pipeline}/{batch.batch_id}/"
-    for f in batch.files:
-        name = f.key[len(batch.prefix):]
-        client.copy_object(Bucket=bucket, Key=dest + name,
-                           CopySource={"Bucket": bucket, "Key": f.key})
+    """Copy (never move) a rejected batch under `quarantine/` with the reason beside it.
+
+    Every copy lands under `quarantine_prefix(...)`: a file whose name (or whose destination
+    key) is unsafe is stored as `file-<n>-<sha256[:12]>`. `_REASON.json` maps each original
+    key to its copy (`objects`), and notes a copy that failed instead of hiding it."""
+    dest = quarantine_prefix(pipeline, batch.batch_id)
+    objects = []
+    for n, f in enumerate(batch.files):
+        name = f.key[len(batch.prefix):] if f.key.startswith(batch.prefix) else f.key
+        target = dest + safe_name(name, fallback=f"file-{n}")
+        if unsafe_key_reason(target) is not None:  # a long name under a longer folder
+            target = dest + hashed_name(name, f"file-{n}")
+        entry: dict[str, Any] = {"key": f.key, "etag": f.etag, "size": f.size,
+                                 "quarantined_as": target}
+        try:
+            source = {"Bucket": bucket, "Key": f.key}
+            if f.size > _COPY_OBJECT_LIMIT:  # larger: a multipart copy
+                client.copy(source, bucket, target)
+            else:
+                client.copy_object(Bucket=bucket, Key=target, CopySource=source)
+        except ClientError as exc:  # recorded beside the reason; the rejection stands
+            log.warning("Could not copy %r to quarantine: %s", f.key, exc)
+            entry["copy_error"] = str(exc)
+        objects.append(entry)
+    body = {**reason, "batch_id": batch.batch_id, "objects": objects}
     client.put_object(Bucket=bucket, Key=dest + "_REASON.json",
-                      Body=json.dumps(reason, indent=2, default=str).encode())
+                      Body=json.dumps(body, indent=2, default=str).encode())
     return f"s3://{bucket}/{dest}"
 
 

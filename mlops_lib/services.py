@@ -7,6 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from mlops_lib.keys import hashed_name
 from mlops_lib.registry import Registry
 from mlops_lib.settings import Settings
 from mlops_lib.store import Store
@@ -37,7 +38,13 @@ class Services:
                                 self.settings.s3_endpoint_url)
 
     def scratch_dir(self, pipeline: str, dag_run_id: str) -> Path:
+        """`<home>/runs/<pipeline>/<run id made a safe folder name>`, created; never outside."""
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dag_run_id)
-        path = self.settings.home / "runs" / pipeline / safe
+        if not safe.strip(".") or len(safe.encode()) > 200:  # `.`, `..`, or too long a name
+            safe = hashed_name(dag_run_id, "run")
+        root = self.settings.home / "runs"
+        path = root / pipeline / safe
+        if not path.resolve().is_relative_to(root.resolve()):
+            raise ValueError(f"run folder {path} would lie outside {root}")
         path.mkdir(parents=True, exist_ok=True)
         return path

@@ -19,6 +19,7 @@ ExtraColumnsPolicy = Literal["reject", "drop"]
 Bound = float | datetime  # a range bound: a number, or an aware UTC datetime for datetime features
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
+DEFAULT_MAX_FILE_BYTES = 2 * 1024**3  # 2 GiB: source.max_file_bytes when the spec gives none
 _METRIC_DIRECTIONS = {
     "roc_auc": "maximize",
     "pr_auc": "maximize",
@@ -87,6 +88,7 @@ class Source:
     marker: str = "_SUCCESS"
     completion: CompletionMode = "marker"
     quiet_period_s: float = 60.0
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES  # larger files: FILE_TOO_LARGE, not downloaded
 
     @property
     def completion_rule(self) -> Completion:
@@ -314,8 +316,12 @@ def _parse_source(src: dict[str, Any], prefix: str, fmt: FileFormat, path: str) 
     quiet = float(src.get("quiet_period_s", 60.0))
     if quiet <= 0:
         raise SpecError(f"{path}: source.quiet_period_s must be positive")
+    max_bytes = src.get("max_file_bytes", DEFAULT_MAX_FILE_BYTES)
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
+        raise SpecError(f"{path}: source.max_file_bytes must be a positive integer (bytes), "
+                        f"not {max_bytes!r}")
     return Source(bucket=str(src["bucket"]), prefix=prefix, format=fmt, marker=marker,
-                  completion=completion, quiet_period_s=quiet)
+                  completion=completion, quiet_period_s=quiet, max_file_bytes=max_bytes)
 
 
 _FEATURE_KEYS = {"name", "dtype", "categories", "nullable", "max_null_share", "min", "max",

@@ -29,6 +29,7 @@ from mlops_lib.training import predict, split_holdout, train_model
 from mlops_lib.validation import (
     BatchRejected,
     ReasonCode,
+    check_listing,
     check_manifest,
     conform,
     read_batch,
@@ -79,8 +80,10 @@ def validate(svc: Services, spec: PipelineSpec, batch: BatchRef,
     """Check the batch against the spec; a bad batch is quarantined (copied) and rejected.
 
     An accepted batch is conformed to the spec's dtypes and staged on S3, where training
-    runs read it (the raw drop is read once, here)."""
+    runs read it (the raw drop is read once, here). Unsafe keys and files above the spec's
+    size limit are refused on the listing, before anything is downloaded."""
     try:
+        check_listing(batch, spec)
         files = s3io.read_batch_files(svc.s3, spec.source.bucket, batch)
         if spec.source.completion == "manifest":
             raw = svc.s3.get_object(Bucket=spec.source.bucket, Key=batch.marker_key)["Body"]
@@ -145,9 +148,7 @@ def plan_training(svc: Services, spec: PipelineSpec, ctx: RunContext) -> dict[st
         ctx, spec.trigger,
         new=_candidates(store.accepted_batches(spec.name, arrived_before=live_cutoff,
                                                untrained_only=True)),
-        in_interval=_candidates(store.accepted_batches(
-            spec.name, arrived_from=ctx.interval_start, arrived_before=ctx.interval_end)
-            if ctx.run_type == "backfill" else []),
+        in_interval=_candidates(_in_window(store, spec.name, ctx)),
         named=_candidates([b for b in accepted if b.batch_id in wanted]),
         newest=_candidates(accepted),
         batches_uri=spec.batches_asset_uri, drift_uri=spec.drift_asset_uri)
@@ -500,11 +501,19 @@ def _performance_report(svc: Services, spec: PipelineSpec, holdout: pd.DataFrame
 
 def _store_reports(svc: Services, spec: PipelineSpec, run_id: str, out_dir: Path,
                    files: Sequence[ReportFile], dag_run_id: str) -> dict[str, str]:
-    """Log report files to the MLflow run under reports/ and record where they are on S3."""
-    base = svc.registry.log_artifacts(run_id, out_dir, "reports")
+    """Log report files to the MLflow run under reports/ (its run page shows them) and copy
+    each to `s3://<artifact bucket>/reports/<pipeline>/<run folder>/<file>`, the URI recorded
+    in the store and linked from the pipeline's index page. The keys depend on the DAG run id
+    only, so a retry overwrites the same objects."""
+    from mlops_lib.report_index import REPORT_CONTENT_TYPES, report_key
+
+    svc.registry.log_artifacts(run_id, out_dir, "reports")
     uris = {}
     for f in files:
-        uri = svc.settings.artifact_location(f"{base}/{f.path.name}")
+        uri = s3io.put_file(svc.s3, svc.settings.artifact_bucket,
+                            report_key(spec.name, dag_run_id, f.path.name), f.path.read_bytes(),
+                            content_type=REPORT_CONTENT_TYPES.get(f.format,
+                                                                  "application/octet-stream"))
         svc.store.record_report(spec.name, dag_run_id, f.kind, f.format, uri)
         uris[f.path.name] = uri
     return uris
@@ -540,6 +549,27 @@ def _champion_reference(svc: Services, spec: PipelineSpec,
         return None
     version = svc.versioner.at(spec.name, champion["data_rev"])
     return pd.read_parquet(io.BytesIO(svc.versioner.read(version)))
+
+
+def _in_window(store: Any, pipeline: str, ctx: RunContext) -> list[BatchRecord]:
+    """Accepted batches that arrived in a backfill's interval or a manual run's window."""
+    params = ctx.params or {}
+    if ctx.run_type == "backfill":
+        start, end = ctx.interval_start, ctx.interval_end
+    elif params.get("window_start") or params.get("window_end"):
+        start, end = (_utc_iso(params.get(k)) for k in ("window_start", "window_end"))
+    else:
+        return []
+    return store.accepted_batches(pipeline, arrived_from=start, arrived_before=end)
+
+
+def _utc_iso(value: Any) -> str | None:
+    """A window bound as the store writes times (UTC, milliseconds), so strings compare."""
+    if not value:
+        return None
+    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds")
 
 
 def _candidates(records: Sequence[BatchRecord]) -> list[Candidate]:

@@ -7,9 +7,10 @@ report tells the producer everything that is wrong with a batch. Each failure ca
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -18,6 +19,8 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as pdt
 
+from mlops_lib.batches import BatchRef
+from mlops_lib.keys import MAX_KEY_BYTES, unsafe_key_reason
 from mlops_lib.spec import Contract, Feature, PipelineSpec
 
 Severity = Literal["error", "warning"]
@@ -55,6 +58,9 @@ class ReasonCode(StrEnum):
     MANIFEST_INVALID = "MANIFEST_INVALID"
     MANIFEST_MISMATCH = "MANIFEST_MISMATCH"
     BATCH_CHANGED = "BATCH_CHANGED"  # a batch id landed again with other content
+    UNSAFE_KEY = "UNSAFE_KEY"  # `..`, leading `/`, `//`, control characters, over 1024 bytes
+    FILE_TOO_LARGE = "FILE_TOO_LARGE"  # a listed size above source.max_file_bytes
+    RAGGED_CSV = "RAGGED_CSV"  # a CSV row with more or fewer fields than the header
 
 
 @dataclass(frozen=True)
@@ -151,6 +157,46 @@ class BatchRejected(Exception):
         return (type(self), (self.code, self.message, self.report))
 
 
+# --- the listing, before any download ---------------------------------------------------------
+
+
+def check_listing(batch: BatchRef, spec: PipelineSpec) -> None:
+    """Refuse a batch on its listing alone, before a byte of it is downloaded.
+
+    Every key (the batch folder, its data files, its marker) must be safe
+    (`mlops_lib.keys.unsafe_key_reason`; else UNSAFE_KEY) and every data file at most
+    `source.max_file_bytes` by its listed size (else FILE_TOO_LARGE). Raises BatchRejected
+    with a report holding both checks.
+    """
+    keys = [batch.prefix, *(f.key for f in batch.files)]
+    keys += [batch.marker_key] if batch.marker_key else []
+    unsafe = [(key, why) for key in keys if (why := unsafe_key_reason(key)) is not None]
+    checks = [CheckResult(
+        "safe_keys", not unsafe,
+        f"{len(unsafe)} unsafe object keys, first {_show_key(unsafe[0][0])}: {unsafe[0][1]}"
+        if unsafe else f"{len(keys)} keys are safe",
+        "no `.`/`..` or empty segment, no leading '/', no control character, at most "
+        f"{MAX_KEY_BYTES} bytes of UTF-8", ReasonCode.UNSAFE_KEY, value=len(unsafe),
+        threshold=0)]
+    limit = spec.source.max_file_bytes
+    large = [f for f in batch.files if f.size > limit]
+    biggest = max(large, key=lambda f: f.size) if large else None
+    checks.append(CheckResult(
+        "max_file_bytes", biggest is None,
+        f"{len(large)} of {len(batch.files)} files above the limit of {limit} bytes, the "
+        f"largest {_show_key(biggest.key)} of {biggest.size} bytes" if biggest
+        else f"{len(batch.files)} files within the limit",
+        f"each file at most {limit} bytes (source.max_file_bytes)", ReasonCode.FILE_TOO_LARGE,
+        value=None if biggest is None else biggest.size, threshold=limit))
+    ValidationReport(spec.name, batch.batch_id, 0, checks).raise_for_failures()
+
+
+def _show_key(key: str, limit: int = 120) -> str:
+    """A key for a message: repr'd (control characters escaped) and cut short."""
+    shown = repr(key)
+    return shown if len(shown) <= limit else f"{shown[:limit]}...({len(key)} characters)"
+
+
 # --- reading -----------------------------------------------------------------------------------
 
 
@@ -175,13 +221,23 @@ def read_batch(files: Sequence[tuple[str, bytes]], fmt: str) -> pd.DataFrame:
 
 def check_manifest(raw_manifest: bytes, prefix: str, files: Sequence[tuple[str, bytes]],
                    fmt: str) -> None:
-    """Reject a batch whose bytes or row counts differ from its manifest."""
+    """Reject a batch whose bytes or row counts differ from its manifest.
+
+    The bytes (sizes, sha256) are compared first; a CSV file whose bytes are right but whose
+    rows are ragged is then RAGGED_CSV, not a row-count mismatch."""
     from mlops_lib.manifest import ManifestError, parse_manifest, verify_contents
 
     try:
         manifest = parse_manifest(raw_manifest)
+        verify_contents(manifest, prefix, files)
+        if fmt == "csv":
+            for key, content in files:
+                if content:
+                    check_csv_shape(key, content)
         rows = {key[len(prefix):]: row_count(content, fmt) for key, content in files}
-        verify_contents(manifest, prefix, files, rows)
+        counted = replace(manifest, entries=tuple(replace(e, size=None, sha256=None)
+                                                  for e in manifest.entries))
+        verify_contents(counted, prefix, files, rows)
     except ManifestError as exc:
         raise BatchRejected(ReasonCode(exc.code), str(exc)) from exc
 
@@ -201,6 +257,8 @@ def row_count(content: bytes, fmt: str) -> int | None:
 
 
 def _read_file(key: str, content: bytes, fmt: str) -> pd.DataFrame:
+    if fmt == "csv":
+        check_csv_shape(key, content)
     try:
         if fmt == "parquet":
             return pd.read_parquet(io.BytesIO(content), engine="pyarrow")
@@ -209,6 +267,70 @@ def _read_file(key: str, content: bytes, fmt: str) -> pd.DataFrame:
         raise BatchRejected(
             ReasonCode.UNREADABLE_FILE, f"cannot read {key!r} as {fmt}: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def check_csv_shape(key: str, content: bytes) -> None:
+    """Reject (RAGGED_CSV) a CSV file with a record of more or fewer fields than its header.
+
+    pandas pads a short row with nulls and reads a long first row as an index, so neither
+    would be caught later. A quoted field may hold the delimiter or a newline; blank lines are
+    skipped as pandas skips them. pyarrow's tokenizer finds a bad record fast; only then is
+    the file scanned again to name the line it starts on. Other parse errors (bad UTF-8, ...)
+    are left to the reader, which reports them as UNREADABLE_FILE.
+    """
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    bad: list[Any] = []
+
+    def first_bad(row: Any) -> str:
+        if not (row.text or "").strip():  # a whitespace-only line, skipped by pandas
+            return "skip"
+        bad.append(row)
+        return "error"
+
+    try:
+        pacsv.read_csv(
+            io.BytesIO(content),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True,
+                                             invalid_row_handler=first_bad),
+            convert_options=pacsv.ConvertOptions(include_columns=["f0"],
+                                                 column_types={"f0": pa.binary()}))
+    except (pa.ArrowException, ValueError):
+        if not bad:
+            return
+    if not bad:
+        return
+    row = bad[0]
+    found = _first_ragged_line(content)
+    if found is not None:
+        line, fields, expected = found
+        where = f"line {line}"
+    else:  # the two tokenizers disagree on where: name the record instead
+        fields, expected = row.actual_columns, row.expected_columns
+        where = f"record {str(row.text)[:80]!r}"
+    raise BatchRejected(ReasonCode.RAGGED_CSV, f"{key!r} {where}: {fields} "
+                        f"field{'' if fields == 1 else 's'} where the header has {expected}")
+
+
+def _first_ragged_line(content: bytes) -> tuple[int, int, int] | None:
+    """(line the record starts on, its fields, the header's fields) of the first ragged record."""
+    text = io.TextIOWrapper(io.BytesIO(content), encoding="utf-8-sig", errors="replace",
+                            newline="")
+    reader = csv.reader(text)
+    expected, start = None, 1
+    try:
+        for row in reader:
+            if row and not (len(row) == 1 and not row[0].strip()):
+                if expected is None:
+                    expected = len(row)
+                elif len(row) != expected:
+                    return start, len(row), expected
+            start = reader.line_num + 1
+    except csv.Error:
+        return None
+    return None
 
 
 def _require_same_columns(frames: list[tuple[str, pd.DataFrame]]) -> None:

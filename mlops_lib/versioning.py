@@ -150,7 +150,15 @@ def run_command(cmd: list[str], cwd: Path) -> str:
 
 
 def _safe_ref(batch_id: str) -> str:
-    """Git ref names forbid some characters; batch ids are folder names and may use them."""
-    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in batch_id).strip(".")
-    digest = hashlib.sha256(batch_id.encode()).hexdigest()[:8]
-    return cleaned if cleaned == batch_id else f"{cleaned}-{digest}"
+    """Git ref names forbid some characters; batch ids are folder names and may use them.
+
+    The result is one valid ref component (`git check-ref-format`): no `/`, no `..`, no
+    leading or trailing `.`, no `.lock` ending; an id changed to get there gets a digest."""
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in batch_id)
+    while ".." in cleaned:
+        cleaned = cleaned.replace("..", ".")
+    cleaned = cleaned.strip(".")
+    if cleaned and cleaned == batch_id and not cleaned.endswith(".lock"):
+        return cleaned
+    digest = hashlib.sha256(batch_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{cleaned or 'batch'}-{digest}"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PIPELINES_DIR = REPO_ROOT / "pipelines"
@@ -43,3 +47,22 @@ def drop_pg_database(server_url: str, name: str) -> None:
     with engine.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
+
+
+def isolate_airflow_home() -> None:
+    """Airflow reads its home once, at import: call this before a test module's first Airflow
+    import so that it uses a throwaway folder, never ~/airflow."""
+    if "AIRFLOW_HOME" not in os.environ:
+        os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="ct_airflow_home_")
+        atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
+
+
+def fresh_buckets(s3: Any, monkeypatch: Any) -> tuple[str, str]:
+    """Credentials the local S3 server accepts, and a new landing and artifact bucket."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    landing, artifacts = (f"{kind}-{uuid.uuid4().hex[:10]}" for kind in ("landing", "artifacts"))
+    s3.create_bucket(Bucket=landing)
+    s3.create_bucket(Bucket=artifacts)
+    return landing, artifacts

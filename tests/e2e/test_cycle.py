@@ -234,6 +234,51 @@ def test_marker_less_batch_waits_for_its_marker(stack: LiveStack, spec: Pipeline
     assert outcome.dag_run_state == "success", outcome.reason
 
 
+def test_multipart_upload_in_progress_does_not_fire(stack: LiveStack,
+                                                    spec: PipelineSpec) -> None:
+    """A data file still uploading in parts (no marker yet) is no batch; once the upload
+    completes and the marker lands, the batch runs."""
+    from mlops_lib.datagen import generate_batch, to_file_bytes
+
+    body = to_file_bytes(generate_batch(spec, 1500, seed=105), spec.source.format)
+    key = f"{spec.source.prefix}multipart/part-0000.parquet"
+    s3 = stack.s3
+    upload = s3.create_multipart_upload(Bucket=spec.source.bucket, Key=key)  # type: ignore[attr-defined]
+    part = s3.upload_part(Bucket=spec.source.bucket, Key=key, PartNumber=1,  # type: ignore[attr-defined]
+                          UploadId=upload["UploadId"], Body=body)
+    time.sleep(6)  # several poke intervals
+    assert stack.store.get_batch(PIPELINE, "multipart") is None
+
+    s3.complete_multipart_upload(  # type: ignore[attr-defined]
+        Bucket=spec.source.bucket, Key=key, UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    s3.put_object(Bucket=spec.source.bucket,  # type: ignore[attr-defined]
+                  Key=f"{spec.source.prefix}multipart/{spec.source.marker}", Body=b"")
+    outcome = cycle(stack, PIPELINE, "multipart")
+    assert outcome.dag_run_state == "success", outcome.reason
+
+
+def test_batches_landing_together_are_each_trained_once(stack: LiveStack) -> None:
+    """Three batches in one go: the sensor hands all of them to one ingest run (one mapped
+    group each), and every batch is trained by exactly one live training run."""
+    dropped = [drop_batch(PIPELINE, rows=1500, seed=110 + i, settings=stack.settings)
+               for i in range(3)]
+    outcomes = [cycle(stack, PIPELINE, d.batch_id) for d in dropped]
+
+    assert all(o.dag_run_state == "success" for o in outcomes), outcomes
+    for d in dropped:
+        live = [r for r in stack.store.training_runs_of_batch(PIPELINE, d.batch_id)
+                if r["live"]]
+        assert len(live) == 1, (d.batch_id, live)
+    ingest_runs = {o.ingest_run_id for o in outcomes}
+    for run_id in ingest_runs:  # each batch was accepted by its own mapped task group
+        tis = stack.api.task_instances(f"{stack.dag_id}_ingest", run_id)
+        validated = [t for t in tis if t["task_id"] == "batch.validate_batch"]
+        assert validated and all(t["state"] == "success" for t in validated)
+    assert sum(len([t for t in stack.api.task_instances(f"{stack.dag_id}_ingest", r)
+                    if t["task_id"] == "batch.validate_batch"]) for r in ingest_runs) == 3
+
+
 def test_drift_only_pipeline_retrains_when_its_policy_is_crossed(stack: LiveStack) -> None:
     """No champion: the first batch trains. An undrifted batch is measured and trains nothing;
     a drifted one crosses the policy, and the monitor's asset event runs training with the
@@ -300,12 +345,16 @@ def test_backfill_makes_shadow_runs_once(stack: LiveStack) -> None:
     no champion; the same backfill again (reprocessing completed runs) creates nothing new."""
     dag_id = f"ct_{DRIFTING}"
     batches = stack.store.accepted_batches(DRIFTING)
-    while len(batches) < 3:  # run alone: land some history first
+    while len(batches) < 3:  # run alone: land some history first (the first one trains)
         dropped = drop_batch(DRIFTING, rows=3000, seed=210 + len(batches),
                              settings=stack.settings)
         wait_for_batch(stack.store, DRIFTING, dropped.batch_id, timeout=CYCLE_TIMEOUT,
-                       api=stack.api, trained=False)
+                       api=stack.api, trained=not batches)
         batches = stack.store.accepted_batches(DRIFTING)
+    deadline = time.monotonic() + CYCLE_TIMEOUT
+    while any(r["state"] in ("queued", "running") for r in stack.api.dag_runs(dag_id)):
+        assert time.monotonic() < deadline, "live training runs did not finish"
+        time.sleep(2)  # a live run still deciding would move the champion under us
     days = ["2026-11-01", "2026-11-02", "2026-11-03"]
     for day, batch in zip(days, batches[-3:], strict=True):  # history: they arrived back then
         stack.store._exec("UPDATE batches SET arrived_at = :t WHERE pipeline = :p AND "
@@ -315,22 +364,23 @@ def test_backfill_makes_shadow_runs_once(stack: LiveStack) -> None:
     moves_before = stack.store.champion_moves(DRIFTING)
 
     def backfill(reprocess: str) -> list[dict[str, object]]:
-        subprocess.run([str(Path(sys.executable).parent / "airflow"), "backfill", "create",
-                        "--dag-id", dag_id, "--from-date", days[0], "--to-date", days[-1],
-                        "--reprocess-behavior", reprocess],
-                       env={**os.environ, **stack.cfg.airflow_env()}, check=True,
-                       capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "airflow"), "backfill", "create",
+             "--dag-id", dag_id, "--from-date", days[0], "--to-date", days[-1],
+             "--reprocess-behavior", reprocess],
+            env={**os.environ, **stack.cfg.airflow_env()}, capture_output=True, text=True,
+            timeout=120)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
         deadline = time.monotonic() + 3 * CYCLE_TIMEOUT
-        while time.monotonic() < deadline:
-            runs = [r for r in stack.api.dag_runs(dag_id, limit=100)
-                    if r["run_type"] == "backfill"]
-            if len(runs) == 3 and all(r["state"] in ("success", "failed") for r in runs):
-                return runs
+        while time.monotonic() < deadline:  # one backfill per DAG at a time: wait it out
+            if all(b["completed_at"] for b in stack.api.backfills(dag_id)):
+                return [r for r in stack.api.dag_runs(dag_id, limit=100)
+                        if r["run_type"] == "backfill"]
             time.sleep(3)
-        raise TimeoutError(f"backfill ({reprocess}) did not finish: {runs}")
+        raise TimeoutError(f"backfill ({reprocess}) did not finish: {stack.api.backfills(dag_id)}")
 
     runs = backfill("none")
-    assert all(r["state"] == "success" for r in runs), runs
+    assert len(runs) == 3 and all(r["state"] == "success" for r in runs), runs
     versions = _model_versions(stack, DRIFTING)
     for run in runs:
         plan = stack.store.get_training_run(DRIFTING, run["dag_run_id"])

@@ -5,12 +5,8 @@ methods they rely on."""
 from __future__ import annotations
 
 import asyncio
-import atexit
 import importlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,10 +14,9 @@ from typing import Any
 
 import pytest
 
-# Airflow reads its home once, at import; keep it out of ~/airflow.
-if "AIRFLOW_HOME" not in os.environ:
-    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="ct_airflow_home_")
-    atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
+from tests.support import isolate_airflow_home  # noqa: E402, I001
+
+isolate_airflow_home()  # before the first Airflow import
 
 from airflow.sdk.exceptions import AirflowException, TaskDeferred  # noqa: E402
 from ct_airflow.drift_sensor import DriftThresholdSensor, DriftThresholdTrigger  # noqa: E402

@@ -24,6 +24,7 @@ from mlops_lib.services import Services
 from mlops_lib.settings import REPO_ROOT, Settings
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.training import gpu_name
+from tests.support import fresh_buckets
 
 pytestmark = pytest.mark.integration
 
@@ -48,12 +49,7 @@ class Trained:
 def trained(spec: PipelineSpec, s3: Any, s3_endpoint: str, mlflow_server: str, store_url: str,
             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Trained:
     """One CT cycle of a generated batch, step by step, as the DAG's tasks call them."""
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    landing, artifacts = (f"{kind}-{uuid.uuid4().hex[:10]}" for kind in ("landing", "artifacts"))
-    s3.create_bucket(Bucket=landing)
-    s3.create_bucket(Bucket=artifacts)
+    landing, artifacts = fresh_buckets(s3, monkeypatch)
     env = {"CT_HOME": str(tmp_path / "home"), "CT_S3_ENDPOINT_URL": s3_endpoint,
            "CT_STORE_URL": store_url, "MLFLOW_TRACKING_URI": mlflow_server,
            "CT_ARTIFACT_BUCKET": artifacts}

@@ -5,11 +5,7 @@ the connection `ct_s3` given by env) reads; and the local stack's `CT_S3_SERVER=
 from __future__ import annotations
 
 import asyncio
-import atexit
 import json
-import os
-import shutil
-import tempfile
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -19,10 +15,9 @@ import boto3
 import pytest
 import yaml
 
-# Airflow reads its home once, at import; keep it out of ~/airflow.
-if "AIRFLOW_HOME" not in os.environ:
-    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="ct_airflow_home_")
-    atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
+from tests.support import isolate_airflow_home  # noqa: E402, I001
+
+isolate_airflow_home()  # before the first Airflow import
 
 from ct_airflow.assets import landing_asset, landing_trigger  # noqa: E402
 

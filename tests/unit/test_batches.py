@@ -256,3 +256,18 @@ def test_completion_times_in_mixed_notations_sort_as_times() -> None:
                obj(PREFIX + "b/_SUCCESS", at="2024-01-01T11:00:01.5+02:00")]  # 09:00:01.5 UTC
     assert [b.batch_id for b in completed_batches(objects, PREFIX, MARKER)] == ["b", "a"]
 
+
+
+def test_a_batch_with_a_multipart_upload_in_progress_is_not_complete() -> None:
+    """In-progress uploads are not listed as objects; the caller passes their keys."""
+    b1, b2 = completed_batches(listing(), PREFIX, MARKER)
+    busy = completed_batches(listing(), PREFIX, MARKER,
+                             uploading=[PREFIX + "b1/part-9.parquet", "elsewhere/b2/x"])
+    assert busy == [b2]
+    quiet = Completion(mode="quiet", quiet_period_s=1)
+    late = datetime(2030, 1, 1, tzinfo=UTC)
+    assert [b.batch_id for b in completed_batches(listing(), PREFIX, quiet, now=late)] == [
+        "b1", "b2", "b3"]
+    assert [b.batch_id for b in completed_batches(
+        listing(), PREFIX, quiet, now=late, uploading=[PREFIX + "b2/big.parquet"])] == [
+        "b1", "b3"]

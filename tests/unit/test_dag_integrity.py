@@ -99,7 +99,9 @@ for dag_id, dag in bag.dags.items():
                               "bucket": getattr(t, "bucket", None),
                               "prefix": getattr(t, "prefix", None),
                               "outlets": sorted(getattr(o, "uri", str(o))
-                                                for o in getattr(t, "outlets", []) or [])}
+                                                for o in getattr(t, "outlets", []) or []),
+                              "extra_links": {lk.name: lk.xcom_key
+                                              for lk in t.operator_extra_links}}
                   for t in dag.tasks},
     }
 print("@@JSON@@" + json.dumps(out))
@@ -212,7 +214,8 @@ def test_assets_wire_ingest_monitor_and_training(bag: dict[str, Any]) -> None:
             assert training["timetable"] == "AssetOrTimeSchedule", name
             presets = {"@daily": "0 0 * * *", "@hourly": "0 * * * *"}
             assert training["cron"] == presets.get(trigger["schedule"], trigger["schedule"])
-        assert training["params"] == ["batches", "force", "promote", "reason"]
+        assert training["params"] == ["batches", "force", "promote", "reason", "window_end",
+                                      "window_start"]
 
 
 def test_task_chain(bag: dict[str, Any]) -> None:
@@ -225,6 +228,17 @@ def test_task_chain(bag: dict[str, Any]) -> None:
     for dag in training:
         assert {"plan_training", "evaluate_challenger", "build_reports"} <= set(
             dag["tasks"]["promote_champion"]["upstream"])
+
+
+def test_training_tasks_link_to_the_reports(bag: dict[str, Any]) -> None:
+    """build_reports, evaluate_challenger and promote_champion show an "Evidently report"
+    button (ct_airflow.links); the worker stores its URL in XCom under the link's key."""
+    linked = {"build_reports", "evaluate_challenger", "promote_champion"}
+    for dag_id, dag in bag["dags"].items():
+        for task_id, t in dag["tasks"].items():
+            expected = ({"Evidently report": "_link_EvidentlyReportLink"}
+                        if kind_of(dag_id) == "" and task_id in linked else {})
+            assert t["extra_links"] == expected, (dag_id, task_id)
 
 
 def test_parse_imports_no_heavy_libraries(bag: dict[str, Any]) -> None:

@@ -107,3 +107,13 @@ def test_backfill_is_a_shadow_run_over_its_interval() -> None:
     assert promoting.may_promote and not promoting.consume
     empty = run(ctx, in_interval=[])
     assert empty.skip_reason and "no batch had been accepted" in empty.skip_reason
+
+
+def test_manual_run_over_a_window_of_arrivals() -> None:
+    ctx = RunContext("m1", "manual", params={"window_start": "2026-11-01T00:00:00Z",
+                                             "window_end": "2026-11-03T00:00:00Z"})
+    p = run(ctx, in_interval=cands("b1", "b2"), new=cands("b9"))
+    assert p.batch_ids == ("b1", "b2") and not p.consume and p.may_promote
+    assert p.trigger["window"] == ["2026-11-01T00:00:00Z", "2026-11-03T00:00:00Z"]
+    empty = run(ctx, in_interval=[])
+    assert empty.skip_reason and "no batch had been accepted" in empty.skip_reason

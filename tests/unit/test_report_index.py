@@ -7,10 +7,18 @@ from typing import Any
 
 import pytest
 
-from mlops_lib.report_index import index_key, publish_index, render_index
+from mlops_lib.report_index import (
+    index_key,
+    publish_index,
+    render_index,
+    report_key,
+    run_folder,
+)
 from mlops_lib.store import DecisionRecord
 
 pytestmark = pytest.mark.unit
+
+FOLDER = "s3://ct-artifacts/reports/credit_default/"
 
 
 def decision(dag_run_id: str, created_at: str, *, decision: str = "keep",
@@ -23,8 +31,14 @@ def decision(dag_run_id: str, created_at: str, *, decision: str = "keep",
 
 
 def report(dag_run_id: str, kind: str, fmt: str) -> dict[str, Any]:
+    """A report row as `steps._store_reports` records it: the run's folder next to the index."""
+    key = report_key("credit_default", dag_run_id, f"{kind}.{fmt}")
     return {"pipeline": "credit_default", "dag_run_id": dag_run_id, "kind": kind, "format": fmt,
-            "uri": f"s3://ct-artifacts/mlflow/1/{dag_run_id}/artifacts/reports/{kind}.{fmt}"}
+            "uri": f"s3://ct-artifacts/{key}"}
+
+
+def relative(dag_run_id: str, kind: str) -> str:
+    return f"{run_folder(dag_run_id)}/{kind}.html"
 
 
 class Links(HTMLParser):
@@ -95,17 +109,47 @@ def test_each_html_report_and_the_mlflow_run_are_linked() -> None:
                  decision("r2", "2026-01-02T00:00:00", baseline=None)]
 
     page = render_index("credit_default", decisions, reports,
-                        tracking_url="http://mlflow:5000/", mlflow_runs={"r1": ("7", "abc123")})
+                        tracking_url="http://mlflow:5000/", mlflow_runs={"r1": ("7", "abc123")},
+                        folder_uri=FOLDER)
     parsed = parse(page)
 
-    assert parsed.hrefs == [report("r2", "data_summary", "html")["uri"]] + [
-        report("r1", k, "html")["uri"]
-        for k in ("data_drift", "data_summary", "model_performance")
+    # Relative to the index page (reports/credit_default/index.html): they work from S3.
+    assert parsed.hrefs == [relative("r2", "data_summary")] + [
+        relative("r1", k) for k in ("data_drift", "data_summary", "model_performance")
     ] + ["http://mlflow:5000/#/experiments/7/runs/abc123"]
     rows = {r[1]: r for r in parsed.rows if r}
     assert rows["r1"][4] == "0.7123 (v3)" and rows["r1"][5] == "0.7 (v2)"
     assert rows["r2"][5] == "n/a"
     assert "model_performance" in rows["r1"][7]
+
+
+def test_run_folder_is_safe_and_deterministic() -> None:
+    run_id = "manual__2026-01-02T03:04:05.123456+00:00"
+
+    assert run_folder(run_id) == "manual__2026-01-02T03_04_05.123456_00_00"
+    assert run_folder(run_id) == run_folder(run_id)  # a retry writes the same keys
+    assert run_folder("a/b c?d") == "a_b_c_d"
+    assert run_folder("..") == "_.." and run_folder("") == "_"
+    assert (report_key("credit_default", run_id, "data_drift.html")
+            == "reports/credit_default/manual__2026-01-02T03_04_05.123456_00_00/data_drift.html")
+
+
+def test_report_links_relative_and_over_http() -> None:
+    run_id = "scheduled__2026-01-01T00:00:00+00:00"
+    rows = {run_id: [report(run_id, "data_drift", "html"), report(run_id, "data_drift", "json"),
+                     {"kind": "data_summary", "format": "html",
+                      "uri": "s3://elsewhere/old/data_summary.html"}]}
+
+    page = render_index("credit_default", [decision(run_id, "t")], rows, folder_uri=FOLDER,
+                        http_base="http://127.0.0.1:4566/ct-artifacts/reports/credit_default/")
+
+    href = relative(run_id, "data_drift")
+    assert parse(page).hrefs == [
+        href, f"http://127.0.0.1:4566/ct-artifacts/reports/credit_default/{href}",
+        "s3://elsewhere/old/data_summary.html"]  # a URI outside the folder stays as it is
+    # Resolved against the index page's key, the relative link is the report's key.
+    assert (index_key("credit_default").rsplit("/", 1)[0] + "/" + href
+            == report(run_id, "data_drift", "html")["uri"].removeprefix("s3://ct-artifacts/"))
 
 
 def test_without_tracking_url_no_mlflow_link() -> None:
@@ -136,7 +180,8 @@ def test_publish_index_uploads_the_page_from_the_store() -> None:
         registry=SimpleNamespace(experiment_id=lambda run_id: "9"),
         s3=SimpleNamespace(put_object=lambda **kw: puts.append(kw)),
         settings=SimpleNamespace(artifact_bucket="ct-artifacts",
-                                 mlflow_tracking_uri="http://127.0.0.1:5000"))
+                                 mlflow_tracking_uri="http://127.0.0.1:5000",
+                                 s3_endpoint_url="http://127.0.0.1:4566/"))
 
     uri = publish_index(svc, SimpleNamespace(name="credit_default"))  # type: ignore[arg-type]
 
@@ -146,7 +191,9 @@ def test_publish_index_uploads_the_page_from_the_store() -> None:
     assert put["ContentType"].startswith("text/html")
     page = put["Body"].decode("utf-8")
     hrefs = parse(page).hrefs
-    assert report("r1", "data_drift", "html")["uri"] in hrefs
-    assert report("r2", "data_drift", "html")["uri"] in hrefs
+    for run_id in ("r1", "r2"):
+        assert relative(run_id, "data_drift") in hrefs
+        assert ("http://127.0.0.1:4566/ct-artifacts/reports/credit_default/"
+                + relative(run_id, "data_drift")) in hrefs
     assert "http://127.0.0.1:5000/#/experiments/9/runs/abc" in hrefs
     assert re.search(r"<title>[^<]*credit_default", page)

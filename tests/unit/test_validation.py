@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlops_lib.batches import BatchRef, ObjectInfo
 from mlops_lib.datagen import generate_batch, to_file_bytes
 from mlops_lib.manifest import build_manifest
 from mlops_lib.spec import Contract, Feature, Freshness, MetricPolicy, PipelineSpec, load_spec
@@ -19,6 +20,7 @@ from mlops_lib.validation import (
     BatchRejected,
     ReasonCode,
     ValidationReport,
+    check_listing,
     check_manifest,
     conform,
     read_batch,
@@ -280,6 +282,31 @@ def _batch_changed(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Out
     return outcome
 
 
+def _listed(key: str, size: int = 10) -> BatchRef:
+    """A marker-completed batch `b1` holding one listed file `key` of `size` bytes."""
+    prefix = "landing/credit_default/b1/"
+    return BatchRef("b1", prefix, prefix + "_SUCCESS", "2026-01-01T00:00:00",
+                    (ObjectInfo(key, "e1", size, "2026-01-01T00:00:00"),))
+
+
+def _unsafe_key(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    return _rejected(lambda: check_listing(
+        _listed("landing/credit_default/b1/../../etc/p.parquet"), spec))
+
+
+def _file_too_large(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    size = spec.source.max_file_bytes + 1
+    return _rejected(lambda: check_listing(_listed("landing/credit_default/b1/p.parquet",
+                                                   size), spec))
+
+
+def _ragged_csv(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    lines = to_file_bytes(df, "csv").decode().splitlines()
+    lines[3] = lines[3].rsplit(",", 1)[0]  # one field short: pandas would pad it with a null
+    body = ("\n".join(lines) + "\n").encode()
+    return _rejected(lambda: read_batch([("b1/p.csv", body)], "csv"))
+
+
 SCENARIOS: dict[ReasonCode, Callable[[pd.DataFrame, PipelineSpec, PipelineSpec], Outcome]] = {
     ReasonCode.EMPTY_BATCH: _empty_batch,
     ReasonCode.UNREADABLE_FILE: _unreadable,
@@ -308,6 +335,9 @@ SCENARIOS: dict[ReasonCode, Callable[[pd.DataFrame, PipelineSpec, PipelineSpec],
     ReasonCode.MANIFEST_INVALID: _manifest_invalid,
     ReasonCode.MANIFEST_MISMATCH: _manifest_mismatch,
     ReasonCode.BATCH_CHANGED: _batch_changed,
+    ReasonCode.UNSAFE_KEY: _unsafe_key,
+    ReasonCode.FILE_TOO_LARGE: _file_too_large,
+    ReasonCode.RAGGED_CSV: _ragged_csv,
 }
 
 
