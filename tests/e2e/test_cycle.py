@@ -339,6 +339,7 @@ def test_drift_only_pipeline_retrains_when_its_policy_is_crossed(stack: LiveStac
     assert outcome.dag_run_id.encode() in index["Body"].read()
 
 
+@pytest.mark.timeout(1800)  # two backfills of three training runs each, one after the other
 def test_backfill_makes_shadow_runs_once(stack: LiveStack) -> None:
     """Three past days, each with one batch that arrived then: `airflow backfill create` runs
     the training DAG per day on that day's arrivals only, records shadow decisions and moves
