@@ -43,4 +43,5 @@ bench: install  ## benchmarks (bench/README.md); JSON in bench/results/, ~15 min
 	$(RUN) python bench/train_vs_bare.py
 	$(RUN) python bench/train_vs_bare.py --rows 200000 --out bench/results/train_vs_bare_200k.json
 	$(RUN) python bench/drift_vs_evidently.py
+	$(RUN) python bench/validation_throughput.py
 	$(RUN) python bench/stack_latency_memory.py --batches 3

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import platform
 import resource
 import sys
 import time
@@ -34,7 +32,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from evidently import DataDefinition, Dataset, Report  # noqa: E402
 from evidently.presets import DataDriftPreset  # noqa: E402
-from synthetic import synthetic_spec  # noqa: E402
+from synthetic import machine, synthetic_spec  # noqa: E402
 
 from mlops_lib import drift  # noqa: E402
 from mlops_lib.datagen import generate_batch  # noqa: E402
@@ -86,21 +84,6 @@ def evidently_columns(snapshot: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 "method": _EVIDENTLY_METHODS.get(config["method"], config["method"]),
                 "score": float(metric["value"]), "drifted": config["column"] in drifted}
     return out
-
-
-def machine() -> dict[str, Any]:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": cpu, "cores": os.cpu_count(), "ram_gib": round(mem_gib, 1),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "pandas": pd.__version__, "evidently": _version("evidently")}
 
 
 def _version(dist: str) -> str:
@@ -161,7 +144,8 @@ def main() -> int:
     out = {
         "benchmark": "drift decision statistics vs Evidently DataDriftPreset",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": machine(numpy=np.__version__, pandas=pd.__version__,
+                           evidently=_version("evidently")),
         "rows": args.rows, "current_rows": current_rows, "features": len(rows),
         "numeric": sum(r["kind"] == "numeric" for r in rows),
         "categorical": sum(r["kind"] == "categorical" for r in rows),

@@ -9,6 +9,8 @@ marker's PUT returned:
 - `drop_to_sensor_s`: until the ingest run's first task succeeded: `wait_for_batches` (polling:
   the deferred S3BatchSensor, `poke_interval_s: 1`) or `find_batches` (events: S3 notification
   → SQS → AssetWatcher → asset-triggered ingest run, which lists the prefix once);
+- `drop_to_watcher_event_s` (events only): until the AssetWatcher's `SqsSensorTrigger` fired,
+  i.e. the asset event it recorded (the events mode's sensor success);
 - `drop_to_ingest_run_s` (events only): until the asset event queued the ingest run;
 - `drop_to_decision_s`: until the last task of the training run (triggered by the
   accepted-batches asset) ended;
@@ -17,7 +19,9 @@ and how that drop → decision time splits into time inside tasks on the critica
 `batch.register_batch` + `batch.validate_batch`; training `reconcile_champion`, `plan_training`,
 `version_dataset`, `train_model`, max(`evaluate_challenger`, `build_reports`),
 `promote_champion`) and orchestration overhead (sensing, scheduling, asset events, task
-start-up: everything else). Goals (drop → sensor success): ≤ 3 s polling, ≤ 1.5 s events.
+start-up: everything else). Goals (drop → sensor success): ≤ 3 s polling (`drop_to_sensor_s`),
+≤ 1.5 s events (`drop_to_watcher_event_s`: there the sensor is the watcher's trigger; the
+ingest run's `find_batches` listing that follows is reported as `drop_to_sensor_s`).
 
     uv run python bench/stack_latency_memory.py --batches 3
     uv run python bench/stack_latency_memory.py --mode events --batches 3  # moto: S3 + SQS
@@ -55,6 +59,7 @@ PIPELINES = {"polling": "credit_default", "events": "credit_events"}
 SENSOR = {"polling": "wait_for_batches", "events": "find_batches"}
 EVENTS_QUEUE = "ct-bench-events"
 GOAL_S = {"polling": 3.0, "events": 1.5}
+GOAL_KEY = {"polling": "drop_to_sensor_s", "events": "drop_to_watcher_event_s"}
 # In-task critical path: ingest (one mapped group per batch), then training, whose evaluate
 # and reports run in parallel.
 INGEST_PATH = ("batch.register_batch", "batch.validate_batch")
@@ -114,8 +119,8 @@ def main() -> int:
             row = _measure(api, mode, pipeline, outcome, marker_at)
             result["batches"].append({"batch": dropped.batch_id, **row})
             print(json.dumps(result["batches"][-1]))
-        for key in ("drop_to_sensor_s", "drop_to_ingest_run_s", "drop_to_decision_s",
-                    "orchestration_overhead"):
+        for key in ("drop_to_sensor_s", "drop_to_watcher_event_s", "drop_to_ingest_run_s",
+                    "drop_to_decision_s", "orchestration_overhead"):
             values = [b[key] for b in result["batches"] if b.get(key) is not None]
             if values:
                 result[key] = {"min": min(values), "median": statistics.median(values),
@@ -124,7 +129,7 @@ def main() -> int:
         devstack.down(cfg, echo=lambda m: None)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
-    print(f"{mode}: drop → sensor success {result.get('drop_to_sensor_s')} "
+    print(f"{mode}: drop → sensor success {result.get(GOAL_KEY[mode])} "
           f"(goal ≤ {GOAL_S[mode]} s); drop → decision {result.get('drop_to_decision_s')}; "
           f"wrote {out}")
     return 0
@@ -147,6 +152,9 @@ def _measure(api: AirflowApi, mode: str, pipeline: str, outcome: Any,
         run = api.dag_run(ingest_dag_id, outcome.ingest_run_id)
         row["ingest_run_type"] = run.get("run_type")
         row["drop_to_ingest_run_s"] = _since(marker_at, run.get("queued_at"))
+        events = api.upstream_asset_events(ingest_dag_id, outcome.ingest_run_id)
+        row["drop_to_watcher_event_s"] = _since(marker_at, min(
+            (e["timestamp"] for e in events), default=None, key=_ts))
     row["ingest_tasks_s"] = _durations(ingest)
     # Mapped groups run side by side; one batch per run here, so one map index.
     ingest_in_task = max((sum(_duration(t) for t in ingest

@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import platform
+from pathlib import Path
+
 from mlops_lib.spec import Feature, MetricPolicy, PipelineSpec, Source
+
+
+def machine(**versions: str) -> dict[str, object]:
+    """The box a benchmark ran on (CPU model, cores, RAM, Python) and the given versions.
+
+    Cheap on purpose: no xgboost or Evidently import, which would inflate a bench's RSS."""
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"cpu": cpu, "cores": os.cpu_count(), "cores_available": len(os.sched_getaffinity(0)),
+            "ram_gib": round(ram, 1), "python": platform.python_version(), **versions}
 
 
 def synthetic_spec(name: str) -> PipelineSpec:

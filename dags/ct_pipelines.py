@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task, task_group
 from ct_airflow import tasks as ct
+from ct_airflow.approval import PromotionApprovalOperator
 from ct_airflow.links import report_task
 from ct_airflow.schedules import batches_asset, drift_asset, training_schedule
 from ct_airflow.sensors import S3BatchSensor
@@ -24,6 +25,7 @@ from mlops_lib.settings import Settings
 from mlops_lib.spec import PipelineSpec, load_specs
 
 START = datetime(2026, 1, 1)
+BATCH_LABEL = "{{ batch_id }}"  # set by the batch tasks (ct_airflow.tasks.label_batch)
 
 
 def _defaults(spec: PipelineSpec) -> dict[str, object]:
@@ -61,8 +63,10 @@ def ingest_dag(spec: PipelineSpec, settings: Settings) -> DAG:
 
         @task_group(group_id="batch")
         def accept(batch: dict[str, object]) -> None:
-            registered = task(ct.register_batch)(spec.name, batch)
-            task(ct.validate_batch, outlets=[batches_asset(spec)])(spec.name, registered)
+            # The UI lists the mapped tasks by batch id, not by 0, 1, 2 ...
+            registered = task(ct.register_batch, map_index_template=BATCH_LABEL)(spec.name, batch)
+            task(ct.validate_batch, outlets=[batches_asset(spec)],
+                 map_index_template=BATCH_LABEL)(spec.name, registered)
 
         accept.expand(batch=found.output)
     return dag
@@ -119,7 +123,15 @@ def training_dag(spec: PipelineSpec) -> DAG:
         # These three carry an "Evidently report" button (operator extra link) in the UI.
         evaluation = report_task(ct.evaluate_challenger)(spec.name, plan, version, trained)
         reports = report_task(ct.build_reports)(spec.name, plan, version, trained)
-        report_task(ct.promote_champion)(spec.name, plan, evaluation, reports)
+        if spec.promotion == "manual":  # a person approves what the gate would promote
+            approval = PromotionApprovalOperator(
+                task_id="approve_promotion", pipeline=spec.name, plan=plan,
+                evaluation=evaluation, reports=reports, timeout_h=spec.approval_timeout_h)
+            # Runs when the approval was not needed (skipped), to record the gate's keep.
+            report_task(ct.promote_champion, trigger_rule="none_failed_min_one_success")(
+                spec.name, plan, evaluation, reports, approval.output)
+        else:
+            report_task(ct.promote_champion)(spec.name, plan, evaluation, reports)
     return dag
 
 

@@ -61,9 +61,36 @@ class AirflowApi:
     def set_note(self, dag_id: str, run_id: str, note: str) -> None:
         self._request("PATCH", _run_path(dag_id, run_id), {"note": note})
 
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    def upstream_asset_events(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """The asset events that triggered the run (with their `timestamp`)."""
         return self._request(
-            "GET", f"{_run_path(dag_id, run_id)}/taskInstances")["task_instances"]
+            "GET", f"{_run_path(dag_id, run_id)}/upstreamAssetEvents")["asset_events"]
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Every task instance of the run, mapped ones included (the API pages by 100)."""
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self._request("GET", f"{_run_path(dag_id, run_id)}/taskInstances"
+                                        f"?limit=100&offset={len(found)}")
+            found += page["task_instances"]
+            if not page["task_instances"] or len(found) >= page["total_entries"]:
+                return found
+
+    def hitl_detail(self, dag_id: str, run_id: str, task_id: str, *,
+                    map_index: int = -1) -> dict[str, Any]:
+        """A task's Human-in-the-loop request (subject, body, options) and its response, if
+        any (`response_received`, `chosen_options`, `responded_by_user`)."""
+        return self._request("GET", _hitl_path(dag_id, run_id, task_id, map_index))
+
+    def respond_hitl(self, dag_id: str, run_id: str, task_id: str, chosen_options: list[str],
+                     params_input: dict[str, Any] | None = None, *,
+                     map_index: int = -1) -> dict[str, Any]:
+        """Answer a task waiting for a human (an ApprovalOperator: ["Approve"] or ["Reject"])
+        as this client's user; Airflow records who answered and resumes the task. A second
+        answer is refused (HTTP 409)."""
+        return self._request("PATCH", _hitl_path(dag_id, run_id, task_id, map_index),
+                             {"chosen_options": chosen_options,
+                              "params_input": params_input or {}})
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, *,
                  map_index: int = -1) -> str:
@@ -80,6 +107,11 @@ class AirflowApi:
 
 def _run_path(dag_id: str, run_id: str) -> str:
     return f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
+
+
+def _hitl_path(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+    return (f"{_run_path(dag_id, run_id)}/taskInstances/{quote(task_id, safe='')}/{map_index}"
+            "/hitlDetails")
 
 
 def _log_line(event: Any) -> str:

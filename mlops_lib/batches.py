@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Literal
+from urllib.parse import quote, unquote
 
 from mlops_lib.keys import unsafe_key_reason
 
@@ -51,8 +52,13 @@ class ObjectInfo:
     last_modified: str  # ISO-8601
 
     def to_dict(self) -> dict[str, object]:
-        return {"key": self.key, "etag": self.etag, "size": self.size,
+        return {"key": portable(self.key), "etag": self.etag, "size": self.size,
                 "last_modified": self.last_modified}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, object]) -> ObjectInfo:
+        return cls(key=unportable(str(raw["key"])), etag=str(raw["etag"]),
+                   size=int(raw["size"]), last_modified=str(raw["last_modified"]))  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)
@@ -74,16 +80,37 @@ class BatchRef:
         return digest.hexdigest()
 
     def to_dict(self) -> dict[str, object]:
-        return {"batch_id": self.batch_id, "prefix": self.prefix, "marker_key": self.marker_key,
-                "completed_at": self.completed_at,
+        """JSON for trigger events and XCom; names pass through `portable`."""
+        return {"batch_id": portable(self.batch_id), "prefix": portable(self.prefix),
+                "marker_key": portable(self.marker_key), "completed_at": self.completed_at,
                 "files": [f.to_dict() for f in self.files], "fingerprint": self.fingerprint}
 
     @classmethod
     def from_dict(cls, raw: dict[str, object]) -> BatchRef:
-        files = tuple(ObjectInfo(**f) for f in raw["files"])  # type: ignore[arg-type, union-attr]
-        return cls(batch_id=str(raw["batch_id"]), prefix=str(raw["prefix"]),
-                   marker_key=str(raw["marker_key"]), completed_at=str(raw["completed_at"]),
-                   files=files)
+        files = tuple(ObjectInfo.from_dict(f) for f in raw["files"])  # type: ignore[union-attr]
+        return cls(batch_id=unportable(str(raw["batch_id"])), prefix=unportable(str(raw["prefix"])),
+                   marker_key=unportable(str(raw["marker_key"])),
+                   completed_at=str(raw["completed_at"]), files=files)
+
+
+_ESCAPED = "%esc:"
+
+
+def portable(name: str) -> str:
+    """`name` as a string every Airflow metadata database keeps in a JSON column.
+
+    S3 takes a NUL in a key, PostgreSQL's json/jsonb refuse `\\u0000`: a trigger event or XCom
+    carrying one fails to be stored, and the whole ingest DAG stalls on one producer's bad key.
+    Such a name (or one that already starts with the escape prefix) travels percent-encoded;
+    `unportable` restores it. Every other name is left as it is."""
+    if "\x00" in name or name.startswith(_ESCAPED):
+        return _ESCAPED + quote(name, safe="")
+    return name
+
+
+def unportable(text: str) -> str:
+    """The name `portable` encoded."""
+    return unquote(text[len(_ESCAPED):]) if text.startswith(_ESCAPED) else text
 
 
 def completed_batches(objects: Iterable[ObjectInfo], prefix: str,

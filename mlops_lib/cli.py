@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -154,7 +155,7 @@ def _operate(args: argparse.Namespace) -> int:
     svc = Services()
     try:
         if args.command == "history":
-            events = champion.history(svc, args.pipeline)
+            events = _with_approvals(svc, args.pipeline, champion.history(svc, args.pipeline))
             if args.json:
                 print(json.dumps(events, indent=2))
             for e in [] if args.json else events:
@@ -198,13 +199,30 @@ def _lineage(args: argparse.Namespace) -> int:
     return 0 if result.identical else 1
 
 
+def _with_approvals(svc: Any, pipeline: str,
+                    events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Decision events of manual-promotion runs, with the approval their row records."""
+    approvals = {d.dag_run_id: d.details["approval"] for d in svc.store.decisions(pipeline)
+                 if d.details.get("approval")}
+    return [{**e, "approval": approvals[e["dag_run_id"]]}
+            if e["kind"] == "decision" and e["dag_run_id"] in approvals else e for e in events]
+
+
+def _approval_text(approval: Any) -> str:
+    if not isinstance(approval, dict):
+        return ""
+    who = f" by {approval['user']}" if approval.get("user") else ""
+    when = f" at {approval['responded_at']}" if approval.get("responded_at") else ""
+    return f"approval: {approval.get('status')}{who}{when}  "
+
+
 def _history_line(e: dict[str, object]) -> str:
     if e["kind"] == "decision":
         base = "no champion" if e["baseline"] is None else (
             f"v{e['baseline']} {e['baseline_value']:.4f}")  # type: ignore[str-format]
         return (f"{e['at']}  decision  {str(e['decision']).upper():10} v{e['candidate']} "
                 f"{e['metric']}={e['candidate_value']:.4f} vs {base}  [{e['dag_run_id']}] "
-                f"{e['reason']}")
+                f"{_approval_text(e.get('approval'))}{e['reason']}")
     return (f"{e['at']}  {e['action']:<16} v{e['previous'] or '-'} -> v{e['version']} "
             f"(epoch {e['epoch']}) by {e['actor']}: {e['reason']}")
 

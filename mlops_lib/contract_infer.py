@@ -25,9 +25,14 @@ def infer_spec(df: pd.DataFrame, *, name: str, target: str, bucket: str = "ct-la
                          f"{sorted(map(str, df.columns))}")
     y = df[target].dropna()
     binary = y.nunique() == 2
-    if not binary and not pd.api.types.is_numeric_dtype(y):
+    # Labels that are not numbers, more than two and few enough to be classes: multiclass (a
+    # numeric target with a few values stays regression; edit the task if it is a class id).
+    multiclass = (not binary and not pd.api.types.is_numeric_dtype(y)
+                  and 2 < y.nunique() <= MAX_CATEGORIES)
+    if not binary and not multiclass and not pd.api.types.is_numeric_dtype(y):
         raise ValueError(f"target {target!r} has {y.nunique()} labels and is not numeric: only "
-                         "binary classification and regression are supported")
+                         f"binary and multiclass (at most {MAX_CATEGORIES} classes) "
+                         "classification and regression are supported")
     features = [_feature(str(c), df[c], margin) for c in df.columns if c != target]
     duplicates = float(df.duplicated().mean()) if len(df) else 0.0
     contract: dict[str, Any] = {
@@ -35,16 +40,23 @@ def infer_spec(df: pd.DataFrame, *, name: str, target: str, bucket: str = "ct-la
         "max_duplicate_share": round(max(0.01, 2 * duplicates), 4),
         "extra_columns": "drop",
     }
-    if binary:
+    if binary or multiclass:
         contract["target"] = {"min_rows_per_class": max(1, min(10, int(y.value_counts().min())))}
     metric = ({"name": "roc_auc", "direction": "maximize", "floor": 0.6} if binary else
+              # the log loss of predicting 1/k for every class: any model must beat a guess
+              {"name": "log_loss", "direction": "minimize",
+               "floor": _round_up(math.log(y.nunique()))} if multiclass else
               {"name": "rmse", "direction": "minimize", "floor": _round_up(float(y.std()) * 2)})
+    target_section: dict[str, Any] = {
+        "column": target, "task": "binary_classification" if binary else
+        "multiclass_classification" if multiclass else "regression"}
+    if multiclass:
+        target_section["classes"] = sorted(map(str, y.unique()))
     return {
         "name": name,
         "description": f"Inferred from a reference batch of {len(df)} rows; edit before use.",
         "source": {"bucket": bucket, "prefix": f"landing/{name}/", "format": fmt},
-        "target": {"column": target,
-                   "task": "binary_classification" if binary else "regression"},
+        "target": target_section,
         "features": features,
         "contract": contract,
         "metric": metric,

@@ -9,6 +9,11 @@ Two sources of randomness are kept apart on purpose:
 
 `drift` moves only the feature distributions (covariate drift). The label function is unchanged,
 which is what a champion model trained before the drift should still be able to score.
+
+A multiclass label is an ordered logit of the same signal: logistic noise is added to the scaled
+signal and cut at points that give each class of `spec.classes` its (hashed, roughly even)
+share, so neighbouring classes are confused more than distant ones. Labels are the spec's class
+labels (integers when every class is an integer).
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class _Concept:
     intercept: float = 0.0
     target_loc: float = 0.0
     target_scale: float = 1.0
+    cutpoints: tuple[float, ...] = ()  # multiclass: k - 1 ascending cuts of the latent score
+    classes: tuple[str, ...] = ()
 
 
 def generate_batch(
@@ -70,7 +77,7 @@ def generate_batch(
         raise ValueError(f"n_rows must be >= 0, got {n_rows}")
     if not 0.0 <= drift <= 1.0:
         raise ValueError(f"drift must be within [0, 1], got {drift}")
-    concept = _concept_for(spec.name, spec.task, spec.features)
+    concept = _concept_for(spec.name, spec.task, spec.features, spec.classes)
     rng = np.random.default_rng([_stable_hash(spec.name), seed])
     columns = _draw_features(concept, n_rows, rng, drift)
     signal = _normalised_signal(concept, columns)
@@ -99,7 +106,8 @@ def _stable_hash(*parts: str) -> int:
 
 
 @lru_cache(maxsize=64)
-def _concept_for(name: str, task: TaskType, features: tuple[Feature, ...]) -> _Concept:
+def _concept_for(name: str, task: TaskType, features: tuple[Feature, ...],
+                 classes: tuple[str, ...] = ()) -> _Concept:
     # Each feature's parameters hash its own name, so adding a feature to a spec leaves the
     # distributions of the others unchanged.
     models = tuple(_feature_model(name, f) for f in features)
@@ -107,7 +115,7 @@ def _concept_for(name: str, task: TaskType, features: tuple[Feature, ...]) -> _C
     order = np.random.default_rng(_stable_hash(name, "interaction")).permutation(len(numeric))
     interaction = tuple(numeric[i] for i in order[:2])
     concept = _Concept(task=task, models=models, interaction=interaction,
-                       interaction_weight=0.9)
+                       interaction_weight=0.9, classes=classes)
     return _calibrate(name, concept)
 
 
@@ -153,6 +161,13 @@ def _calibrate(name: str, concept: _Concept) -> _Concept:
         base_rate = float(target_rng.uniform(0.22, 0.35))
         intercept = _intercept_for_rate(_LOGIT_SLOPE * (raw - mean) / std, base_rate)
         return replace(concept, signal_mean=mean, signal_std=std, intercept=intercept)
+    if concept.task == "multiclass_classification":
+        k = len(concept.classes)
+        shares = target_rng.dirichlet(np.full(k, 8.0))
+        latent = _LOGIT_SLOPE * (raw - mean) / std + target_rng.logistic(size=len(raw))
+        cuts = np.quantile(latent, np.cumsum(shares)[:-1])
+        return replace(concept, signal_mean=mean, signal_std=std,
+                       cutpoints=tuple(map(float, cuts)))
     loc = float(10 ** target_rng.uniform(1, 3))
     return replace(concept, signal_mean=mean, signal_std=std, target_loc=loc,
                    target_scale=loc * float(target_rng.uniform(0.1, 0.3)))
@@ -245,6 +260,12 @@ def _draw_target(concept: _Concept, signal: np.ndarray, rng: np.random.Generator
     if concept.task == "binary_classification":
         prob = _sigmoid(concept.intercept + _LOGIT_SLOPE * signal)
         return (rng.random(len(signal)) < prob).astype("int64")
+    if concept.task == "multiclass_classification":
+        latent = _LOGIT_SLOPE * signal + rng.logistic(size=len(signal))
+        codes = np.searchsorted(np.asarray(concept.cutpoints), latent)
+        if all(c.lstrip("-").isdigit() and str(int(c)) == c for c in concept.classes):
+            return np.asarray([int(c) for c in concept.classes], dtype="int64")[codes]
+        return np.asarray(concept.classes, dtype=object)[codes]
     noise = rng.standard_normal(len(signal)) * _REGRESSION_NOISE
     return (concept.target_loc + concept.target_scale * (signal + noise)).astype("float64")
 

@@ -5,13 +5,15 @@ looked at, and it touches no service. The rule, in order (every failing check ad
 any failing check means keep, so ties and doubt go to the incumbent):
 
 1. The challenger's primary metric must be a finite number on the holdout.
-2. The challenger must not be degenerate: not a constant predictor, and not suspiciously perfect
-   (roc_auc for binary, r2 for regression, at or above ``policy.leakage_ceiling``: a leak, not a
-   model).
+2. The challenger must not be degenerate: not a constant predictor (for multiclass: the same
+   probability vector on every row), and not suspiciously perfect (roc_auc for binary, top-1
+   accuracy for multiclass, r2 for regression, at or above ``policy.leakage_ceiling``: a leak,
+   not a model).
 3. The challenger must clear the absolute floor.
 4. No champion (`champion is None`): promote when 1-3 hold ("first model").
    A champion that could not be loaded or scored (`champion` is an error string) fails closed:
-   keep, never "better by default". So does a champion whose primary metric is undefined.
+   keep, never "better by default". So does a champion whose primary metric is undefined, and
+   a multiclass champion that predicts another number of classes (the class set changed).
 5. Paired bootstrap on the same resampled rows: the improvement is challenger - champion for a
    metric to maximize, champion - challenger for one to minimize, and its two-sided
    ``bootstrap_confidence`` percentile interval is computed from ``bootstrap_samples`` resamples
@@ -124,14 +126,20 @@ def decide(policy: MetricPolicy, y_true: np.ndarray, challenger: np.ndarray,
     `champion` is the champion's predictions, None when there is no champion yet, or a string
     saying why the expected champion could not be loaded or scored (fails closed). `slices`
     maps a slice column to one label per row (see `slice_columns` to bin numeric columns).
+    Multiclass predictions are (rows, k) probability matrices and `y_true` class indices.
     """
-    task = metrics.task_of(policy.name)
     y = np.asarray(y_true, dtype="float64").ravel()
-    chal = np.asarray(challenger, dtype="float64").ravel()
+    chal = metrics.as_predictions(challenger)
+    task = metrics.task_of(policy.name, multiclass=chal.ndim == 2)
     champ = None if champion is None or isinstance(champion, str) else (
-        np.asarray(champion, dtype="float64").ravel())
-    if chal.shape != y.shape or (champ is not None and champ.shape != y.shape):
+        metrics.as_predictions(champion))
+    if chal.shape[0] != y.shape[0] or (champ is not None and champ.shape[0] != y.shape[0]):
         raise ValueError("y_true, challenger and champion predictions must have the same rows")
+    if champ is not None and champ.shape != chal.shape:
+        champion = (f"the champion predicts an array of shape {champ.shape[1:] or 'one value'} "
+                    f"per row, the challenger {chal.shape[1:] or 'one value'} (the class set "
+                    "changed?); promote by hand if intended")
+        champ = None
     cand_metrics = metrics.compute(y, chal, task, policy.threshold)
     base_metrics = None if champ is None else metrics.compute(y, champ, task, policy.threshold)
     value = cand_metrics[policy.name]
@@ -145,8 +153,11 @@ def decide(policy: MetricPolicy, y_true: np.ndarray, challenger: np.ndarray,
     # 1-3: the challenger on its own.
     if not math.isfinite(value):
         blockers.append(f"challenger {name} is not a finite number")
-    if len(chal) >= 2 and np.all(np.isfinite(chal)) and np.ptp(chal) < _CONSTANT_RANGE:
-        blockers.append(f"challenger predicts a constant ({chal[0]:.6g}) on all "
+    # Per column, so a multiclass model is constant when every row gets the same vector.
+    if (len(chal) >= 2 and np.all(np.isfinite(chal))
+            and np.ptp(chal, axis=0).max() < _CONSTANT_RANGE):
+        constant = np.array2string(chal[0], precision=6) if chal.ndim == 2 else f"{chal[0]:.6g}"
+        blockers.append(f"challenger predicts a constant ({constant}) on all "
                         f"{len(chal)} holdout rows")
     leak_metric = metrics.LEAKAGE_METRIC[task]
     leak_value = cand_metrics[leak_metric]
@@ -244,8 +255,8 @@ def paired_bootstrap(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray
     exactly those rows, so the noise they share cancels out of the difference.
     """
     y = np.asarray(y, dtype="float64").ravel()
-    chal = np.asarray(challenger, dtype="float64").ravel()
-    champ = np.asarray(champion, dtype="float64").ravel()
+    chal = metrics.as_predictions(challenger)  # (rows, k) stays a matrix: resamples pick rows
+    champ = metrics.as_predictions(champion)
     n = len(y)
     sign = 1.0 if direction == "maximize" else -1.0
     point = metrics.metric(metric, y, chal, threshold) - metrics.metric(metric, y, champ,

@@ -14,7 +14,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from evidently import BinaryClassification, DataDefinition, Dataset, Regression, Report
+from evidently import (
+    BinaryClassification,
+    DataDefinition,
+    Dataset,
+    MulticlassClassification,
+    Regression,
+    Report,
+)
 from evidently.metrics import RowCount
 from evidently.presets import (
     ClassificationPreset,
@@ -24,6 +31,7 @@ from evidently.presets import (
 )
 
 from mlops_lib.spec import PipelineSpec
+from mlops_lib.validation import class_codes
 
 _NUMERIC_DTYPES = {"float", "int"}
 _DATETIME_DTYPES = {"datetime"}
@@ -68,8 +76,14 @@ def build_reports(
     files: list[ReportFile] = []
     skipped: list[str] = []
 
-    current = _sample(current, max_rows, seed)
-    summary_cols = _usable_columns(spec.columns, [current], "data_summary", skipped)
+    current = _sample(current, max_rows, seed, spec)
+    # Evidently 0.7's column statistics take numbers only: a datetime column fails the whole
+    # summary (pydantic SingleValue), and a report that fails blocks the promotion.
+    datetimes = {f.name for f in spec.features if f.dtype in _DATETIME_DTYPES}
+    skipped += [f"data_summary: datetime column {name!r} not summarised"
+                for name in sorted(datetimes)]
+    summary_cols = _usable_columns([c for c in spec.columns if c not in datetimes], [current],
+                                   "data_summary", skipped)
     if summary_cols and len(current):
         snap = Report([DataSummaryPreset(columns=summary_cols)]).run(
             current_data=_dataset(current, summary_cols, spec), reference_data=None
@@ -82,7 +96,7 @@ def build_reports(
         skipped.append("data_drift: no reference data yet (first model)")
         return ReportBundle(tuple(files), None, tuple(skipped))
 
-    reference = _sample(reference, max_rows, seed)
+    reference = _sample(reference, max_rows, seed, spec)
     drift_features = [f.name for f in spec.features if f.dtype not in _DATETIME_DTYPES]
     skipped += [f"data_drift: datetime column {f.name!r} not compared"
                 for f in spec.features if f.dtype in _DATETIME_DTYPES]
@@ -120,14 +134,19 @@ def build_performance_report(
     Evidently compares a *current* and a *reference* dataset, so the challenger's predictions
     are the current data and the champion's, on the same holdout rows, the reference.
     Classification is reported on the predicted probability of the positive class (1) at the
-    spec's decision threshold; regression on the prediction. Above `max_rows` the holdout is
-    sampled (seeded; stratified by class for classification, see `performance_sample`), with
-    the same rows kept for both models. The promotion gate is computed on every row elsewhere:
-    this report is for people.
+    spec's decision threshold; multiclass on the (rows, k) class probabilities, one column per
+    class named by its label (Evidently predicts the arg-max); regression on the prediction.
+    Above `max_rows` the holdout is sampled (seeded; stratified by class for classification, see
+    `performance_sample`), with the same rows kept for both models. The promotion gate is
+    computed on every row elsewhere: this report is for people.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    y = holdout[spec.target].to_numpy()
+    multiclass = spec.task == "multiclass_classification"
+    y = class_codes(holdout[spec.target], spec.classes) if multiclass else (
+        holdout[spec.target].to_numpy())
+    if multiclass and (y < 0).any():
+        raise ValueError(f"holdout labels outside the classes {list(spec.classes)}")
     challenger_pred = np.asarray(challenger_pred, dtype=float)
     if len(challenger_pred) != len(y):
         raise ValueError(f"challenger predictions: {len(challenger_pred)} values for "
@@ -141,6 +160,8 @@ def build_performance_report(
         raise ValueError("the holdout has no rows")
     rows = performance_sample(y, spec.task, max_rows, seed)
     y = y[rows]
+    if multiclass:
+        return _multiclass_performance(spec, y, rows, challenger_pred, champion_pred, out_dir)
     if spec.task == "regression":
         y = y.astype(float)
         definition = DataDefinition(
@@ -163,6 +184,37 @@ def build_performance_report(
     # Evidently's default tests expect each metric within +-10% of the champion's value, so the
     # champion's values are in the report; a FAIL there means "differs", better or worse.
     snap = Report([RowCount(), preset], include_tests=True).run(
+        current_data=dataset(challenger_pred),
+        reference_data=None if champion_pred is None else dataset(champion_pred))
+    return _save(snap, "model_performance", out_dir)
+
+
+def _multiclass_performance(spec: PipelineSpec, codes: np.ndarray, rows: np.ndarray,
+                            challenger_pred: np.ndarray, champion_pred: np.ndarray | None,
+                            out_dir: Path) -> list[ReportFile]:
+    """Evidently's multiclass form: the target as class labels and one probability column per
+    class, named by the label (that is how Evidently pairs a column with its class)."""
+    classes = list(spec.classes)
+    for pred in (challenger_pred, champion_pred):
+        if pred is not None and (pred.ndim != 2 or pred.shape[1] != len(classes)):
+            raise ValueError(f"multiclass predictions must be (rows, {len(classes)}), not "
+                             f"{pred.shape}")
+    target = next(name for name in (_TARGET, "__target__", "__ct_target__")
+                  if name not in classes)
+    labels = np.asarray(classes, dtype=object)[codes]
+    definition = DataDefinition(
+        numerical_columns=classes, categorical_columns=[target],
+        classification=[MulticlassClassification(target=target, prediction_probas=classes)])
+
+    def dataset(pred: np.ndarray) -> Dataset:
+        probas = pred[rows]
+        # float32 model output sums to 1 only within ~1e-7; scikit-learn (under Evidently's
+        # log loss) warns about that, so the rows are renormalised in float64.
+        frame = pd.DataFrame(probas / probas.sum(axis=1, keepdims=True), columns=classes)
+        frame.insert(0, target, labels)
+        return Dataset.from_pandas(frame, data_definition=definition)
+
+    snap = Report([RowCount(), ClassificationPreset()], include_tests=True).run(
         current_data=dataset(challenger_pred),
         reference_data=None if champion_pred is None else dataset(champion_pred))
     return _save(snap, "model_performance", out_dir)
@@ -208,13 +260,17 @@ def drift_summary(snapshot: dict[str, Any]) -> DriftSummary:
     return DriftSummary(len(columns), len(ordered), share, ordered)
 
 
-def _sample(df: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
+def _sample(df: pd.DataFrame, max_rows: int, seed: int, spec: PipelineSpec) -> pd.DataFrame:
     # Evidently holds several copies of the data in memory and its run time grows with rows (the
     # files do not: they hold aggregates). A seeded sample bounds memory on the worker and keeps
-    # reports reproducible; nothing is decided on a report, so sampling error is acceptable.
+    # reports reproducible; nothing is decided on a report (drift decisions use every row), so
+    # sampling error is acceptable. Stratified by class like the performance report's sample,
+    # so a rare class keeps its share in the summary and the drift comparison.
     if len(df) <= max_rows:
         return df
-    return df.sample(n=max_rows, random_state=seed)
+    task = spec.task if spec.target in df.columns else "regression"
+    labels = df[spec.target].to_numpy() if spec.target in df.columns else np.zeros(len(df))
+    return df.iloc[performance_sample(labels, task, max_rows, seed)]
 
 
 def _usable_columns(

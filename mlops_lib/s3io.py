@@ -18,6 +18,19 @@ from mlops_lib.settings import Settings
 log = logging.getLogger(__name__)
 
 _COPY_OBJECT_LIMIT = 5 * 1024**3  # the most one CopyObject call copies
+# The most of a batch manifest the validate step reads. A manifest is parsed whole (json.loads
+# holds ~3.5x its size in Python objects); 1 MiB lists about 6,000 files with size, sha256 and
+# rows, far more than one batch should hold. The spec's max_file_bytes applies instead when it
+# is smaller: it is the pipeline owner's cap on any one object read from the source.
+MANIFEST_MAX_BYTES = 1024**2
+
+
+class ObjectTooLarge(ValueError):
+    """An object above the caller's size limit: refused without reading it."""
+
+    def __init__(self, key: str, size: int, limit: int) -> None:
+        super().__init__(f"{key!r} is {size} bytes, more than the limit of {limit} bytes")
+        self.key, self.size, self.limit = key, size, limit
 
 
 def s3_client(settings: Settings | None = None) -> Any:
@@ -52,6 +65,26 @@ def read_batch_files(client: Any, bucket: str, batch: BatchRef) -> list[tuple[st
     return out
 
 
+def read_small(client: Any, bucket: str, key: str, limit: int) -> bytes:
+    """The whole object if it is at most `limit` bytes, else ObjectTooLarge.
+
+    The size comes from a HEAD first, so an oversized object is never downloaded; the download
+    then stops after `limit + 1` bytes anyway, in case the object grew in between."""
+    size = int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+    if size > limit:
+        raise ObjectTooLarge(key, size, limit)
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    data = b""
+    try:
+        while len(data) <= limit and (chunk := body.read(limit + 1 - len(data))):
+            data += chunk
+    finally:
+        body.close()
+    if len(data) > limit:
+        raise ObjectTooLarge(key, len(data), limit)
+    return data
+
+
 def upload_batch(client: Any, bucket: str, prefix: str, batch_id: str,
                  files: Mapping[str, bytes], marker: str | None = "_SUCCESS",
                  marker_body: bytes = b"") -> str:
@@ -71,6 +104,14 @@ def quarantine_prefix(pipeline: str, batch_id: str) -> str:
     """`quarantine/<pipeline>/<batch id>/`, the id replaced by `batch-<sha256[:12]>` when it
     is no safe folder name (`..`, empty, control characters, over 200 bytes)."""
     return f"quarantine/{pipeline}/{safe_segment(batch_id, fallback='batch')}/"
+
+
+def staging_key(pipeline: str, batch_id: str, fingerprint: str) -> str:
+    """Where an accepted batch's conformed copy waits for training runs:
+    `staging/<pipeline>/<batch id>/<fingerprint[:16]>.parquet`, the id made a safe folder name
+    as in `quarantine_prefix` (a batch id may be ~1000 bytes; the key must stay under 1024)."""
+    folder = safe_segment(batch_id, fallback="batch")
+    return f"staging/{pipeline}/{folder}/{fingerprint[:16]}.parquet"
 
 
 def copy_to_quarantine(client: Any, bucket: str, batch: BatchRef, pipeline: str,

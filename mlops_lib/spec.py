@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -12,10 +13,13 @@ import yaml
 
 from mlops_lib.batches import Completion, CompletionMode
 
-TaskType = Literal["binary_classification", "regression"]
+log = logging.getLogger(__name__)
+
+TaskType = Literal["binary_classification", "multiclass_classification", "regression"]
 Dtype = Literal["float", "int", "bool", "category", "string", "datetime"]
 FileFormat = Literal["parquet", "csv"]
 ExtraColumnsPolicy = Literal["reject", "drop"]
+PromotionMode = Literal["auto", "manual"]
 Bound = float | datetime  # a range bound: a number, or an aware UTC datetime for datetime features
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
@@ -25,6 +29,7 @@ _METRIC_DIRECTIONS = {
     "pr_auc": "maximize",
     "accuracy": "maximize",
     "f1": "maximize",
+    "macro_f1": "maximize",
     "log_loss": "minimize",
     "brier": "minimize",
     "rmse": "minimize",
@@ -33,8 +38,11 @@ _METRIC_DIRECTIONS = {
 }
 _TASK_METRICS: dict[str, set[str]] = {
     "binary_classification": {"roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "brier"},
+    "multiclass_classification": {"log_loss", "macro_f1", "accuracy"},
     "regression": {"rmse", "mae", "r2"},
 }
+_CLASSIFICATION_TASKS = ("binary_classification", "multiclass_classification")
+_TARGET_KEYS = {"column", "task", "classes"}
 
 
 class SpecError(ValueError):
@@ -77,7 +85,7 @@ class Contract:
     max_duplicate_share: float | None = None    # share of rows that repeat an earlier row
     freshness: Freshness | None = None
     extra_columns: ExtraColumnsPolicy = "drop"  # drop (with a warning) or reject
-    min_rows_per_class: int | None = None       # binary classification: rows of each class
+    min_rows_per_class: int | None = None       # classification: rows of each class
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,7 @@ class MetricPolicy:
     slices: tuple[SliceSpec, ...] = ()
     slice_tolerance: float = 0.02
     min_slice_rows: int = 100
-    leakage_ceiling: float | None = 0.999       # keep when roc_auc / r2 reaches this
+    leakage_ceiling: float | None = 0.999       # keep when roc_auc / accuracy / r2 reaches this
 
     def better(self, candidate: float, baseline: float) -> bool:
         """True when the candidate beats the baseline by more than min_improvement."""
@@ -192,6 +200,13 @@ class PipelineSpec:
     training: TrainingConfig = TrainingConfig()
     trigger: TriggerConfig = TriggerConfig()
     contract: Contract = Contract()
+    # multiclass_classification: the class labels as text, in the order that gives their
+    # indices 0..k-1 (the model's probability columns); empty for the other tasks.
+    classes: tuple[str, ...] = ()
+    # manual: a promotion the gate allows waits for a person's approval in Airflow (HITL);
+    # no answer within approval_timeout_h counts as a reject.
+    promotion: PromotionMode = "auto"
+    approval_timeout_h: float = 72.0
     owner: str = "data-engineering"
     description: str = ""
     path: str = ""
@@ -276,6 +291,11 @@ def _parse(raw: dict[str, Any], path: str) -> PipelineSpec:
     task = raw["target"]["task"]
     if task not in _TASK_METRICS:
         raise SpecError(f"{path}: target.task {task!r} is not one of {sorted(_TASK_METRICS)}")
+    unknown_target = sorted(set(raw["target"]) - _TARGET_KEYS)
+    if unknown_target:
+        raise SpecError(f"{path}: unknown target keys {unknown_target}; known: "
+                        f"{sorted(_TARGET_KEYS)}")
+    classes = _parse_classes(raw["target"].get("classes"), task, path)
     features = tuple(_parse_feature(f, path) for f in raw["features"])
     if not features:
         raise SpecError(f"{path}: at least one feature is required")
@@ -297,10 +317,42 @@ def _parse(raw: dict[str, Any], path: str) -> PipelineSpec:
         training=_parse_training(raw.get("training") or {}, path, features),
         trigger=_parse_trigger(raw.get("trigger"), features, path),
         contract=_parse_contract(raw.get("contract"), task, features, path),
+        classes=classes,
+        **_parse_promotion(raw, path),
         owner=str(raw.get("owner", "data-engineering")),
         description=str(raw.get("description", "")),
         path=path,
     )
+
+
+def _parse_classes(raw: Any, task: str, path: str) -> tuple[str, ...]:
+    """target.classes: required for multiclass, refused elsewhere. Strings or integers; each
+    becomes its text ("2" for 2), which is how a batch's labels are matched to it, so 2, 2.0
+    and "2" in the data are one class. The order gives the class indices 0..k-1."""
+    where = f"{path}: target.classes"
+    if task != "multiclass_classification":
+        if raw is not None:
+            raise SpecError(f"{where} applies to multiclass_classification only, not {task} "
+                            "(binary labels are 0/1 or False/True)")
+        return ()
+    if not isinstance(raw, list) or not raw:
+        raise SpecError(f"{where} is required for multiclass_classification: the list of "
+                        "class labels, in the order that fixes their indices")
+    bad = [c for c in raw if isinstance(c, bool) or not isinstance(c, str | int)]
+    if bad:
+        raise SpecError(f"{where}: labels are strings or integers, not {bad!r} (quote labels "
+                        "such as yes/no, which YAML reads as booleans)")
+    classes = tuple(str(c) for c in raw)
+    duplicates = sorted({c for c in classes if classes.count(c) > 1})
+    if duplicates:
+        raise SpecError(f"{where} lists {duplicates} more than once")
+    if len(classes) < 2:
+        raise SpecError(f"{where} needs at least two classes, got {list(classes)}")
+    if len(classes) == 2:
+        log.warning("%s: multiclass_classification with two classes; binary_classification "
+                    "(0/1 labels) is preferred: ROC AUC, PR AUC and a decision threshold",
+                    where)
+    return classes
 
 
 def _parse_source(src: dict[str, Any], prefix: str, fmt: FileFormat, path: str) -> Source:
@@ -432,7 +484,7 @@ def _parse_contract(raw: Any, task: str, features: tuple[Feature, ...], path: st
     per_class = target.get("min_rows_per_class")
     if per_class is not None:
         per_class = _count(per_class, f"{path}: contract.target.min_rows_per_class")
-        if task != "binary_classification":
+        if task not in _CLASSIFICATION_TASKS:
             raise SpecError(f"{path}: contract.target.min_rows_per_class needs a "
                             f"classification task, not {task}")
     return Contract(
@@ -624,3 +676,15 @@ def _parse_training(raw: dict[str, Any], path: str,
     if isinstance(share, bool) or not isinstance(share, int | float) or not 0.01 <= share <= 0.5:
         raise SpecError(f"{path}: training.validation_share must be within [0.01, 0.5]")
     return cfg
+
+
+def _parse_promotion(raw: dict[str, Any], path: str) -> dict[str, Any]:
+    """`promotion: auto | manual` and, for manual, `approval_timeout_h` (hours, default 72)."""
+    mode = raw.get("promotion", "auto")
+    if mode not in ("auto", "manual"):
+        raise SpecError(f"{path}: promotion {mode!r} must be auto (the gate promotes) or manual "
+                        "(a person approves each promotion in Airflow)")
+    if "approval_timeout_h" in raw and mode != "manual":
+        raise SpecError(f"{path}: approval_timeout_h applies to promotion: manual only")
+    timeout = _positive(raw.get("approval_timeout_h", 72.0), f"{path}: approval_timeout_h")
+    return {"promotion": mode, "approval_timeout_h": timeout}

@@ -25,7 +25,7 @@ from mlops_lib.registry import CHALLENGER, CHAMPION
 from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.store import BatchRecord, BatchTaken, DecisionRecord
-from mlops_lib.training import predict, split_holdout, train_model
+from mlops_lib.training import predict, split_holdout, target_values, train_model
 from mlops_lib.validation import (
     BatchRejected,
     ReasonCode,
@@ -38,6 +38,7 @@ from mlops_lib.validation import (
 from mlops_lib.versioning import DataVersion
 
 if TYPE_CHECKING:  # reports imports Evidently: only the tasks that build reports pay for it
+    from mlops_lib.approval import ApprovalOutcome
     from mlops_lib.reports import ReportFile
 
 log = logging.getLogger(__name__)
@@ -81,29 +82,34 @@ def validate(svc: Services, spec: PipelineSpec, batch: BatchRef,
 
     An accepted batch is conformed to the spec's dtypes and staged on S3, where training
     runs read it (the raw drop is read once, here). Unsafe keys and files above the spec's
-    size limit are refused on the listing, before anything is downloaded."""
+    size limit are refused on the listing, before anything is downloaded; so is a manifest
+    above `s3io.MANIFEST_MAX_BYTES` (or max_file_bytes, if smaller), by its HEAD."""
     try:
         check_listing(batch, spec)
-        files = s3io.read_batch_files(svc.s3, spec.source.bucket, batch)
+        manifest = None
         if spec.source.completion == "manifest":
-            raw = svc.s3.get_object(Bucket=spec.source.bucket, Key=batch.marker_key)["Body"]
-            check_manifest(raw.read(), batch.prefix, files, spec.source.format)
+            limit = min(s3io.MANIFEST_MAX_BYTES, spec.source.max_file_bytes)
+            try:
+                manifest = s3io.read_small(svc.s3, spec.source.bucket, batch.marker_key, limit)
+            except s3io.ObjectTooLarge as exc:
+                raise BatchRejected(ReasonCode.MANIFEST_INVALID, f"manifest {exc}") from exc
+        files = s3io.read_batch_files(svc.s3, spec.source.bucket, batch)
+        if manifest is not None:
+            check_manifest(manifest, batch.prefix, files, spec.source.format)
         frame = read_batch(files, spec.source.format)
         report = validate_batch(frame, spec, batch_id=batch.batch_id)
-        if not report.passed:
-            assert report.reason_code is not None
-            raise BatchRejected(report.reason_code, report.summary(), report)
+        report.raise_for_failures()
     except BatchRejected as exc:
         quarantine(svc, spec, batch, exc, dag_run_id)
         raise
     buffer = io.BytesIO()
     conform(frame, spec).to_parquet(buffer, index=False)
-    staged = s3io.put_file(svc.s3, svc.settings.artifact_bucket,
-                           f"staging/{spec.name}/{batch.batch_id}/{batch.fingerprint[:16]}"
-                           ".parquet", buffer.getvalue())
-    svc.store.accept_batch(spec.name, batch.batch_id, report.n_rows, staged)
+    staged = s3io.put_file(svc.s3, svc.settings.artifact_bucket, s3io.staging_key(
+        spec.name, batch.batch_id, batch.fingerprint), buffer.getvalue())
+    svc.store.accept_batch(spec.name, batch.batch_id, report.n_rows, staged, report.to_dict())
     for warning in report.warnings:
-        log.warning("Validation warning [%s]: %s", warning.name, warning.observed)
+        log.warning("Validation warning [%s] %s: %s", warning.reason_code, warning.name,
+                    warning.observed)
     log.info("Batch %s passed validation: %d rows, %d checks; staged at %s", batch.batch_id,
              report.n_rows, len(report.checks), staged)
     return {"batch_id": batch.batch_id, "fingerprint": batch.fingerprint,
@@ -240,6 +246,10 @@ def train(svc: Services, spec: PipelineSpec, version: dict[str, Any], dag_run_id
                      "best_iteration": model.best_iteration}
             | ({} if model.best_score is None else {"best_score": model.best_score}),
             tags={f"ct.env.{k}": v for k, v in model.environment.items()})
+        reports = svc.store.validation_reports(
+            spec.name, svc.store.training_batch_ids(spec.name, dag_run_id))
+        if reports:  # what the training data passed, beside the model it made
+            svc.registry.client.log_dict(run_id, reports, "validation/reports.json")
         model_version = svc.registry.register_model(run_id, model_name, model.booster, {
             "ct.dag_run_id": dag_run_id, "ct.data_rev": data_version.rev,
             "ct.idempotency_key": key})
@@ -260,7 +270,7 @@ def evaluate(svc: Services, spec: PipelineSpec, version: dict[str, Any],
     report URIs) in the same transaction as any champion move.
     """
     _, holdout = _split(svc, spec, DataVersion(**version))
-    y = holdout[spec.target].to_numpy()
+    y = target_values(holdout, spec)  # multiclass: class indices, the columns of predict()
     name = spec.registered_model_name
     challenger = svc.registry.load_booster(name, trained["model_version"])
     challenger_pred = predict(challenger, holdout, spec)
@@ -307,13 +317,17 @@ def evaluate(svc: Services, spec: PipelineSpec, version: dict[str, Any],
 
 
 def decide(svc: Services, spec: PipelineSpec, plan: dict[str, Any], evaluation: dict[str, Any],
-           reports: dict[str, Any], dag_run_id: str) -> dict[str, Any]:
+           reports: dict[str, Any], dag_run_id: str,
+           approval: ApprovalOutcome | None = None) -> dict[str, Any]:
     """Record the decision and, on promote, move the champion: one transaction, then the alias.
 
     No promotion without the run's reports: a failed report turns promote into keep. A shadow
     run (a backfill) records `shadow` where the gate said promote. A champion that moved since
-    the evaluation makes this run's promote `superseded`.
+    the evaluation makes this run's promote `superseded`. With `promotion: manual`, a promote
+    needs `approval` (the person's answer, recorded in the details): a reject or a timeout
+    records `rejected`, and an approved move is audited under the approver's name.
     """
+    from mlops_lib.approval import apply_approval
     from mlops_lib.champion import reconcile
 
     decision, reason = evaluation["decision"], evaluation["reason"]
@@ -323,6 +337,10 @@ def decide(svc: Services, spec: PipelineSpec, plan: dict[str, Any], evaluation: 
         shadow = _shadow_reason(svc, spec, plan)
         if shadow:
             decision, reason = "shadow", f"{reason}; not promoted: {shadow}"
+    actor, approved = "pipeline", None
+    if spec.promotion == "manual":
+        approved = apply_approval(decision, reason, approval, timeout_h=spec.approval_timeout_h)
+        decision, reason, actor = approved.decision, approved.reason, approved.actor
     record, moved = svc.store.record_decision_and_move(DecisionRecord(
         pipeline=spec.name, dag_run_id=dag_run_id,
         candidate_version=evaluation["candidate_version"],
@@ -332,8 +350,9 @@ def decide(svc: Services, spec: PipelineSpec, plan: dict[str, Any], evaluation: 
         data_rev=evaluation["data_rev"],
         details={**evaluation["verdict"], "holdout_rows": evaluation["holdout_rows"],
                  "champion_epoch": evaluation["champion_epoch"],
-                 "reports": reports.get("reports", {})}),
-        expected_epoch=int(evaluation["champion_epoch"]))
+                 "reports": reports.get("reports", {})}
+        | ({"approval": approved.approval} if approved and approved.approval else {})),
+        expected_epoch=int(evaluation["champion_epoch"]), actor=actor)
     run = svc.store.get_training_run(spec.name, dag_run_id)
     if run and run.get("mlflow_run_id"):
         svc.registry.log_run_data(run["mlflow_run_id"], tags={
@@ -474,6 +493,8 @@ def idempotency_key(spec: PipelineSpec, data_rev: str) -> str:
     material = {"pipeline": spec.name, "data_rev": data_rev, "code": git_sha(),
                 "training": asdict(spec.training), "inputs": spec.model_inputs,
                 "target": spec.target, "task": spec.task}
+    if spec.classes:  # multiclass: the class order fixes what each output column means
+        material["classes"] = list(spec.classes)
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 

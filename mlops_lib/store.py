@@ -129,10 +129,25 @@ class Store:
             "pipeline": pipeline, "batch_id": batch_id, "fingerprint": fingerprint,
             "files_json": json.dumps(files), "dag_run_id": dag_run_id, "created_at": utcnow()})
 
-    def accept_batch(self, pipeline: str, batch_id: str, rows: int, staged_uri: str) -> None:
+    def accept_batch(self, pipeline: str, batch_id: str, rows: int, staged_uri: str,
+                     report: dict[str, Any] | None = None) -> None:
         self._exec("UPDATE batches SET status = 'accepted', rows_accepted = :n, "
-                   "staged_uri = :u, updated_at = :t WHERE pipeline = :p AND batch_id = :b",
-                   n=rows, u=staged_uri, t=utcnow(), p=pipeline, b=batch_id)
+                   "staged_uri = :u, report_json = :r, updated_at = :t "
+                   "WHERE pipeline = :p AND batch_id = :b",
+                   n=rows, u=staged_uri, r=None if report is None else json.dumps(report),
+                   t=utcnow(), p=pipeline, b=batch_id)
+
+    def validation_reports(self, pipeline: str, batch_ids: list[str]) -> dict[str, Any]:
+        """The validation report of each batch (accepted or quarantined) that has one."""
+        found: dict[str, Any] = {}
+        for batch_id in batch_ids:
+            for sql in ("SELECT report_json FROM batches WHERE pipeline = :p AND batch_id = :b",
+                        "SELECT report_json FROM quarantine WHERE pipeline = :p AND batch_id = :b"):
+                row = self._one(sql, p=pipeline, b=batch_id)
+                if row is not None and row["report_json"]:
+                    found[batch_id] = json.loads(row["report_json"])
+                    break
+        return found
 
     def accepted_batches(self, pipeline: str, *, arrived_from: str | None = None,
                          arrived_before: str | None = None,
@@ -478,7 +493,13 @@ def _decision(row: dict[str, Any]) -> DecisionRecord:
 
 
 def apply_migrations(engine: Engine, sql_dir: Path = SQL_DIR) -> list[str]:
-    """Apply every `sql/NNN_*.sql` not yet recorded; returns the names applied now."""
+    """Apply every `sql/NNN_*.sql` not yet recorded, in order; returns the names recorded now.
+
+    Portable DDL is the rule. A migration only one database needs is named
+    `NNN_<name>.<dialect>.sql` (`006_wide_batch_ids.postgresql.sql`, the dialect as SQLAlchemy
+    names it: `engine.dialect.name`); on any other dialect its statements are skipped, but it
+    is recorded (and returned) like the others, so it is never tried again and every store
+    holds the same list of migrations."""
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE IF NOT EXISTS schema_migrations ("
                           "name VARCHAR(128) PRIMARY KEY, applied_at VARCHAR(32) NOT NULL)"))
@@ -487,9 +508,12 @@ def apply_migrations(engine: Engine, sql_dir: Path = SQL_DIR) -> list[str]:
     for path in sorted(sql_dir.glob("[0-9][0-9][0-9]_*.sql")):
         if path.name in done:
             continue
+        stem = path.name.removesuffix(".sql")
+        dialect = stem.rpartition(".")[2] if "." in stem else None
+        ours = dialect is None or dialect == engine.dialect.name
         try:
             with engine.begin() as conn:
-                for statement in _statements(path.read_text()):
+                for statement in _statements(path.read_text()) if ours else []:
                     conn.execute(text(statement))
                 conn.execute(text("INSERT INTO schema_migrations (name, applied_at) "
                                   "VALUES (:n, :t)"), {"n": path.name, "t": utcnow()})

@@ -7,6 +7,10 @@ support; an unknown or missing label is a missing value). The training rows beco
 ``QuantileDMatrix``; the early-stopping validation rows a second one built with ``ref=`` the first,
 so it reuses the training cuts. Prediction goes through the same conversion, so a category means
 the same code at training and at scoring time.
+
+A multiclass target is encoded the same way: each label's index in the spec's `classes`
+(``multi:softprob`` with ``num_class`` k), so ``predict`` returns a (rows, k) probability matrix
+whose column j is class ``spec.classes[j]``.
 """
 
 from __future__ import annotations
@@ -31,11 +35,13 @@ import xgboost as xgb
 from mlops_lib import metrics
 from mlops_lib.settings import REPO_ROOT
 from mlops_lib.spec import Feature, PipelineSpec
+from mlops_lib.validation import class_codes
 
 log = logging.getLogger(__name__)
 
 _OBJECTIVES = {
     "binary_classification": ("binary:logistic", "auc"),
+    "multiclass_classification": ("multi:softprob", "mlogloss"),
     "regression": ("reg:squarederror", "rmse"),
 }
 MAX_TAG_CHARS = 5000  # MLflow tag values are capped; environment values are cut to this
@@ -207,8 +213,22 @@ def _column_values(series: pd.Series, feature: Feature) -> np.ndarray:
 
 def _labels(df: pd.DataFrame, spec: PipelineSpec,
             *row_sets: np.ndarray | None) -> list[np.ndarray]:
-    y = df[spec.target].to_numpy(dtype=np.float32)
+    y = (target_values(df, spec).astype(np.float32) if spec.task == "multiclass_classification"
+         else df[spec.target].to_numpy(dtype=np.float32))
     return [y if rows is None else y[rows] for rows in row_sets]
+
+
+def target_values(df: pd.DataFrame, spec: PipelineSpec) -> np.ndarray:
+    """The target as the metrics and the model see it: 0/1 (binary), the value (regression), or
+    the class index in spec.classes (multiclass; a label outside them is an error, which
+    validation reports first as TARGET_INVALID_CLASS)."""
+    if spec.task != "multiclass_classification":
+        return df[spec.target].to_numpy()
+    codes = class_codes(df[spec.target], spec.classes)
+    if (codes < 0).any():
+        raise ValueError(f"{int((codes < 0).sum())} labels of {spec.target!r} are null or "
+                         f"outside the classes {list(spec.classes)}")
+    return codes
 
 
 def to_dmatrix(df: pd.DataFrame, spec: PipelineSpec, *, with_label: bool = True) -> xgb.DMatrix:
@@ -236,7 +256,9 @@ def validation_mask(train_df: pd.DataFrame, spec: PipelineSpec) -> np.ndarray | 
 
     Seeded like the holdout but from its own stream; with a time column, the newest rows. None
     when early stopping is off, when the split would leave either side empty, or when a binary
-    target's validation rows hold one class only (AUC is undefined there).
+    target's validation rows hold one class only (AUC is undefined there). Not stratified, for
+    binary or multiclass alike; a multiclass split needs no such check (mlogloss is defined on
+    any mix of classes).
     """
     cfg = spec.training
     if cfg.early_stopping_rounds <= 0 or len(train_df) < 2:
@@ -255,11 +277,14 @@ def validation_mask(train_df: pd.DataFrame, spec: PipelineSpec) -> np.ndarray | 
 
 def training_params(spec: PipelineSpec, device: str) -> dict[str, Any]:
     objective, eval_metric = _OBJECTIVES[spec.task]
-    return {
+    params: dict[str, Any] = {
         "objective": objective, "eval_metric": eval_metric, "tree_method": "hist",
         "device": device, "seed": spec.training.seed, "nthread": available_cores(),
         **spec.training.params,
     }
+    if spec.task == "multiclass_classification":
+        params["num_class"] = len(spec.classes)  # always the spec's: the columns of predict
+    return params
 
 
 def train_model(train_df: pd.DataFrame, spec: PipelineSpec) -> TrainedModel:

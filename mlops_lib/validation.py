@@ -234,7 +234,12 @@ def check_manifest(raw_manifest: bytes, prefix: str, files: Sequence[tuple[str, 
             for key, content in files:
                 if content:
                     check_csv_shape(key, content)
-        rows = {key[len(prefix):]: row_count(content, fmt) for key, content in files}
+        rows = {}
+        for key, content in files:
+            count = row_count(content, fmt)
+            if count is None:  # unreadable: say why (UNREADABLE_FILE), not "None rows"
+                _read_file(key, content, fmt)
+            rows[key[len(prefix):]] = count
         counted = replace(manifest, entries=tuple(replace(e, size=None, sha256=None)
                                                   for e in manifest.entries))
         verify_contents(counted, prefix, files, rows)
@@ -345,6 +350,38 @@ def _require_same_columns(frames: list[tuple[str, pd.DataFrame]]) -> None:
                 f"{key!r} has columns differing from {first_key!r}: "
                 f"missing {sorted(expected - got)}, extra {sorted(got - expected)}",
             )
+    # Numbers in one file and text in another: concatenating would turn the whole column into
+    # text, blaming the column (DTYPE_MISMATCH) for what is a producer writing parts apart.
+    # Columns that are entirely null in a file say nothing about its type and are skipped.
+    kinds = {str(c): _kind(first[c]) for c in first.columns}
+    for key, frame in frames[1:]:
+        for column in frame.columns:
+            kind, seen = _kind(frame[column]), kinds.get(str(column))
+            if None not in (kind, seen) and kind != seen:
+                raise BatchRejected(
+                    ReasonCode.INCONSISTENT_FILES,
+                    f"{key!r} has {column!r} as {kind} ({frame[column].dtype}) where "
+                    f"{first_key!r} has it as {seen} ({first[column].dtype})")
+            if seen is None:
+                kinds[str(column)] = kind
+
+
+def _kind(column: pd.Series) -> str | None:
+    """'number' or 'text' for a column with values; None if all null or of another type."""
+    if column.isna().all():
+        return None
+    if pd.api.types.is_bool_dtype(column):
+        return None
+    if pd.api.types.is_numeric_dtype(column):
+        return "number"
+    if pd.api.types.is_string_dtype(column) or pd.api.types.is_object_dtype(column):
+        # an object column of numbers only (a parquet column written from Python ints) is one;
+        # its first values decide (the contract's dtype checks still look at every row)
+        values = column.dropna().iloc[:1000]
+        if values.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)).all():
+            return "number"
+        return "text" if values.map(lambda v: isinstance(v, str)).any() else None
+    return None
 
 
 # --- validation --------------------------------------------------------------------------------
@@ -551,6 +588,8 @@ def _check_target(s: pd.Series, spec: PipelineSpec) -> list[CheckResult]:
                 "finite labels", ReasonCode.TARGET_NOT_FINITE if n_inf else None,
             ))
         return checks
+    if spec.task == "multiclass_classification":
+        return checks + _check_multiclass_target(labels, spec)
     classes = labels.map(_to_binary_label)
     invalid = labels[classes.isna()]
     checks.append(CheckResult(
@@ -577,6 +616,43 @@ def _check_target(s: pd.Series, spec: PipelineSpec) -> list[CheckResult]:
                 None if ok else ReasonCode.TARGET_TOO_FEW_PER_CLASS,
                 value=smallest, threshold=per_class,
             ))
+    return checks
+
+
+def _check_multiclass_target(labels: pd.Series, spec: PipelineSpec) -> list[CheckResult]:
+    """Labels (nulls already dropped) in spec.classes, at least two classes present, and
+    `min_rows_per_class` rows of *every* class of the spec (an absent class has 0)."""
+    name, classes = spec.target, spec.classes
+    codes = class_codes(labels, classes)
+    invalid = labels[codes < 0]
+    checks = [CheckResult(
+        "target_classes", invalid.empty,
+        f"labels outside the class set in {name!r}: {_examples(invalid)}" if len(invalid)
+        else f"labels in {[classes[c] for c in np.unique(codes)]}",
+        f"one of {list(classes)}", None if invalid.empty else ReasonCode.TARGET_INVALID_CLASS,
+        value=len(invalid), threshold=0,
+    )]
+    if not invalid.empty or not len(codes):
+        return checks
+    counts = np.bincount(codes, minlength=len(classes))
+    present = int((counts > 0).sum())
+    checks.append(CheckResult(
+        "target_two_classes", present >= 2,
+        f"only class {[classes[c] for c in np.flatnonzero(counts)]} in {name!r}" if present < 2
+        else f"{present} of {len(classes)} classes", "at least two classes",
+        None if present >= 2 else ReasonCode.TARGET_SINGLE_CLASS, value=present, threshold=2,
+    ))
+    per_class = spec.contract.min_rows_per_class
+    if present >= 2 and per_class is not None:
+        smallest = int(counts.min())
+        ok = smallest >= per_class
+        checks.append(CheckResult(
+            "target_rows_per_class", ok,
+            f"rows per class in {name!r}: {dict(zip(classes, counts.tolist(), strict=True))}",
+            f"at least {per_class} rows of each of {len(classes)} classes",
+            None if ok else ReasonCode.TARGET_TOO_FEW_PER_CLASS,
+            value=smallest, threshold=per_class,
+        ))
     return checks
 
 
@@ -818,7 +894,39 @@ _CASTS: dict[str, Callable[[pd.Series, Feature], pd.Series]] = {
 def _conform_target(s: pd.Series, spec: PipelineSpec) -> pd.Series:
     if spec.task == "regression":
         return pd.Series(_as_float(s), index=s.index, dtype="float64")
+    if spec.task == "multiclass_classification":
+        # Like a category feature: the labels as text, categories in the spec's class order, so
+        # a label's code is its class index 0..k-1, the index training and evaluation use.
+        codes = class_codes(s, spec.classes)
+        if (codes < 0).any():
+            raise ValueError(f"cannot conform: labels of {spec.target!r} outside the class set; "
+                             "validate the batch first")
+        return pd.Series(pd.Categorical.from_codes(codes, categories=list(spec.classes)),
+                         index=s.index)
     return s.map(_to_binary_label).astype("int64")
+
+
+def class_codes(labels: pd.Series, classes: Sequence[str]) -> np.ndarray:
+    """Class index (0..k-1, the order of `classes`) of each label; -1 for a null or a label
+    outside the set. A label matches a class by its text: "2", 2 and 2.0 are class "2"."""
+    index = {c: i for i, c in enumerate(classes)}
+    values = labels.astype(object)  # a categorical's map would keep the dtype
+    mapping = {v: index.get(_class_key(v), -1) for v in values.dropna().unique()}
+    mapped = pd.to_numeric(values.map(mapping), errors="coerce").to_numpy(
+        dtype="float64", na_value=np.nan)
+    return np.where(np.isnan(mapped), -1, mapped).astype("int64")
+
+
+def _class_key(v: object) -> str | None:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool | np.bool_):
+        return None
+    if isinstance(v, int | np.integer):
+        return str(int(v))
+    if isinstance(v, float | np.floating) and np.isfinite(v) and float(v).is_integer():
+        return str(int(v))
+    return None
 
 
 # --- value helpers -----------------------------------------------------------------------------

@@ -153,12 +153,16 @@ def _safe_ref(batch_id: str) -> str:
     """Git ref names forbid some characters; batch ids are folder names and may use them.
 
     The result is one valid ref component (`git check-ref-format`): no `/`, no `..`, no
-    leading or trailing `.`, no `.lock` ending; an id changed to get there gets a digest."""
+    leading or trailing `.`, no `.lock` ending; an id changed to get there gets a digest. It
+    is also a file name (`.git/refs/tags/...`, at most 255 bytes): a longer id (up to ~1000
+    bytes as an S3 folder name) keeps its first 100 bytes and gets the digest."""
     cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in batch_id)
     while ".." in cleaned:
         cleaned = cleaned.replace("..", ".")
     cleaned = cleaned.strip(".")
-    if cleaned and cleaned == batch_id and not cleaned.endswith(".lock"):
+    if len(cleaned.encode()) > 200:  # no lone surrogate is alphanumeric: all encodable
+        cleaned = cleaned.encode()[:100].decode("utf-8", "ignore")
+    elif cleaned and cleaned == batch_id and not cleaned.endswith(".lock"):
         return cleaned
     digest = hashlib.sha256(batch_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     return f"{cleaned or 'batch'}-{digest}"

@@ -66,3 +66,30 @@ def fresh_buckets(s3: Any, monkeypatch: Any) -> tuple[str, str]:
     s3.create_bucket(Bucket=landing)
     s3.create_bucket(Bucket=artifacts)
     return landing, artifacts
+
+
+def run_dag_file(tmp_path: Path, source: str) -> dict[str, Any]:
+    """Run `source` (a DAG file that calls `dag.test()` and prints `@@JSON@@<json>`) in a fresh
+    interpreter with its own Airflow home and metadata DB and the project's plugins; return
+    the JSON it printed."""
+    import json
+    import subprocess
+    import sys
+
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "probe_dag.py").write_text(source)
+    env = {
+        "PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path),
+        "AIRFLOW_HOME": str(tmp_path / "airflow_home"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
+        "CT_HOME": str(tmp_path / "ct_home"),
+    }
+    proc = subprocess.run([sys.executable, str(dags / "probe_dag.py")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("@@JSON@@"))
+    return json.loads(line.removeprefix("@@JSON@@"))  # type: ignore[no-any-return]

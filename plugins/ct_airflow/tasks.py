@@ -42,6 +42,11 @@ def _run_id() -> str:
     return str(get_current_context()["run_id"])
 
 
+def label_batch(batch_id: str) -> None:
+    """Name this mapped task instance after its batch (the DAG's `map_index_template`)."""
+    get_current_context()["batch_id"] = batch_id  # type: ignore[typeddict-unknown-key]
+
+
 def register_batch(pipeline: str, batch: dict[str, Any]) -> dict[str, Any]:
     """Claim the batch for this ingest run (keyed by id + content fingerprint)."""
     from mlops_lib import steps
@@ -49,6 +54,7 @@ def register_batch(pipeline: str, batch: dict[str, Any]) -> dict[str, Any]:
     from mlops_lib.validation import BatchRejected
 
     ref = BatchRef.from_dict(batch)
+    label_batch(ref.batch_id)
     try:
         return steps.register_batch(_services(), _spec(pipeline), ref, _run_id())
     except steps.BatchAlreadyClaimed as exc:
@@ -66,9 +72,10 @@ def validate_batch(pipeline: str, registered: dict[str, Any]) -> dict[str, Any]:
     from mlops_lib.validation import BatchRejected
 
     spec = _spec(pipeline)
+    ref = BatchRef.from_dict(registered["batch"])
+    label_batch(ref.batch_id)
     try:
-        result = steps.validate(_services(), spec, BatchRef.from_dict(registered["batch"]),
-                                _run_id())
+        result = steps.validate(_services(), spec, ref, _run_id())
     except BatchRejected as exc:
         raise AirflowFailException(str(exc)) from exc
     _announce(batches_asset(spec), {k: result[k] for k in
@@ -165,12 +172,17 @@ def reconcile_champion(pipeline: str) -> dict[str, Any]:
 
 
 def promote_champion(pipeline: str, plan: dict[str, Any], evaluation: dict[str, Any],
-                     reports: dict[str, Any]) -> dict[str, Any]:
+                     reports: dict[str, Any],
+                     approval: dict[str, Any] | None = None) -> dict[str, Any]:
     """Record the decision with its report URIs and move the champion on promote (one
-    transaction in the store), then point the MLflow alias at it."""
+    transaction in the store), then point the MLflow alias at it. With `promotion: manual`,
+    `approval` is the answer `approve_promotion` returned (None when it was not asked)."""
     from mlops_lib import steps
+    from mlops_lib.approval import ApprovalOutcome
 
-    return steps.decide(_services(), _spec(pipeline), plan, evaluation, reports, _run_id())
+    outcome = None if not approval else ApprovalOutcome.from_response(approval)
+    return steps.decide(_services(), _spec(pipeline), plan, evaluation, reports, _run_id(),
+                        approval=outcome)
 
 
 def _announce(asset: Any, extra: dict[str, Any]) -> None:

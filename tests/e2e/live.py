@@ -4,6 +4,7 @@ process of it running."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,13 @@ class LiveStack:
     @property
     def dag_id(self) -> str:
         return "ct_credit_default"
+
+    def service_api(self) -> AirflowApi:
+        """The REST API as the service's own user `ct_service` (role `user`), whose password
+        the stack writes into the simple auth manager's file before the API starts."""
+        passwords = self.cfg.home / "airflow" / "simple_auth_manager_passwords.json.generated"
+        return AirflowApi(self.cfg.airflow_url, devstack.SERVICE_USER,
+                          json.loads(passwords.read_text())[devstack.SERVICE_USER])
 
 
 @contextmanager

@@ -5,15 +5,11 @@ throwaway AIRFLOW_HOME and SQLite metadata DB, as Airflow reads its configuratio
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO_ROOT
+from tests.support import run_dag_file
 
 pytestmark = pytest.mark.integration
 
@@ -58,23 +54,7 @@ if __name__ == "__main__":
 
 
 def test_worker_stores_the_link_and_the_ui_reads_it(tmp_path: Path) -> None:
-    dags = tmp_path / "dags"
-    dags.mkdir()
-    (dags / "probe_dag.py").write_text(_DAG)
-    env = {
-        "PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path),
-        "AIRFLOW_HOME": str(tmp_path / "airflow_home"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
-        "CT_HOME": str(tmp_path / "ct_home"),
-    }
-    proc = subprocess.run([sys.executable, str(dags / "probe_dag.py")], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("@@JSON@@"))
-    out = json.loads(line.removeprefix("@@JSON@@"))
+    out = run_dag_file(tmp_path, _DAG)
 
     assert out["state"] == "success"
     # The worker asked the link once, with this run and the task's return value...

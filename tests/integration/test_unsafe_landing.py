@@ -1,4 +1,4 @@
-"""Unsafe keys, oversized files and ragged CSV landed on a real S3 API (moto's HTTP server), run
+"""Unsafe keys, oversized files or manifests and ragged CSV on a real S3 API (moto's server), run
 through the ingest steps as the DAG runs them: each batch ends rejected with its reason code, a
 quarantine record, a copy under `quarantine/<pipeline>/<batch>/` and nothing else written, and
 the originals untouched (same bytes, same ETag)."""
@@ -16,6 +16,7 @@ import pytest
 from mlops_lib import datagen, s3io, steps
 from mlops_lib.batches import BatchRef, completed_batches
 from mlops_lib.keys import unsafe_key_reason
+from mlops_lib.manifest import build_manifest
 from mlops_lib.services import Services
 from mlops_lib.settings import Settings
 from mlops_lib.spec import PipelineSpec
@@ -45,10 +46,11 @@ class Landing:
     s3: Any
     bucket: str
 
-    def land(self, batch_id: str, files: dict[str, bytes]) -> dict[str, tuple[bytes, str]]:
+    def land(self, batch_id: str, files: dict[str, bytes],
+             marker_body: bytes = b"") -> dict[str, tuple[bytes, str]]:
         """Put the files and then the marker; return every key's bytes and ETag."""
         base = f"{self.spec.source.prefix}{batch_id}/"
-        for name, body in {**files, self.spec.source.marker: b""}.items():
+        for name, body in {**files, self.spec.source.marker: marker_body}.items():
             self.s3.put_object(Bucket=self.bucket, Key=base + name, Body=body)
         return self.snapshot(base)
 
@@ -180,3 +182,49 @@ def test_a_ragged_csv_is_quarantined(landing: Landing) -> None:
     assert exc.code == ReasonCode.RAGGED_CSV
     assert "part-0000.csv' line 42:" in str(exc)
     landing.check_quarantined(batch, ReasonCode.RAGGED_CSV, before)
+
+
+def _manifest_batch(landing: Landing, **source: Any) -> tuple[bytes, bytes]:
+    """Switch the spec to manifest completion; a data file and its (valid) manifest."""
+    landing.spec = replace(landing.spec, source=replace(
+        landing.spec.source, completion="manifest", marker="_manifest.json", **source))
+    body = _parquet(landing.spec)
+    return body, build_manifest({"part-0000.parquet": body}, {"part-0000.parquet": 300})
+
+
+@pytest.mark.parametrize("limit", ["MANIFEST_MAX_BYTES", "max_file_bytes"])
+def test_an_oversized_manifest_is_refused_unread(landing: Landing, limit: str) -> None:
+    body, manifest = _manifest_batch(landing)
+    size = s3io.MANIFEST_MAX_BYTES + 1
+    if limit == "max_file_bytes":  # the spec's limit is the smaller one: it applies
+        size = len(body) + 1
+        landing.spec = replace(landing.spec, source=replace(landing.spec.source,
+                                                            max_file_bytes=len(body)))
+    # valid JSON padded with blanks: its size alone rejects it
+    padded = manifest + b" " * (size - len(manifest))
+    before = landing.land("b-manifest", {"part-0000.parquet": body}, marker_body=padded)
+    batch = landing.batch("b-manifest")
+    exc = landing.reject(batch, downloads=False)  # neither the manifest nor the data file
+    assert exc.code == ReasonCode.MANIFEST_INVALID
+    assert f"{size} bytes, more than the limit of {size - 1} bytes" in str(exc)
+    reason = landing.check_quarantined(batch, ReasonCode.MANIFEST_INVALID, before)
+    assert reason["reason_code"] == "MANIFEST_INVALID"
+
+
+def test_a_manifest_at_the_limit_is_read_and_the_batch_accepted(landing: Landing) -> None:
+    body, manifest = _manifest_batch(landing)
+    padded = manifest + b" " * (s3io.MANIFEST_MAX_BYTES - len(manifest))
+    landing.land("b-manifest-ok", {"part-0000.parquet": body}, marker_body=padded)
+    batch = landing.batch("b-manifest-ok")
+    run_id = "ingest__manifest_ok"
+    steps.register_batch(landing.svc, landing.spec, batch, run_id)
+    result = steps.validate(landing.svc, landing.spec, batch, run_id)
+    assert result["rows"] == 300
+    assert landing.svc.store.get_batch(landing.spec.name, "b-manifest-ok").status == "accepted"
+
+
+def test_read_small_never_downloads_an_object_above_the_limit(landing: Landing) -> None:
+    landing.s3.put_object(Bucket=landing.bucket, Key="k", Body=b"x" * 11)
+    assert s3io.read_small(landing.s3, landing.bucket, "k", 11) == b"x" * 11
+    with pytest.raises(s3io.ObjectTooLarge, match="11 bytes, more than the limit of 10"):
+        s3io.read_small(NoDownload(landing.s3), landing.bucket, "k", 10)

@@ -271,3 +271,14 @@ def test_a_batch_with_a_multipart_upload_in_progress_is_not_complete() -> None:
     assert [b.batch_id for b in completed_batches(
         listing(), PREFIX, quiet, now=late, uploading=[PREFIX + "b2/big.parquet"])] == [
         "b1", "b3"]
+
+
+@pytest.mark.parametrize("name", ["p.parquet", "p\x00\t.parquet", "%esc:odd", "é\x00/x"])
+def test_batch_dicts_carry_any_key_through_json_without_a_nul(name: str) -> None:
+    prefix = f"landing/p/b{name}/"
+    batch = BatchRef(f"b{name}", prefix, prefix + "_SUCCESS", "2026-01-01T00:00:00",
+                     (ObjectInfo(prefix + name, "e1", 3, "2026-01-01T00:00:00"),))
+    text = json.dumps(batch.to_dict())
+    assert "\\u0000" not in text  # PostgreSQL's json columns (trigger events, XCom) refuse it
+    assert BatchRef.from_dict(json.loads(text)) == batch
+    assert batch.to_dict()["fingerprint"] == batch.fingerprint

@@ -55,3 +55,16 @@ def test_unknown_target_is_a_clear_error(spec: PipelineSpec, tmp_path: Path) -> 
     path.write_bytes(to_file_bytes(generate_batch(spec, 100, seed=1), "parquet"))
     with pytest.raises(ValueError, match="target column 'nope'"):
         main(["contract", "infer", str(path), "--name", "x", "--target", "nope"])
+
+
+def test_a_text_target_with_a_few_labels_is_inferred_as_multiclass(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tiers = load_spec(Path(__file__).resolve().parents[1] / "fixtures" / "product_tier.yaml")
+    path, inferred = _infer(tiers, tmp_path, capsys)
+    reference = read_batch([(path.name, path.read_bytes())], "parquet")
+
+    assert inferred.task == "multiclass_classification"
+    assert inferred.classes == ("bronze", "gold", "silver")  # sorted: edit to taste
+    assert (inferred.metric.name, inferred.metric.direction) == ("log_loss", "minimize")
+    assert inferred.contract.min_rows_per_class is not None
+    assert validate_batch(reference, inferred, batch_id="ref").passed

@@ -94,6 +94,12 @@ for dag_id, dag in bag.dags.items():
         "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries,
                               "upstream": sorted(t.upstream_task_ids),
                               "type": type(t).__name__,
+                              "trigger_rule": getattr(t.trigger_rule, "value",
+                                                      str(t.trigger_rule)),
+                              "hitl": {"options": list(t.options),
+                                       "defaults": list(t.defaults or []),
+                                       "timeout_s": t.response_timeout.total_seconds()}
+                              if hasattr(t, "response_timeout") else None,
                               "deferrable": getattr(t, "deferrable", None),
                               "pipeline": getattr(t, "pipeline", None),
                               "bucket": getattr(t, "bucket", None),
@@ -288,3 +294,35 @@ def test_mlops_lib_does_not_import_airflow() -> None:
                           timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "1 kept, 0 broken" in proc.stdout
+
+
+def test_manual_promotion_waits_for_a_human_approval(tmp_path: Path) -> None:
+    """`promotion: manual` puts Airflow's HITL approval between the gate (and the reports) and
+    promote_champion, which still runs when the approval is skipped (the gate kept); a spec
+    with the default `auto` has no approval task."""
+    specs = tmp_path / "pipelines"
+    specs.mkdir()
+    shutil.copy(EXAMPLE_SPEC, specs / EXAMPLE_SPEC.name)
+    path = write_spec(specs, "churn_risk", owner="ml-platform", prefix="landing/churn_risk/")
+    raw = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**raw, "promotion": "manual", "approval_timeout_h": 12},
+                                   sort_keys=False))
+
+    bag = load_dagbag(tmp_path, specs)
+
+    assert bag["import_errors"] == {} and bag["serialization_errors"] == {}
+    manual = bag["dags"]["ct_churn_risk"]["tasks"]
+    gate = {"plan_training", "evaluate_challenger", "build_reports"}
+    approval = manual["approve_promotion"]
+    assert approval["type"] == "PromotionApprovalOperator"
+    assert set(approval["upstream"]) == gate
+    assert approval["hitl"] == {"options": ["Approve", "Reject"], "timeout_s": 12 * 3600,
+                                "defaults": ["Reject"]}  # the timeout answers Reject
+    assert approval["owner"] == "ml-platform" and approval["retries"] >= 1
+    promote = manual["promote_champion"]
+    assert set(promote["upstream"]) == gate | {"approve_promotion"}
+    assert promote["trigger_rule"] == "none_failed_min_one_success"
+    auto = bag["dags"]["ct_credit_default"]["tasks"]
+    assert "approve_promotion" not in auto
+    assert set(auto["promote_champion"]["upstream"]) == gate
+    assert auto["promote_champion"]["trigger_rule"] == "all_success"

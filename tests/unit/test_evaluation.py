@@ -511,3 +511,159 @@ def test_mismatched_rows_are_a_programming_error() -> None:
     with pytest.raises(ValueError, match="labels"):
         decide(AUC, np.array([0, 1]), np.array([0.2, 0.8]), None,
                slices={"region": np.array(["a"])})
+
+
+# --- multiclass ---------------------------------------------------------------------------------
+
+LOG_LOSS = MetricPolicy("log_loss", "minimize", floor=1.0, bootstrap_samples=500,
+                        bootstrap_seed=1)
+MACRO_F1 = MetricPolicy("macro_f1", "maximize", floor=0.3, bootstrap_samples=500,
+                        bootstrap_seed=1)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class MulticlassWorld:
+    """Three classes with logits `scale * s`: labels drawn from them, and models that predict
+    softmax(logits + noise), so less noise is a better model."""
+
+    def __init__(self, n: int, k: int = 3, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.logits = 2.0 * self.rng.standard_normal((n, k))
+        p = softmax(self.logits)
+        u = self.rng.random(n)[:, None]
+        self.y = np.minimum((u > np.cumsum(p, axis=1)).sum(axis=1), k - 1)
+
+    def model(self, noise: float) -> np.ndarray:
+        return softmax(self.logits + noise * self.rng.standard_normal(self.logits.shape))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_multiclass_metrics_match_sklearn(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, 50)
+    p = softmax(rng.standard_normal((50, 4)))
+    m = metrics.compute(y, p, "multiclass_classification")
+
+    assert m["log_loss"] == pytest.approx(skm.log_loss(y, p, labels=range(4)))
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, p.argmax(axis=1)))
+    assert m["macro_f1"] == pytest.approx(skm.f1_score(y, p.argmax(axis=1), average="macro"))
+    # A class nobody has nor predicts is left out, as scikit-learn does without `labels`.
+    y3, p3 = y % 3, np.column_stack([p[:, :3], np.zeros(50)])
+    assert metrics.metric("macro_f1", y3, p3) == pytest.approx(
+        skm.f1_score(y3, p3.argmax(axis=1), average="macro"))
+
+
+def test_multiclass_ece_is_top_label() -> None:
+    y = np.array([0, 1, 2, 2])
+    p = np.array([[0.9, 0.05, 0.05], [0.1, 0.2, 0.7], [0.3, 0.3, 0.4], [0.05, 0.05, 0.9]])
+    # Confidences 0.9 (right), 0.7 (wrong), 0.4 (right), 0.9 (right): bins 0.9, 0.7 and 0.4.
+    expected = (abs(2 - 1.8) + abs(0 - 0.7) + abs(1 - 0.4)) / 4
+    assert metrics.expected_calibration_error(y, p) == pytest.approx(expected)
+    assert metrics.compute(y, p, "multiclass_classification")["ece"] == pytest.approx(expected)
+
+
+def test_multiclass_bootstrap_weights_index_rows() -> None:
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 3, 60)
+    p = softmax(rng.standard_normal((60, 3)))
+    w = metrics.bootstrap_weights(60, 4, np.random.default_rng(9))
+    for name in metrics.MULTICLASS_METRICS:
+        batch = metrics.weighted(name, y.astype(float), p, w)
+        for k in range(4):
+            rows = np.repeat(np.arange(60), w[k].astype(int))
+            assert batch[k] == pytest.approx(metrics.metric(name, y[rows], p[rows]), abs=1e-12)
+
+
+def test_multiclass_shapes_and_labels_are_checked() -> None:
+    p = softmax(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="class indices"):
+        metrics.compute(np.array([0, 1, 3, 0]), p, "multiclass_classification")
+    with pytest.raises(ValueError, match="probabilities"):
+        metrics.compute(np.array([0, 1, 2, 0]), p[:, 0], "multiclass_classification")
+    with pytest.raises(ValueError, match="one prediction per row"):
+        metrics.compute(np.array([0, 1, 1, 0]), p, "binary_classification")
+    with pytest.raises(ValueError, match="not a multiclass metric"):
+        decide(AUC, np.array([0, 1, 2, 0]), p, None)
+    with pytest.raises(ValueError, match="needs"):
+        decide(MACRO_F1, np.array([0, 1, 1, 0]), np.array([0.1, 0.9, 0.8, 0.2]), None)
+    assert math.isnan(metrics.metric("log_loss", np.array([0, 1]), np.array([[np.nan, 1.0],
+                                                                              [0.5, 0.5]])))
+
+
+@pytest.mark.parametrize("policy", [LOG_LOSS, MACRO_F1], ids=lambda p: p.name)
+def test_multiclass_decision_table(policy: MetricPolicy) -> None:
+    w = MulticlassWorld(3000)
+    good, bad = w.model(0.3), w.model(2.5)
+
+    first = decide(policy, w.y, good, None)
+    assert first.promote and first.mode == "first_model"
+    assert set(first.candidate_metrics) == set(metrics.MULTICLASS_METRICS)
+
+    better = decide(policy, w.y, good, bad)
+    assert better.promote, better.reason
+    assert better.bootstrap is not None and better.bootstrap.improvement_low > 0
+    assert better.direction == ("minimize" if policy.name == "log_loss" else "maximize")
+
+    worse = decide(policy, w.y, bad, good)
+    assert not worse.promote and "incumbent stays" in worse.reason
+
+    tie = decide(policy, w.y, good, good.copy())
+    assert not tie.promote
+
+
+def test_multiclass_log_loss_direction_is_lower_is_better() -> None:
+    w = MulticlassWorld(3000, seed=2)
+    good, bad = w.model(0.3), w.model(2.5)
+    d = decide(LOG_LOSS, w.y, good, bad)
+    assert d.candidate_value < d.baseline_value  # type: ignore[operator]
+    assert d.bootstrap is not None
+    assert d.bootstrap.diff < 0 < d.bootstrap.improvement  # lower loss: a positive improvement
+
+
+def test_multiclass_constant_predictor_is_kept_out() -> None:
+    w = MulticlassWorld(1000)
+    prior = np.bincount(w.y, minlength=3) / len(w.y)
+    constant = np.tile(prior, (len(w.y), 1))
+    loose = replace(LOG_LOSS, floor=5.0)  # the prior's log loss clears a loose floor...
+    d = decide(loose, w.y, constant, None)
+    assert not d.promote  # ...but a constant vector is no model
+    assert any("predicts a constant" in r for r in d.reasons)
+    assert not decide(loose, w.y, constant, w.model(2.5)).promote
+
+
+def test_multiclass_leakage_reads_accuracy() -> None:
+    w = MulticlassWorld(1000)
+    leak = np.eye(3)[w.y] * 0.9 + 0.1 / 3  # right on every row: accuracy 1.0
+    d = decide(LOG_LOSS, w.y, leak, None)
+    assert not d.promote
+    assert any("accuracy=1.0000 is at or above the leakage ceiling" in r for r in d.reasons)
+    assert decide(replace(LOG_LOSS, leakage_ceiling=None), w.y, leak, None).promote
+
+
+def test_multiclass_slices_index_rows() -> None:
+    w = MulticlassWorld(3000, seed=5)
+    good = w.model(0.3)
+    region = np.where(np.arange(3000) % 2 == 0, "north", "south")
+    worse_in_south = good.copy()
+    south = region == "south"
+    worse_in_south[south] = w.model(3.0)[south]  # a much worse model on every second row
+    champion = w.model(0.5)
+    d = decide(replace(LOG_LOSS, slice_tolerance=0.05, min_slice_rows=100), w.y,
+               worse_in_south, champion, slices={"region": region})
+    by_value = {s.value: s for s in d.slices}
+    assert by_value["north"].status == "ok" and by_value["south"].status == "violated"
+    assert by_value["north"].rows == by_value["south"].rows == 1500
+    assert by_value["south"].challenger == pytest.approx(
+        metrics.metric("log_loss", w.y[south], worse_in_south[south]))
+    assert not d.promote
+
+
+def test_multiclass_champion_with_another_class_count_fails_closed() -> None:
+    w = MulticlassWorld(500)
+    d = decide(LOG_LOSS, w.y, w.model(0.3), softmax(np.zeros((500, 4))))
+    assert not d.promote and d.baseline_error is not None
+    assert "class set changed" in d.reason

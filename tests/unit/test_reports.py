@@ -107,6 +107,34 @@ def test_frames_above_max_rows_are_sampled(tmp_path: Path, spec: PipelineSpec) -
     assert _row_count(tmp_path / "data_summary.json") == 100
 
 
+def test_data_report_samples_keep_each_class_share(spec: PipelineSpec) -> None:
+    from mlops_lib.reports import _sample
+
+    frame = make_frame(1000, 3).assign(**{spec.target: [1] * 30 + [0] * 970})
+    sampled = _sample(frame, 100, 7, spec)
+    assert len(sampled) == 100 and int(sampled[spec.target].sum()) == 3
+    assert sampled.index.is_unique and sampled.equals(_sample(frame, 100, 7, spec))
+
+
+def test_a_datetime_feature_does_not_break_the_reports(tmp_path: Path,
+                                                       spec: PipelineSpec) -> None:
+    from dataclasses import replace
+
+    from mlops_lib.spec import Feature
+
+    timed = replace(spec, features=(*spec.features, Feature("applied_at", "datetime")))
+
+    def frame(seed: int) -> pd.DataFrame:
+        stamps = pd.date_range("2026-01-01", periods=300, freq="min")
+        return make_frame(300, seed).assign(applied_at=stamps.to_numpy())
+
+    bundle = build_reports(frame(2), frame(3), timed, tmp_path)
+
+    names = {f.path.name for f in bundle.files}
+    assert {"data_summary.html", "data_drift.html"} <= names, bundle.skipped
+    assert "data_summary: datetime column 'applied_at' not summarised" in bundle.skipped
+
+
 def test_frames_at_or_below_max_rows_are_kept(tmp_path: Path, spec: PipelineSpec) -> None:
     build_reports(make_frame(300, 2), None, spec, tmp_path, max_rows=300)
 
@@ -197,6 +225,33 @@ def test_performance_report_regression(tmp_path: Path, with_champion: bool) -> N
         assert f"{np.sqrt(np.mean((champion - price) ** 2)):.3f}" in rmse_test
     else:
         assert "±" not in rmse_test
+
+
+@pytest.mark.parametrize("with_champion", [True, False])
+def test_performance_report_multiclass(tmp_path: Path, with_champion: bool) -> None:
+    tiers = load_spec(PIPELINES_DIR.parent / "tests" / "fixtures" / "product_tier.yaml")
+    rng = np.random.default_rng(4)
+    codes = rng.integers(0, 3, 240)
+    holdout = pd.DataFrame({tiers.target: np.asarray(tiers.classes, dtype=object)[codes]})
+    onehot = np.eye(3)[codes]
+
+    def model(signal: float) -> np.ndarray:
+        p = signal * onehot + (1 - signal) * rng.dirichlet(np.ones(3), len(codes))
+        return p / p.sum(axis=1, keepdims=True)
+
+    challenger = model(0.6)
+    champion = model(0.1) if with_champion else None
+    snap = _snapshot(build_performance_report(holdout, tiers, challenger, champion, tmp_path))
+
+    assert _metric(snap, "Accuracy") == pytest.approx(np.mean(challenger.argmax(axis=1) == codes))
+    assert _metric(snap, "RowCount") == 240
+    [accuracy_test] = _test_names(snap, "Accuracy")
+    if champion is not None:
+        assert f"{np.mean(champion.argmax(axis=1) == codes):.3f}" in accuracy_test
+    else:
+        assert "±" not in accuracy_test
+    with pytest.raises(ValueError, match=r"\(rows, 3\)"):
+        build_performance_report(holdout, tiers, challenger[:, :2], None, tmp_path)
 
 
 def test_performance_report_samples_above_the_cap(tmp_path: Path, spec: PipelineSpec) -> None:

@@ -566,3 +566,96 @@ def test_min_rows_per_class_needs_classification(tmp_path: Path, raw: dict) -> N
         load_spec(write(tmp_path, raw))
     raw["contract"]["target"] = {}
     assert load_spec(write(tmp_path, raw)).contract.min_rows_per_class is None
+
+
+# --- multiclass --------------------------------------------------------------------------------
+
+
+def _multiclass(raw: dict, classes: Any = ("low", "mid", "high"), metric: str = "log_loss") -> dict:
+    raw["target"].update(task="multiclass_classification", classes=list(classes))
+    raw["metric"] = {"name": metric, "floor": 1.0 if metric == "log_loss" else 0.4}
+    return raw
+
+
+def test_multiclass_spec_keeps_the_class_order(tmp_path: Path, raw: dict) -> None:
+    spec = load_spec(write(tmp_path, _multiclass(raw, ["mid", 3, "low"])))
+
+    assert spec.task == "multiclass_classification"
+    assert spec.classes == ("mid", "3", "low")  # text, in the given order: indices 0, 1, 2
+    assert spec.contract.min_rows_per_class == 10  # allowed for multiclass too
+    assert (spec.metric.name, spec.metric.direction) == ("log_loss", "minimize")
+
+
+def test_multiclass_fixture_spec_loads() -> None:
+    spec = load_spec(Path(__file__).parent.parent / "fixtures" / "product_tier.yaml")
+    assert spec.classes == ("bronze", "silver", "gold")
+    assert spec.metric.direction == "minimize" and spec.metric.leakage_ceiling == 0.999
+
+
+@pytest.mark.parametrize(("metric", "direction"), [
+    ("log_loss", "minimize"), ("macro_f1", "maximize"), ("accuracy", "maximize")])
+def test_multiclass_primary_metrics(tmp_path: Path, raw: dict, metric: str,
+                                    direction: str) -> None:
+    spec = load_spec(write(tmp_path, _multiclass(raw, metric=metric)))
+    assert spec.metric.direction == direction
+
+
+@pytest.mark.parametrize(("mutate", "needle"), [
+    (lambda r: r["target"].pop("classes"), "target.classes is required"),
+    (lambda r: r["target"].update(classes=["only"]), "at least two classes"),
+    (lambda r: r["target"].update(classes=["a", "b", "a"]), "lists ['a'] more than once"),
+    (lambda r: r["target"].update(classes=[1, "1", 2]), "lists ['1'] more than once"),
+    (lambda r: r["target"].update(classes=[True, False, "maybe"]), "strings or integers"),
+    (lambda r: r["target"].update(classes=[0.5, 1.5, 2.5]), "strings or integers"),
+    (lambda r: r["target"].update(classes="a,b,c"), "target.classes is required"),
+    (lambda r: r.update(metric={"name": "roc_auc", "floor": 0.6}), "does not fit task"),
+    (lambda r: r.update(metric={"name": "f1", "floor": 0.6}), "does not fit task"),
+    (lambda r: r["target"].update(clases=["a", "b"]), "unknown target keys ['clases']"),
+], ids=str)
+def test_bad_multiclass_spec(tmp_path: Path, raw: dict, mutate: Any, needle: str) -> None:
+    mutate(_multiclass(raw))
+    assert_spec_error(write(tmp_path, raw), needle)
+
+
+def test_classes_are_for_multiclass_only(tmp_path: Path, raw: dict) -> None:
+    raw["target"]["classes"] = [0, 1]
+    assert_spec_error(write(tmp_path, raw), "applies to multiclass_classification only")
+    raw["metric"] = {"name": "macro_f1", "floor": 0.5}
+    del raw["target"]["classes"]
+    assert_spec_error(write(tmp_path, raw), "does not fit task")
+
+
+def test_two_classes_are_allowed_with_a_hint(tmp_path: Path, raw: dict,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    spec = load_spec(write(tmp_path, _multiclass(raw, ["no", "yes"])))
+    assert spec.classes == ("no", "yes")
+    assert "binary_classification" in caplog.text and "preferred" in caplog.text
+
+
+# --- promotion: auto | manual ------------------------------------------------------------------
+
+
+def test_promotion_is_auto_by_default(spec: PipelineSpec) -> None:
+    assert spec.promotion == "auto"
+    assert spec.approval_timeout_h == 72.0
+
+
+def test_manual_promotion_with_a_timeout(tmp_path: Path, raw: dict) -> None:
+    raw.update(promotion="manual", approval_timeout_h=1.5)
+    spec = load_spec(write(tmp_path, raw))
+    assert (spec.promotion, spec.approval_timeout_h) == ("manual", 1.5)
+    del raw["approval_timeout_h"]
+    assert load_spec(write(tmp_path, raw)).approval_timeout_h == 72.0
+
+
+@pytest.mark.parametrize(("fields", "needle"), [
+    ({"promotion": "human"}, "promotion 'human' must be auto"),
+    ({"promotion": True}, "promotion True must be auto"),
+    ({"promotion": "manual", "approval_timeout_h": 0}, "approval_timeout_h must be a number > 0"),
+    ({"promotion": "manual", "approval_timeout_h": "3d"}, "approval_timeout_h must be a number"),
+    ({"approval_timeout_h": 24}, "approval_timeout_h applies to promotion: manual only"),
+], ids=str)
+def test_bad_promotion_raises_spec_error(tmp_path: Path, raw: dict, fields: dict,
+                                         needle: str) -> None:
+    raw.update(fields)
+    assert_spec_error(write(tmp_path, raw), needle)

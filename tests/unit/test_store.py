@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
@@ -49,6 +50,50 @@ def test_migrations_create_tables_once(store_url: str) -> None:
         assert n == len(shipped)
     finally:
         engine.dispose()
+
+
+def test_a_dialect_migration_runs_only_on_its_dialect_and_is_recorded_everywhere(
+        store_url: str, tmp_path: Path) -> None:
+    sql = tmp_path / "sql"
+    sql.mkdir()
+    (sql / "001_t.sql").write_text("CREATE TABLE t (a VARCHAR(8));")
+    (sql / "002_only_sqlite.sqlite.sql").write_text("INSERT INTO t (a) VALUES ('sqlite');")
+    (sql / "003_only_pg.postgresql.sql").write_text(
+        "-- a statement SQLite could not run\nALTER TABLE t ALTER COLUMN a TYPE VARCHAR(16);\n"
+        "INSERT INTO t (a) VALUES ('postgresql');")
+    engine = create_engine(store_url)
+    try:
+        names = ["001_t.sql", "002_only_sqlite.sqlite.sql", "003_only_pg.postgresql.sql"]
+        assert apply_migrations(engine, sql) == names  # skipped ones are recorded too
+        assert apply_migrations(engine, sql) == []  # and never tried again
+        with engine.connect() as conn:
+            rows = [r[0] for r in conn.execute(text("SELECT a FROM t"))]
+            recorded = sorted(r[0] for r in conn.execute(text(
+                "SELECT name FROM schema_migrations")))
+        assert rows == [engine.dialect.name] and recorded == names
+    finally:
+        engine.dispose()
+
+
+def test_every_batch_id_column_holds_1024_characters(store_url: str) -> None:
+    """S3 keys run to 1024 bytes, so may a batch id (its folder name); 001-005 said 512."""
+    store = Store(store_url)
+    try:
+        columns = [(t, c["name"], getattr(c["type"], "length", None))
+                   for t in inspect(store.engine).get_table_names()
+                   for c in inspect(store.engine).get_columns(t) if c["name"] == "batch_id"]
+        assert {t for t, _, _ in columns} == {
+            "batches", "quarantine", "training_runs", "drift_metrics", "training_batches",
+            "batch_conflicts", "drift_crossings"}
+        if store.engine.dialect.name == "postgresql":  # SQLite keeps the declared 512, unenforced
+            assert {length for _, _, length in columns} == {1024}
+        long_id = "b" * 1024
+        store.claim_batch(P, long_id, "fp", FILES, "run-1")
+        store.quarantine_batch(P, long_id, "EMPTY_BATCH", "no rows", "s3://q/", None)
+        assert store.get_batch(P, long_id).batch_id == long_id
+        assert store.get_quarantine(P, long_id)["batch_id"] == long_id
+    finally:
+        store.engine.dispose()
 
 
 def test_reopening_a_store_keeps_its_data(store_url: str) -> None:
@@ -126,6 +171,17 @@ def test_accepted_batches_filter_by_arrival_and_consumption(store: Store) -> Non
     store.take_training_batches(P, "train-1", ["b1"], live=True)
     store.take_training_batches(P, "shadow-1", ["b2"], live=False)
     assert [b.batch_id for b in store.accepted_batches(P, untrained_only=True)] == ["b2", "b3"]
+
+
+def test_validation_reports_of_accepted_and_quarantined_batches(store: Store) -> None:
+    store.claim_batch(P, "ok", "fp-ok", FILES, "ingest-ok")
+    store.accept_batch(P, "ok", 10, "s3://a/staging/ok.parquet", {"passed": True, "checks": []})
+    store.claim_batch(P, "bad", "fp-bad", FILES, "ingest-bad")
+    store.quarantine_batch(P, "bad", "MISSING_COLUMNS", "no", "s3://q", {"passed": False})
+    store.claim_batch(P, "old", "fp-old", FILES, "ingest-old")
+    store.accept_batch(P, "old", 10, "s3://a/staging/old.parquet")  # before reports were kept
+    assert store.validation_reports(P, ["ok", "bad", "old", "unknown"]) == {
+        "ok": {"passed": True, "checks": []}, "bad": {"passed": False}}
 
 
 def test_a_live_run_takes_a_batch_once_and_a_rerun_gets_its_selection(store: Store) -> None:

@@ -141,6 +141,78 @@ def test_regression_training(regression_spec: PipelineSpec) -> None:
     assert metrics["r2"] > 0.3
 
 
+MULTICLASS_SPEC = REPO_ROOT / "tests" / "fixtures" / "product_tier.yaml"
+
+
+@pytest.fixture(scope="module")
+def tiers() -> PipelineSpec:
+    from mlops_lib.spec import load_spec
+
+    return load_spec(MULTICLASS_SPEC)  # classes bronze, silver, gold; device cpu
+
+
+@pytest.fixture(scope="module")
+def tier_frame(tiers: PipelineSpec) -> pd.DataFrame:
+    from mlops_lib.validation import conform
+
+    return conform(generate_batch(tiers, 2000, seed=5), tiers)  # as staged: labels categorical
+
+
+@pytest.fixture(scope="module")
+def tier_model(tier_frame: pd.DataFrame, tiers: PipelineSpec) -> TrainedModel:
+    train, _ = split_holdout(tier_frame, tiers.training.holdout_share, tiers.training.seed)
+    return train_model(train, tiers)
+
+
+def test_multiclass_training_uses_softprob(tier_model: TrainedModel, tiers: PipelineSpec) -> None:
+    assert tier_model.params["objective"] == "multi:softprob"
+    assert tier_model.params["num_class"] == 3
+    assert tier_model.params["eval_metric"] == "mlogloss"
+    assert tier_model.validation_rows > 0 and tier_model.best_score is not None
+    assert 0 < tier_model.best_score < math.log(3)  # better than a uniform guess
+    raw = json.loads(tier_model.to_json_bytes())  # XGBoost JSON, never a pickle
+    assert raw["learner"]["objective"]["name"] == "multi:softprob"
+    assert raw["learner"]["learner_model_param"]["num_class"] == "3"
+
+
+def test_multiclass_predictions_are_one_probability_per_class(
+        tier_model: TrainedModel, tier_frame: pd.DataFrame, tiers: PipelineSpec) -> None:
+    _, holdout = split_holdout(tier_frame, tiers.training.holdout_share, tiers.training.seed)
+    p = predict(tier_model.booster, holdout, tiers)
+    assert p.shape == (len(holdout), 3)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+    again = predict(load_booster(tier_model.to_json_bytes()), holdout, tiers)
+    np.testing.assert_array_equal(again, p)
+    y = training.target_values(holdout, tiers)
+    metrics = score(y, p, tiers.task)
+    assert set(metrics) == {"log_loss", "macro_f1", "accuracy", "ece"}
+    assert tiers.metric.clears_floor(metrics["log_loss"])
+    assert metrics["accuracy"] > 0.5 and metrics["macro_f1"] > 0.45  # chance is about 1/3
+    assert metrics["accuracy"] < 0.99  # a noisy concept
+
+
+def test_multiclass_label_order_follows_the_spec(tier_frame: pd.DataFrame,
+                                                 tiers: PipelineSpec) -> None:
+    # Column j of predict is class spec.classes[j]: reversing the classes reverses the columns.
+    reordered = replace(tiers, classes=tiers.classes[::-1])
+    train, holdout = split_holdout(tier_frame, 0.25, seed=0)
+    forward = predict(train_model(train, tiers).booster, holdout, tiers)
+    backward = predict(train_model(train, reordered).booster, holdout, reordered)
+    assert training.target_values(holdout, reordered).tolist() == (
+        2 - training.target_values(holdout, tiers)).tolist()
+    forward_labels = np.asarray(tiers.classes)[forward.argmax(axis=1)]
+    backward_labels = np.asarray(reordered.classes)[backward.argmax(axis=1)]
+    assert np.mean(forward_labels == backward_labels) > 0.9  # the same concept, other columns
+
+
+def test_multiclass_labels_outside_the_classes_are_refused(tier_frame: pd.DataFrame,
+                                                           tiers: PipelineSpec) -> None:
+    raw = tier_frame.assign(tier=tier_frame["tier"].astype(object))
+    raw.loc[0, "tier"] = "platinum"
+    with pytest.raises(ValueError, match="outside the classes"):
+        train_model(raw, tiers)
+
+
 # --- device ------------------------------------------------------------------------------------
 
 

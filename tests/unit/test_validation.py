@@ -441,6 +441,88 @@ def test_boolean_target_is_a_valid_binary_label(good: pd.DataFrame, spec: Pipeli
     assert conform(df, spec)["default"].tolist() == good["default"].tolist()
 
 
+# --- multiclass target -------------------------------------------------------------------------
+
+MULTICLASS_SPEC = Path(__file__).resolve().parents[1] / "fixtures" / "product_tier.yaml"
+
+
+@pytest.fixture(scope="module")
+def tiers() -> PipelineSpec:
+    return load_spec(MULTICLASS_SPEC)  # classes bronze, silver, gold; 10 rows per class
+
+
+@pytest.fixture(scope="module")
+def tier_batch(tiers: PipelineSpec) -> pd.DataFrame:
+    return generate_batch(tiers, 300, seed=3)
+
+
+def test_generated_multiclass_batch_passes(tiers: PipelineSpec, tier_batch: pd.DataFrame) -> None:
+    report = validate_batch(tier_batch, tiers, batch_id="b")
+    assert report.passed, report.summary()
+    assert set(tier_batch["tier"]) == {"bronze", "silver", "gold"}
+    assert check(report, "target_classes")["passed"]
+
+
+def test_labels_outside_the_class_set(tiers: PipelineSpec, tier_batch: pd.DataFrame) -> None:
+    df = tier_batch.copy()
+    df.loc[:4, "tier"] = "platinum"
+    report = validate_batch(df, tiers, batch_id="b")
+    assert codes(report) == {ReasonCode.TARGET_INVALID_CLASS}
+    result = check(report, "target_classes")
+    assert "platinum" in str(result["observed"]) and result["value"] == 5
+
+
+def test_null_multiclass_labels(tiers: PipelineSpec, tier_batch: pd.DataFrame) -> None:
+    df = tier_batch.copy()
+    df.loc[:2, "tier"] = None
+    assert codes(validate_batch(df, tiers, batch_id="b")) == {ReasonCode.TARGET_MISSING_VALUES}
+    df.loc[:2, "tier"] = np.nan
+    assert codes(validate_batch(df, tiers, batch_id="b")) == {ReasonCode.TARGET_MISSING_VALUES}
+
+
+def test_single_class_and_too_few_per_class(tiers: PipelineSpec,
+                                            tier_batch: pd.DataFrame) -> None:
+    one = tier_batch.assign(tier="gold")
+    assert codes(validate_batch(one, tiers, batch_id="b")) == {ReasonCode.TARGET_SINGLE_CLASS}
+    # Two classes are enough to learn from, but every class of the set needs its rows.
+    two = tier_batch.assign(tier=np.where(tier_batch["tier"] == "gold", "silver",
+                                          tier_batch["tier"]))
+    report = validate_batch(two, tiers, batch_id="b")
+    assert codes(report) == {ReasonCode.TARGET_TOO_FEW_PER_CLASS}
+    result = check(report, "target_rows_per_class")
+    assert (result["value"], result["threshold"]) == (0, 10)
+    assert validate_batch(two, replace(tiers, contract=Contract()), batch_id="b").passed
+
+
+def test_integer_classes_match_ints_floats_and_text(tiers: PipelineSpec) -> None:
+    spec = replace(tiers, classes=("3", "1", "2"), contract=Contract())
+    df = generate_batch(tiers, 6, seed=1).assign(tier=[1, 2.0, "3", 3, 1.0, 2])
+    assert validate_batch(df, spec, batch_id="b").passed
+    conformed = conform(df, spec)["tier"]
+    assert list(conformed.cat.categories) == ["3", "1", "2"]  # the spec's order fixes the codes
+    assert conformed.cat.codes.tolist() == [1, 2, 0, 0, 1, 2]
+    bad = df.assign(tier=[1, 2.5, "3", "x", "1.0", 2])
+    result = check(validate_batch(bad, spec, batch_id="b"), "target_classes")
+    assert result["reason_code"] == ReasonCode.TARGET_INVALID_CLASS and result["value"] == 3
+
+
+def test_conform_maps_labels_to_class_indices_as_training_does(
+        tiers: PipelineSpec, tier_batch: pd.DataFrame) -> None:
+    from mlops_lib.training import target_values
+
+    conformed = conform(tier_batch, tiers)
+    expected = tier_batch["tier"].map({"bronze": 0, "silver": 1, "gold": 2}).to_numpy()
+    assert conformed["tier"].cat.codes.tolist() == expected.tolist()
+    assert target_values(conformed, tiers).tolist() == expected.tolist()
+    assert target_values(tier_batch, tiers).tolist() == expected.tolist()  # raw labels too
+    # Staged as parquet and read back (as training reads it), the codes stay the same.
+    buf = to_file_bytes(conformed, "parquet")
+    back = read_batch([("part-0.parquet", buf)], "parquet")
+    assert target_values(back, tiers).tolist() == expected.tolist()
+    with pytest.raises(ValueError, match="outside the class set"):
+        conform(tier_batch.assign(tier="platinum"), tiers)
+
+
 # --- reading -----------------------------------------------------------------------------------
 
 
@@ -758,3 +840,33 @@ def test_example_specs_accept_their_generated_batches(pipeline: str, seed: int,
     report = validate_batch(back, example, batch_id="b")
     assert report.passed, report.summary()
     assert report.warnings == []
+
+
+# --- parts of one batch that disagree ---------------------------------------------------------
+
+def test_parts_with_numbers_and_text_in_one_column_are_inconsistent(good: pd.DataFrame) -> None:
+    a = to_file_bytes(good, "parquet")
+    b = to_file_bytes(good.assign(age=good["age"].astype(str)), "parquet")
+    with pytest.raises(BatchRejected) as info:
+        read_batch([("b/p0.parquet", a), ("b/p1.parquet", b)], "parquet")
+    assert info.value.code == ReasonCode.INCONSISTENT_FILES
+    assert "'age'" in str(info.value) and "b/p1.parquet" in str(info.value)
+
+
+def test_parts_with_ints_floats_or_only_nulls_in_a_column_are_consistent(
+        good: pd.DataFrame) -> None:
+    floats = good.assign(age=good["age"].astype("float64"))
+    nulls = good.assign(region=None)
+    parts = [(f"b/p{i}.parquet", to_file_bytes(frame, "parquet"))
+             for i, frame in enumerate((good, floats, nulls))]
+    assert len(read_batch(parts, "parquet")) == 3 * len(good)
+
+
+def test_an_unreadable_file_under_a_manifest_is_unreadable_not_a_mismatch(
+        good: pd.DataFrame) -> None:
+    body = to_file_bytes(good, "csv").decode().replace("north", "nord-\u00e9").encode("latin-1")
+    manifest = build_manifest({"p.csv": body}, {"p.csv": len(good)})
+    with pytest.raises(BatchRejected) as info:
+        check_manifest(manifest, "b/", [("b/p.csv", body)], "csv")
+    assert info.value.code == ReasonCode.UNREADABLE_FILE
+    assert "b/p.csv" in str(info.value)

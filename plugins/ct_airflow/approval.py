@@ -1,0 +1,87 @@
+"""`approve_promotion`: the human approval of a promotion (spec `promotion: manual`).
+
+Airflow 3's HITL `ApprovalOperator` (Approve / Reject, answered in the UI's Required Actions or
+through the REST API), with three changes for the training DAG:
+
+- it asks only when the run would promote (`mlops_lib.approval.approval_skip_reason`);
+  otherwise it skips, and `promote_champion` (trigger rule `none_failed_min_one_success`)
+  records the gate's decision without waiting for anyone;
+- its body is the decision summary and the report links, rendered from the XComs of
+  `evaluate_challenger` and `build_reports` when the task runs;
+- a Reject (or the timeout, whose default is Reject) skips nothing: `promote_champion` always
+  runs, reads the answer from this task's XCom and records it (`steps.decide`). The stock
+  operator would skip `promote_champion`, and the rejection would go unrecorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
+from airflow.sdk import Param
+from airflow.sdk.definitions.param import ParamsDict
+from airflow.sdk.exceptions import AirflowSkipException
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class PromotionApprovalOperator(ApprovalOperator):
+    """Ask a person to approve the promotion the gate decided; return their answer."""
+
+    template_fields: Sequence[str] = (*ApprovalOperator.template_fields, "plan", "evaluation",
+                                      "reports")
+
+    def __init__(self, *, pipeline: str, plan: Any, evaluation: Any, reports: Any,
+                 timeout_h: float = 72.0, params: Any = None, **kwargs: Any) -> None:
+        # `params` holds the DAG's params (Airflow merges them in); the form is the task's own.
+        form = params if isinstance(params, ParamsDict) else ParamsDict(params or {})
+        form["comment"] = Param("", type="string", title="Comment", source="task",
+                                description="Why; recorded with the decision.")
+        super().__init__(
+            subject=f"Promote the challenger of {pipeline}?",
+            defaults=self.REJECT,  # what the timeout answers: a reject, recorded as such
+            params=form, response_timeout=timedelta(hours=timeout_h), **kwargs)
+        self.pipeline = pipeline
+        self.timeout_h = timeout_h
+        self.plan = plan
+        self.evaluation = evaluation
+        self.reports = reports
+
+    def execute(self, context: Context) -> Any:
+        from ct_airflow.tasks import _services
+        from mlops_lib.approval import approval_skip_reason, render_summary
+        from mlops_lib.report_index import index_key
+
+        why_not = approval_skip_reason(self.evaluation, self.reports, self.plan)
+        if why_not:
+            raise AirflowSkipException(f"no approval needed: {why_not}")
+        settings = _services().settings
+        evaluation = self.evaluation
+        self.subject = (f"Promote {self.pipeline} v{evaluation['candidate_version']} "
+                        f"({evaluation['metric']} {evaluation['candidate_value']:.4f} vs "
+                        + ("no champion)" if evaluation.get("baseline_version") is None else
+                           f"v{evaluation['baseline_version']} "
+                           f"{evaluation['baseline_value']:.4f})"))
+        self.body = render_summary(
+            self.pipeline, evaluation, self.reports, timeout_h=self.timeout_h,
+            s3_http_base=settings.s3_endpoint_url,
+            index_uri=f"s3://{settings.artifact_bucket}/{index_key(self.pipeline)}")
+        return super().execute(context)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        # HITLOperator's, not ApprovalOperator's: validate and return, never skip downstream.
+        answer = HITLOperator.execute_complete(self, context=context, event=event)
+        approved = answer["chosen_options"] == [self.APPROVE] and not event.get("timedout")
+        self.hitl_summary_extra["approved"] = approved
+        user = answer.get("responded_by_user")
+        self.log.info("%s by %s", "Approved" if approved else "Rejected",
+                      user["name"] if user else "the timeout (no answer)")
+        at = answer.get("responded_at")
+        return {"chosen_options": list(answer["chosen_options"]),
+                "params_input": dict(answer.get("params_input") or {}),
+                "responded_at": at.isoformat() if hasattr(at, "isoformat") else at,
+                "responded_by_user": dict(user) if user else None,
+                "timed_out": bool(event.get("timedout"))}
