@@ -7,6 +7,7 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
 from mlops_lib.batches import ObjectInfo
+from mlops_lib.s3io import MANIFEST_MAX_BYTES
 
 
 def _object_info(row: dict[str, Any]) -> ObjectInfo:
@@ -50,14 +51,29 @@ class BatchLandingHook(S3Hook):
             raise
         return [u["Key"] for u in response.get("Uploads", [])]
 
-    def read_small_object(self, bucket: str, key: str) -> bytes:
-        """A marker or manifest: small by contract, read whole."""
-        return self.get_conn().get_object(Bucket=bucket, Key=key)["Body"].read()
+    def read_small_object(self, bucket: str, key: str,
+                          limit: int = MANIFEST_MAX_BYTES) -> bytes:
+        """A marker or manifest, small by contract: its bytes, or b"" when it holds more than
+        `limit` (reading stops there). An empty manifest completes the batch as an unreadable
+        one does, so that validation refuses it (MANIFEST_INVALID) instead of a poke or the
+        triggerer holding a producer's giant file in memory."""
+        body = self.get_conn().get_object(Bucket=bucket, Key=key)["Body"]
+        data = b""
+        try:  # a read may return less than asked: loop up to limit + 1 bytes or the end
+            while len(data) <= limit and (chunk := body.read(limit + 1 - len(data))):
+                data += chunk
+        finally:
+            body.close()
+        return data if len(data) <= limit else b""
 
-    async def read_small_object_async(self, client: Any, bucket: str, key: str) -> bytes:
+    async def read_small_object_async(self, client: Any, bucket: str, key: str,
+                                      limit: int = MANIFEST_MAX_BYTES) -> bytes:
         response = await client.get_object(Bucket=bucket, Key=key)
+        data = b""
         async with response["Body"] as body:
-            return await body.read()
+            while len(data) <= limit and (chunk := await body.read(limit + 1 - len(data))):
+                data += chunk
+        return data if len(data) <= limit else b""
 
 
 def _unsupported(exc: Exception) -> bool:

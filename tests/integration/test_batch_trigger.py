@@ -397,6 +397,34 @@ def test_unreadable_manifest_still_completes_the_batch(s3: Any, bucket: str) -> 
     assert first_batch(event)["batch_id"] == "m1"
 
 
+def _padded_manifest(listed: dict[str, bytes], size: int) -> bytes:
+    body = build_manifest(listed, {n: 1 for n in listed})
+    return body[:-1] + b" " * (size - len(body)) + body[-1:]  # still valid JSON
+
+
+def test_a_large_manifest_is_read_whole_up_to_the_limit(s3: Any, bucket: str,
+                                                         store_env: str) -> None:
+    # 600 KiB arrives in many chunks: read whole, it still lists a file not landed yet.
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}m1/part-0.csv", Body=b"a\n1\n")
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}m1/_manifest.json", Body=_padded_manifest(
+        {"part-0.csv": b"a\n1\n", "part-1.csv": b"a\n2\n"}, 600 * 1024))
+    assert_pending(make_trigger(bucket, completion=MANIFEST))
+    assert not make_sensor(bucket, completion=MANIFEST).poke({}).is_done  # type: ignore[arg-type]
+
+
+def test_a_manifest_above_the_limit_completes_the_batch_unread(s3: Any, bucket: str,
+                                                               store_env: str) -> None:
+    # Not held in the triggerer's memory: the batch completes, validation refuses it
+    # (MANIFEST_INVALID, by its size) instead.
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}m1/part-0.csv", Body=b"a\n1\n")
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}m1/_manifest.json", Body=_padded_manifest(
+        {"part-0.csv": b"a\n1\n", "part-1.csv": b"a\n2\n"}, 1024**2 + 10))
+    event = first_event(make_trigger(bucket, completion=MANIFEST))
+    poked = make_sensor(bucket, completion=MANIFEST).poke({})  # type: ignore[arg-type]
+    assert first_batch(event)["batch_id"] == "m1"
+    assert poked.is_done and poked.xcom_value == event["batches"]
+
+
 def test_quiet_period_batch_fires_after_the_folder_goes_quiet(s3: Any, bucket: str) -> None:
     quiet = {"mode": "quiet", "marker": "_SUCCESS", "quiet_period_s": 2.0}
     write_batch(s3, bucket, "q1", complete=False)
