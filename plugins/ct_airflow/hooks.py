@@ -7,7 +7,7 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
 from mlops_lib.batches import ObjectInfo
-from mlops_lib.s3io import MANIFEST_MAX_BYTES
+from mlops_lib.s3io import MANIFEST_MAX_BYTES, ObjectTooLarge, read_small
 
 
 def _object_info(row: dict[str, Any]) -> ObjectInfo:
@@ -57,20 +57,16 @@ class BatchLandingHook(S3Hook):
         `limit` (reading stops there). An empty manifest completes the batch as an unreadable
         one does, so that validation refuses it (MANIFEST_INVALID) instead of a poke or the
         triggerer holding a producer's giant file in memory."""
-        body = self.get_conn().get_object(Bucket=bucket, Key=key)["Body"]
-        data = b""
-        try:  # a read may return less than asked: loop up to limit + 1 bytes or the end
-            while len(data) <= limit and (chunk := body.read(limit + 1 - len(data))):
-                data += chunk
-        finally:
-            body.close()
-        return data if len(data) <= limit else b""
+        try:
+            return read_small(self.get_conn(), bucket, key, limit)
+        except ObjectTooLarge:
+            return b""
 
     async def read_small_object_async(self, client: Any, bucket: str, key: str,
                                       limit: int = MANIFEST_MAX_BYTES) -> bytes:
         response = await client.get_object(Bucket=bucket, Key=key)
         data = b""
-        async with response["Body"] as body:
+        async with response["Body"] as body:  # a read may return less: loop to limit + 1
             while len(data) <= limit and (chunk := await body.read(limit + 1 - len(data))):
                 data += chunk
         return data if len(data) <= limit else b""
