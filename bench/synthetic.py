@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
+import subprocess
 from pathlib import Path
 
 from mlops_lib.spec import Feature, MetricPolicy, PipelineSpec, Source
@@ -23,7 +25,22 @@ def machine(**versions: str) -> dict[str, object]:
         pass
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {"cpu": cpu, "cores": os.cpu_count(), "cores_available": len(os.sched_getaffinity(0)),
-            "ram_gib": round(ram, 1), "python": platform.python_version(), **versions}
+            "ram_gib": round(ram, 1), "gpu": _gpu(), "python": platform.python_version(),
+            **versions}
+
+
+def _gpu() -> str | None:
+    """The first NVIDIA GPU's name and memory, or None (no GPU or no nvidia-smi)."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return None
+    try:
+        out = subprocess.run([smi, "--query-gpu=name,memory.total", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = out.stdout.strip().splitlines()
+    return lines[0].strip() if out.returncode == 0 and lines else None
 
 
 def synthetic_spec(name: str) -> PipelineSpec:

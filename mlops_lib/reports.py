@@ -30,8 +30,11 @@ from evidently.presets import (
     RegressionPreset,
 )
 
+from mlops_lib.sampling import stratified_sample
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.validation import class_codes
+
+DATA_REPORT_MAX_ROWS = 200_000  # rows a data report is built on at most (sampled above)
 
 _NUMERIC_DTYPES = {"float", "int"}
 _DATETIME_DTYPES = {"datetime"}
@@ -67,7 +70,7 @@ def build_reports(
     spec: PipelineSpec,
     out_dir: Path,
     *,
-    max_rows: int = 200_000,
+    max_rows: int = DATA_REPORT_MAX_ROWS,
     seed: int = 0,
 ) -> ReportBundle:
     """Write data_summary.{html,json} always and data_drift.{html,json} when a reference exists."""
@@ -223,24 +226,9 @@ def _multiclass_performance(spec: PipelineSpec, codes: np.ndarray, rows: np.ndar
 def performance_sample(y: np.ndarray, task: str, max_rows: int, seed: int) -> np.ndarray:
     """Sorted positions of the rows a performance report is built on: all rows up to
     `max_rows`, else a seeded sample of `max_rows` rows, stratified by class for classification
-    (each class keeps its share of rows, rounded by largest remainder, so a rare positive class
-    is neither lost nor inflated and the report's rates stay those of the holdout)."""
-    n = len(y)
-    if n <= max_rows:
-        return np.arange(n)
-    rng = np.random.default_rng(seed)
-    if task == "regression":
-        return np.sort(rng.choice(n, size=max_rows, replace=False))
-    classes, inverse = np.unique(y, return_inverse=True)
-    counts = np.bincount(inverse, minlength=len(classes))
-    quota = counts * max_rows / n
-    take = np.floor(quota).astype(int)
-    short = max_rows - int(take.sum())
-    if short:
-        take[np.argsort(-(quota - take), kind="stable")[:short]] += 1
-    picked = [rng.choice(np.flatnonzero(inverse == i), size=int(k), replace=False)
-              for i, k in enumerate(take) if k]
-    return np.sort(np.concatenate(picked))
+    (so a rare positive class is neither lost nor inflated and the report's rates stay those of
+    the holdout). See sampling.stratified_sample."""
+    return stratified_sample(y, task, max_rows, seed)
 
 
 def drift_summary(snapshot: dict[str, Any]) -> DriftSummary:
@@ -260,17 +248,27 @@ def drift_summary(snapshot: dict[str, Any]) -> DriftSummary:
     return DriftSummary(len(columns), len(ordered), share, ordered)
 
 
+def data_report_rows(n_rows: int, labels: np.ndarray | None, spec: PipelineSpec,
+                     max_rows: int = DATA_REPORT_MAX_ROWS, seed: int = 0) -> np.ndarray | None:
+    """Sorted positions of the rows a data report is built on, or None for all of them.
+
+    Evidently holds several copies of the data in memory and its run time grows with rows (the
+    files do not: they hold aggregates). A seeded sample bounds memory on the worker and keeps
+    reports reproducible; nothing is decided on a report (drift decisions use every row), so
+    sampling error is acceptable. Stratified by class (`labels`: the target, None when the data
+    has none) like the performance report's sample, so a rare class keeps its share.
+    """
+    if n_rows <= max_rows:
+        return None
+    task = spec.task if labels is not None else "regression"
+    return performance_sample(labels if labels is not None else np.zeros(n_rows), task,
+                              max_rows, seed)
+
+
 def _sample(df: pd.DataFrame, max_rows: int, seed: int, spec: PipelineSpec) -> pd.DataFrame:
-    # Evidently holds several copies of the data in memory and its run time grows with rows (the
-    # files do not: they hold aggregates). A seeded sample bounds memory on the worker and keeps
-    # reports reproducible; nothing is decided on a report (drift decisions use every row), so
-    # sampling error is acceptable. Stratified by class like the performance report's sample,
-    # so a rare class keeps its share in the summary and the drift comparison.
-    if len(df) <= max_rows:
-        return df
-    task = spec.task if spec.target in df.columns else "regression"
-    labels = df[spec.target].to_numpy() if spec.target in df.columns else np.zeros(len(df))
-    return df.iloc[performance_sample(labels, task, max_rows, seed)]
+    labels = df[spec.target].to_numpy() if spec.target in df.columns else None
+    rows = data_report_rows(len(df), labels, spec, max_rows, seed)
+    return df if rows is None else df.iloc[rows]
 
 
 def _usable_columns(

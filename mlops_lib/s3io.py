@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -149,4 +150,11 @@ def copy_to_quarantine(client: Any, bucket: str, batch: BatchRef, pipeline: str,
 def put_file(client: Any, bucket: str, key: str, body: bytes,
              content_type: str = "application/octet-stream") -> str:
     client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+    return f"s3://{bucket}/{key}"
+
+
+def upload_path(client: Any, bucket: str, key: str, path: Path) -> str:
+    """A local file uploaded by boto3's managed transfer (multipart above 8 MiB), streamed
+    from disk: the process never holds the whole object."""
+    client.upload_file(str(path), bucket, key)
     return f"s3://{bucket}/{key}"

@@ -139,6 +139,20 @@ class MetricPolicy:
         return value >= self.floor if self.direction == "maximize" else value <= self.floor
 
 
+TrainingEngine = Literal["local", "dask"]
+
+
+@dataclass(frozen=True)
+class DaskConfig:
+    """Where `training.engine: dask` trains: the Dask scheduler at `scheduler_address`, or
+    (None) a LocalCluster of `n_workers` processes x `threads_per_worker` threads started for
+    the run and closed after it."""
+
+    scheduler_address: str | None = None
+    n_workers: int = 2
+    threads_per_worker: int = 1
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     seed: int = 42
@@ -149,6 +163,12 @@ class TrainingConfig:
     time_column: str | None = None  # set: the holdout is the newest rows, not a random share
     early_stopping_rounds: int = 20  # stop when the validation metric has not improved; 0: off
     validation_share: float = 0.1    # share of the training rows held back for early stopping
+    # More training rows than this: train on a seeded sample of them (stratified by class for
+    # classification); the holdout is never sampled. None: every row (see docs/benchmarks.md,
+    # "Limits", for what fits in memory).
+    max_train_rows: int | None = None
+    engine: TrainingEngine = "local"  # local: xgb.train in the task; dask: xgboost.dask
+    dask: DaskConfig = DaskConfig()   # engine dask: the cluster
 
 
 @dataclass(frozen=True)
@@ -656,7 +676,12 @@ def _parse_drift_policy(raw: Any, features: tuple[Feature, ...], path: str) -> D
 
 def _parse_training(raw: dict[str, Any], path: str,
                     features: tuple[Feature, ...] = ()) -> TrainingConfig:
-    cfg = TrainingConfig(**raw)
+    raw = dict(raw)
+    engine = raw.pop("engine", "local")
+    if engine not in ("local", "dask"):
+        raise SpecError(f"{path}: training.engine {engine!r} must be local or dask")
+    dask = _parse_dask(raw.pop("dask", None), path)
+    cfg = TrainingConfig(**raw, engine=engine, dask=dask)
     if cfg.time_column is not None:
         feature = next((f for f in features if f.name == cfg.time_column), None)
         if features and feature is None:
@@ -675,7 +700,36 @@ def _parse_training(raw: dict[str, Any], path: str,
     share = cfg.validation_share
     if isinstance(share, bool) or not isinstance(share, int | float) or not 0.01 <= share <= 0.5:
         raise SpecError(f"{path}: training.validation_share must be within [0.01, 0.5]")
+    cap = cfg.max_train_rows
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 100):
+        raise SpecError(f"{path}: training.max_train_rows must be an integer >= 100 (or absent "
+                        "for every row)")
     return cfg
+
+
+_DASK_KEYS = {"scheduler_address", "n_workers", "threads_per_worker"}
+
+
+def _parse_dask(raw: Any, path: str) -> DaskConfig:
+    """training.dask: the cluster of `engine: dask`; absent: a LocalCluster with the defaults.
+    Given with `engine: local` it is parsed (so typos fail early) and unused."""
+    where = f"{path}: training.dask"
+    if raw is None:
+        return DaskConfig()
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where} must be a mapping of {sorted(_DASK_KEYS)}, not {raw!r}")
+    unknown = sorted(set(raw) - _DASK_KEYS)
+    if unknown:
+        raise SpecError(f"{where}: unknown keys {unknown}; known: {sorted(_DASK_KEYS)}")
+    address = raw.get("scheduler_address")
+    if address is not None and (not isinstance(address, str) or not address.strip()):
+        raise SpecError(f"{where}.scheduler_address must be a scheduler address such as "
+                        f"tcp://10.0.0.5:8786, not {address!r}")
+    return DaskConfig(
+        scheduler_address=None if address is None else address.strip(),
+        n_workers=_count(raw.get("n_workers", 2), f"{where}.n_workers"),
+        threads_per_worker=_count(raw.get("threads_per_worker", 1),
+                                  f"{where}.threads_per_worker"))
 
 
 def _parse_promotion(raw: dict[str, Any], path: str) -> dict[str, Any]:

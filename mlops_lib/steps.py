@@ -6,15 +6,18 @@ Airflow's at-least-once execution (retries, clears) changes nothing the second t
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from mlops_lib import planning, s3io
 from mlops_lib.batches import BatchRef
@@ -25,7 +28,7 @@ from mlops_lib.registry import CHALLENGER, CHAMPION
 from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.store import BatchRecord, BatchTaken, DecisionRecord
-from mlops_lib.training import predict, split_holdout, target_values, train_model
+from mlops_lib.training import holdout_mask, predict, target_values, train_model
 from mlops_lib.validation import (
     BatchRejected,
     ReasonCode,
@@ -97,15 +100,20 @@ def validate(svc: Services, spec: PipelineSpec, batch: BatchRef,
         if manifest is not None:
             check_manifest(manifest, batch.prefix, files, spec.source.format)
         frame = read_batch(files, spec.source.format)
+        del files  # the parsed frame is all that is used from here on
         report = validate_batch(frame, spec, batch_id=batch.batch_id)
         report.raise_for_failures()
     except BatchRejected as exc:
         quarantine(svc, spec, batch, exc, dag_run_id)
         raise
-    buffer = io.BytesIO()
-    conform(frame, spec).to_parquet(buffer, index=False)
-    staged = s3io.put_file(svc.s3, svc.settings.artifact_bucket, s3io.staging_key(
-        spec.name, batch.batch_id, batch.fingerprint), buffer.getvalue())
+    with tempfile.TemporaryDirectory(dir=svc.scratch_dir(spec.name, dag_run_id)) as tmp:
+        conformed = conform(frame, spec)
+        del frame  # one frame at a time: a large batch's peak is about two copies, not three
+        path = Path(tmp) / "staged.parquet"
+        conformed.to_parquet(path, index=False)
+        del conformed
+        staged = s3io.upload_path(svc.s3, svc.settings.artifact_bucket, s3io.staging_key(
+            spec.name, batch.batch_id, batch.fingerprint), path)
     svc.store.accept_batch(spec.name, batch.batch_id, report.n_rows, staged, report.to_dict())
     for warning in report.warnings:
         log.warning("Validation warning [%s] %s: %s", warning.reason_code, warning.name,
@@ -197,23 +205,32 @@ def version_dataset(svc: Services, spec: PipelineSpec, plan: dict[str, Any],
                     dag_run_id: str) -> dict[str, Any]:
     """Assemble the run's batches (their staged, validated copies) into one training set and
     version it with DVC; the version's tag is the dataset key, so a re-run reuses it."""
-    frames = []
-    for batch_id in plan["batch_ids"]:
-        record = svc.store.get_batch(spec.name, batch_id)
-        if record is None or not record.staged_uri:
-            raise RuntimeError(f"batch {batch_id} has no staged copy (status "
-                               f"{None if record is None else record.status})")
-        bucket, key = record.staged_uri.removeprefix("s3://").split("/", 1)
-        body = svc.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        frames.append(pd.read_parquet(io.BytesIO(body)))
-    path = svc.scratch_dir(spec.name, dag_run_id) / "train.parquet"
-    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    frame.to_parquet(path, index=False)
+    folder = svc.scratch_dir(spec.name, dag_run_id)
+    path = folder / "train.parquet"
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        parts = []
+        for i, batch_id in enumerate(plan["batch_ids"]):
+            record = svc.store.get_batch(spec.name, batch_id)
+            if record is None or not record.staged_uri:
+                raise RuntimeError(f"batch {batch_id} has no staged copy (status "
+                                   f"{None if record is None else record.status})")
+            bucket, key = record.staged_uri.removeprefix("s3://").split("/", 1)
+            parts.append(Path(tmp) / f"{i}.parquet")
+            svc.s3.download_file(bucket, key, str(parts[-1]))  # streamed, never held whole
+        if len(parts) == 1:  # the staged copy as it is
+            Path(parts[0]).replace(path)
+            rows = pq.ParquetFile(path).metadata.num_rows
+        else:  # in Arrow: no pandas copy of the whole training set
+            table = pa.concat_tables([pq.read_table(p) for p in parts],
+                                     promote_options="permissive")  # as pd.concat would
+            pq.write_table(table, path)
+            rows = table.num_rows
+            del table
     version = svc.versioner.version(spec.name, plan["dataset_key"], path)
     svc.store.update_training_run(spec.name, dag_run_id, data_rev=version.rev,
                                   data_md5=version.md5)
     log.info("Training set of %d batch(es), %d rows, versioned with DVC: rev %s, md5 %s, "
-             "remote %s", len(frames), len(frame), version.rev[:12], version.md5,
+             "remote %s", len(parts), rows, version.rev[:12], version.md5,
              version.remote_url)
     return version.to_dict()
 
@@ -232,20 +249,25 @@ def train(svc: Services, spec: PipelineSpec, version: dict[str, Any], dag_run_id
     model_version = (svc.registry.version_of_run(model_name, run_id)
                      or svc.registry.version_by_tag(model_name, "ct.idempotency_key", key))
     if model_version is None:
-        train_df, _ = _split(svc, spec, data_version)
-        model = train_model(train_df, spec)
+        table = _versioned_table(svc, spec, data_version, dag_run_id)
+        model = train_model(table, spec, rows=np.flatnonzero(~_holdout(table, spec)))
+        del table  # the model is trained; the run's logging needs none of the data
         svc.registry.log_run_data(
             run_id, params={**model.params, "num_boost_round": model.num_boost_round,
                             "holdout_share": spec.training.holdout_share,
                             "validation_share": spec.training.validation_share,
                             "early_stopping_rounds": spec.training.early_stopping_rounds,
-                            "time_column": spec.training.time_column or ""},
+                            "time_column": spec.training.time_column or "",
+                            "max_train_rows": spec.training.max_train_rows or "",
+                            **_engine_params(spec)},
             metrics={"train_rows": model.train_rows, "train_seconds": model.train_seconds,
+                     "train_rows_available": model.rows_available,
                      "matrix_seconds": model.matrix_seconds,
                      "validation_rows": model.validation_rows,
                      "best_iteration": model.best_iteration}
             | ({} if model.best_score is None else {"best_score": model.best_score}),
-            tags={f"ct.env.{k}": v for k, v in model.environment.items()})
+            tags={f"ct.env.{k}": v for k, v in model.environment.items()}
+            | {"ct.train_sampled": str(model.sampled).lower()})
         reports = svc.store.validation_reports(
             spec.name, svc.store.training_batch_ids(spec.name, dag_run_id))
         if reports:  # what the training data passed, beside the model it made
@@ -269,7 +291,9 @@ def evaluate(svc: Services, spec: PipelineSpec, version: dict[str, Any],
     Nothing is written but metrics on the MLflow run: `decide` records the decision (with the
     report URIs) in the same transaction as any champion move.
     """
-    _, holdout = _split(svc, spec, DataVersion(**version))
+    table = _versioned_table(svc, spec, DataVersion(**version), dag_run_id)
+    holdout = _frame(table.take(np.flatnonzero(_holdout(table, spec))))
+    del table
     y = target_values(holdout, spec)  # multiclass: class indices, the columns of predict()
     name = spec.registered_model_name
     challenger = svc.registry.load_booster(name, trained["model_version"])
@@ -390,8 +414,11 @@ def build_reports(svc: Services, spec: PipelineSpec, version: dict[str, Any],
     reports, logged to the MLflow run and recorded in the store."""
     from mlops_lib.reports import build_reports as build
 
-    current = pd.read_parquet(io.BytesIO(svc.versioner.read(DataVersion(**version))))
-    reference = _champion_reference(svc, spec, champion)
+    current = _report_sample(_versioned_table(svc, spec, DataVersion(**version), dag_run_id),
+                             spec)
+    reference = _champion_reference(svc, spec, champion, dag_run_id)
+    if reference is not None:
+        reference = _report_sample(reference, spec)
     run_id = trained["mlflow_run_id"]
     out_dir = svc.scratch_dir(spec.name, dag_run_id) / "reports"
     bundle = build(current, reference, spec, out_dir)
@@ -420,7 +447,9 @@ def measure_drift(svc: Services, spec: PipelineSpec, batch_ids: Sequence[str],
     if champion is None or not champion.get("data_rev"):
         log.info("No champion yet: nothing to measure drift against")
         return {"measured": [], "champion": None}
-    reference = _champion_reference(svc, spec, champion)
+    reference = _frame(_versioned_table(svc, spec, svc.versioner.at(spec.name,
+                                                                    champion["data_rev"]),
+                                        dag_run_id, spec.feature_names))
     measured = []
     for batch_id in batch_ids:
         record = svc.store.get_batch(spec.name, batch_id)
@@ -432,8 +461,10 @@ def measure_drift(svc: Services, spec: PipelineSpec, batch_ids: Sequence[str],
             measured.append(batch_id)
             continue
         bucket, key = record.staged_uri.removeprefix("s3://").split("/", 1)
-        current = pd.read_parquet(io.BytesIO(svc.s3.get_object(Bucket=bucket,
-                                                               Key=key)["Body"].read()))
+        with tempfile.TemporaryDirectory(dir=svc.scratch_dir(spec.name, dag_run_id)) as tmp:
+            staged = Path(tmp) / "batch.parquet"
+            svc.s3.download_file(bucket, key, str(staged))
+            current = _frame(pq.read_table(staged, columns=spec.feature_names))
         result = drift_stats.compute(reference, current, spec)
         svc.store.record_drift(spec.name, batch_id, dag_run_id, result)
         measured.append(batch_id)
@@ -540,12 +571,50 @@ def _store_reports(svc: Services, spec: PipelineSpec, run_id: str, out_dir: Path
     return uris
 
 
-def _split(svc: Services, spec: PipelineSpec,
-           version: DataVersion) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train/holdout of exactly the versioned bytes, so lineage is what was trained on."""
-    frame = pd.read_parquet(io.BytesIO(svc.versioner.read(version)))
-    return split_holdout(frame, spec.training.holdout_share, spec.training.seed,
-                         spec.training.time_column)
+def _engine_params(spec: PipelineSpec) -> dict[str, Any]:
+    """Where the model was trained: the engine and, on Dask, the cluster, whose worker count
+    changes the model (each worker sketches the quantile cuts of its own rows)."""
+    cfg = spec.training
+    if cfg.engine != "dask":
+        return {"engine": cfg.engine}
+    return {"engine": "dask", "dask_cluster": cfg.dask.scheduler_address
+            or f"LocalCluster {cfg.dask.n_workers}x{cfg.dask.threads_per_worker} threads"}
+
+
+def _versioned_table(svc: Services, spec: PipelineSpec, version: DataVersion, dag_run_id: str,
+                     columns: Sequence[str] | None = None) -> pa.Table:
+    """Exactly the versioned bytes (so lineage is what was trained on), as an Arrow table.
+
+    Streamed to a scratch file and read from there: the process never holds the file's bytes
+    beside the table, and the file is gone once read.
+    """
+    with tempfile.TemporaryDirectory(dir=svc.scratch_dir(spec.name, dag_run_id)) as tmp:
+        path = svc.versioner.read_to(version, Path(tmp) / "data.parquet")
+        return pq.read_table(path, columns=None if columns is None else list(columns))
+
+
+def _holdout(table: pa.Table, spec: PipelineSpec) -> np.ndarray:
+    """True for the holdout rows: the same split for the challenger's training, the scoring of
+    both models and any later reproduction (training.split_holdout on a pandas frame)."""
+    return holdout_mask(table, spec.training.holdout_share, spec.training.seed,
+                        spec.training.time_column)
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    """A table the caller no longer needs as pandas, releasing Arrow memory column by column
+    while converting (the peak is about one copy, not two)."""
+    return table.to_pandas(self_destruct=True, split_blocks=True)
+
+
+def _report_sample(table: pa.Table, spec: PipelineSpec) -> pd.DataFrame:
+    """The rows the data reports are built on (reports.build_reports samples larger frames the
+    same way), taken before the conversion so a large data set never becomes a pandas frame."""
+    from mlops_lib.reports import DATA_REPORT_MAX_ROWS, data_report_rows
+
+    labels = (table.column(spec.target).to_pandas().to_numpy()
+              if spec.target in table.column_names else None)
+    rows = data_report_rows(table.num_rows, labels, spec, DATA_REPORT_MAX_ROWS)
+    return _frame(table if rows is None else table.take(rows))
 
 
 def _decision_dict(record: DecisionRecord) -> dict[str, Any]:
@@ -563,13 +632,13 @@ def _champion_snapshot(svc: Services, spec: PipelineSpec) -> dict[str, Any] | No
         "epoch": champion.epoch, "dag_run_id": champion.dag_run_id}
 
 
-def _champion_reference(svc: Services, spec: PipelineSpec,
-                        champion: dict[str, Any] | None) -> pd.DataFrame | None:
+def _champion_reference(svc: Services, spec: PipelineSpec, champion: dict[str, Any] | None,
+                        dag_run_id: str) -> pa.Table | None:
     """The champion's training data, exactly as versioned; None without a champion."""
     if champion is None or not champion.get("data_rev"):
         return None
-    version = svc.versioner.at(spec.name, champion["data_rev"])
-    return pd.read_parquet(io.BytesIO(svc.versioner.read(version)))
+    return _versioned_table(svc, spec, svc.versioner.at(spec.name, champion["data_rev"]),
+                            dag_run_id)
 
 
 def _in_window(store: Any, pipeline: str, ctx: RunContext) -> list[BatchRecord]:

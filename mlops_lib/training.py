@@ -30,9 +30,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import xgboost as xgb
 
 from mlops_lib import metrics
+from mlops_lib.sampling import stratified_sample
 from mlops_lib.settings import REPO_ROOT
 from mlops_lib.spec import Feature, PipelineSpec
 from mlops_lib.validation import class_codes
@@ -60,6 +63,11 @@ class TrainedModel:
     best_score: float | None = None  # validation metric at best_iteration (None: no validation)
     validation_rows: int = 0        # rows carved from the training frame for early stopping
     matrix_seconds: float = 0.0     # frame -> float32 -> QuantileDMatrix (train + validation)
+    rows_available: int = 0         # training rows before training.max_train_rows sampled them
+
+    @property
+    def sampled(self) -> bool:
+        return self.train_rows + self.validation_rows < self.rows_available
 
     @property
     def stopped_early(self) -> bool:
@@ -132,28 +140,34 @@ def split_holdout(df: pd.DataFrame, share: float, seed: int,
     timestamp straddles the split (unless that leaves nothing to train on); rows with a missing
     time count as the oldest. Both parts keep the frame's row order.
     """
-    mask = _holdout_mask(df, share, seed, time_column)
+    mask = holdout_mask(df, share, seed, time_column)
     return df.loc[~mask].reset_index(drop=True), df.loc[mask].reset_index(drop=True)
 
 
-def _holdout_mask(df: pd.DataFrame, share: float, seed: int | list[int],
-                  time_column: str | None) -> np.ndarray:
-    """True for the rows held out (see split_holdout)."""
+def holdout_mask(data: pd.DataFrame | pa.Table, share: float, seed: int | list[int],
+                 time_column: str | None, rows: np.ndarray | None = None) -> np.ndarray:
+    """True for the rows held out (see split_holdout), over `rows` of `data` (None: all)."""
+    n = _n_rows(data) if rows is None else len(rows)
     if time_column is None:
         rng = np.random.default_rng(seed)
-        mask = rng.random(len(df)) < share
-    else:
-        n_holdout = min(len(df), max(1, round(share * len(df)))) if len(df) else 0
-        times = df[time_column].reset_index(drop=True)
-        order = times.sort_values(kind="stable", na_position="first").index.to_numpy()
-        mask = np.zeros(len(df), dtype=bool)
-        if n_holdout:
-            mask[order[len(df) - n_holdout:]] = True
-            cutoff = times.iloc[order[len(df) - n_holdout]]
-            ties = (times >= cutoff).to_numpy() if not pd.isna(cutoff) else mask
-            if not (mask | ties).all():  # keep something to train on when all times are equal
-                mask |= ties
+        return rng.random(n) < share
+    times = column_series(data, time_column)
+    times = (times if rows is None else times.iloc[rows]).reset_index(drop=True)
+    n_holdout = min(n, max(1, round(share * n))) if n else 0
+    order = times.sort_values(kind="stable", na_position="first").index.to_numpy()
+    mask = np.zeros(n, dtype=bool)
+    if n_holdout:
+        mask[order[n - n_holdout:]] = True
+        cutoff = times.iloc[order[n - n_holdout]]
+        ties = (times >= cutoff).to_numpy() if not pd.isna(cutoff) else mask
+        if not (mask | ties).all():  # keep something to train on when all times are equal
+            mask |= ties
     return mask
+
+
+def column_series(data: pd.DataFrame | pa.Table, name: str) -> pd.Series:
+    """One column as pandas: the frame's own, or converted alone from an Arrow table."""
+    return data[name] if isinstance(data, pd.DataFrame) else data.column(name).to_pandas()
 
 
 # --- features -----------------------------------------------------------------------------------
@@ -170,21 +184,25 @@ def feature_types(spec: PipelineSpec) -> list[str]:
     return ["c" if f.dtype == "category" else "q" for f in model_features(spec)]
 
 
-def feature_matrices(df: pd.DataFrame, spec: PipelineSpec,
+def feature_matrices(data: pd.DataFrame | pa.Table, spec: PipelineSpec,
                      *row_sets: np.ndarray | None) -> list[np.ndarray]:
     """One float32 (rows x model inputs) matrix per row set (row positions; None: all rows).
 
     Column by column, without a 2-D float64 intermediate: numeric and bool values cast to
     float32 (missing: NaN); category columns as their code in the spec's category order
-    (unknown or missing: NaN). Fortran order, so each column is one contiguous write.
+    (unknown or missing: NaN). Fortran order, so each column is one contiguous write. An Arrow
+    table is read column by column too, never as a whole pandas frame: the same values as
+    its pandas conversion would give, bit for bit.
     """
     if not row_sets:
         row_sets = (None,)
     features = model_features(spec)
-    out = [np.empty((len(df) if rows is None else len(rows), len(features)), dtype=np.float32,
+    n = _n_rows(data)
+    out = [np.empty((n if rows is None else len(rows), len(features)), dtype=np.float32,
                     order="F") for rows in row_sets]
     for j, feature in enumerate(features):
-        values = _column_values(df[feature.name], feature)
+        values = (_column_values(data[feature.name], feature) if isinstance(data, pd.DataFrame)
+                  else _arrow_column_values(data.column(feature.name), feature))
         for matrix, rows in zip(out, row_sets, strict=True):
             matrix[:, j] = values if rows is None else values[rows]
     return out
@@ -211,20 +229,30 @@ def _column_values(series: pd.Series, feature: Feature) -> np.ndarray:
     return series.to_numpy(dtype=np.float32, na_value=np.nan)  # nullable / arrow-backed
 
 
-def _labels(df: pd.DataFrame, spec: PipelineSpec,
+def _arrow_column_values(column: pa.ChunkedArray, feature: Feature) -> np.ndarray:
+    """An Arrow column as _column_values gives its pandas conversion (NaN for missing)."""
+    if feature.dtype == "category":  # pandas' categorical holds int codes: cheap to convert
+        return _column_values(column.to_pandas(), feature)
+    # unsafe: int64 beyond 2**24 rounds to the nearest float32, as numpy's cast does
+    return pc.cast(column, pa.float32(), safe=False).to_numpy(zero_copy_only=False)
+
+
+def _labels(data: pd.DataFrame | pa.Table, spec: PipelineSpec,
             *row_sets: np.ndarray | None) -> list[np.ndarray]:
-    y = (target_values(df, spec).astype(np.float32) if spec.task == "multiclass_classification"
-         else df[spec.target].to_numpy(dtype=np.float32))
+    y = (target_values(data, spec).astype(np.float32)
+         if spec.task == "multiclass_classification"
+         else column_series(data, spec.target).to_numpy(dtype=np.float32))
     return [y if rows is None else y[rows] for rows in row_sets]
 
 
-def target_values(df: pd.DataFrame, spec: PipelineSpec) -> np.ndarray:
+def target_values(data: pd.DataFrame | pa.Table, spec: PipelineSpec) -> np.ndarray:
     """The target as the metrics and the model see it: 0/1 (binary), the value (regression), or
     the class index in spec.classes (multiclass; a label outside them is an error, which
     validation reports first as TARGET_INVALID_CLASS)."""
+    target = column_series(data, spec.target)
     if spec.task != "multiclass_classification":
-        return df[spec.target].to_numpy()
-    codes = class_codes(df[spec.target], spec.classes)
+        return target.to_numpy()
+    codes = class_codes(target, spec.classes)
     if (codes < 0).any():
         raise ValueError(f"{int((codes < 0).sum())} labels of {spec.target!r} are null or "
                          f"outside the classes {list(spec.classes)}")
@@ -251,8 +279,10 @@ def _quantile_matrix(x: np.ndarray, y: np.ndarray, spec: PipelineSpec, params: d
 # --- training -----------------------------------------------------------------------------------
 
 
-def validation_mask(train_df: pd.DataFrame, spec: PipelineSpec) -> np.ndarray | None:
-    """Rows of the training frame held back for early stopping, or None (no early stopping).
+def validation_mask(train_data: pd.DataFrame | pa.Table, spec: PipelineSpec,
+                    rows: np.ndarray | None = None) -> np.ndarray | None:
+    """Training rows held back for early stopping (over `rows` of `train_data`; None: all
+    rows), or None (no early stopping).
 
     Seeded like the holdout but from its own stream; with a time column, the newest rows. None
     when early stopping is off, when the split would leave either side empty, or when a binary
@@ -261,18 +291,41 @@ def validation_mask(train_df: pd.DataFrame, spec: PipelineSpec) -> np.ndarray | 
     any mix of classes).
     """
     cfg = spec.training
-    if cfg.early_stopping_rounds <= 0 or len(train_df) < 2:
+    n = _n_rows(train_data) if rows is None else len(rows)
+    if cfg.early_stopping_rounds <= 0 or n < 2:
         return None
-    mask = _holdout_mask(train_df, cfg.validation_share, [cfg.seed, 1], cfg.time_column)
+    mask = holdout_mask(train_data, cfg.validation_share, [cfg.seed, 1], cfg.time_column, rows)
     if not mask.any() or mask.all():
         log.info("Early stopping off: a validation share of %s leaves no rows on one side",
                  cfg.validation_share)
         return None
     if spec.task == "binary_classification":
-        if np.unique(train_df[spec.target].to_numpy()[mask]).size < 2:
+        target = column_series(train_data, spec.target).to_numpy()
+        if np.unique((target if rows is None else target[rows])[mask]).size < 2:
             log.info("Early stopping off: the validation rows hold a single class")
             return None
     return mask
+
+
+def capped_rows(data: pd.DataFrame | pa.Table, spec: PipelineSpec,
+                rows: np.ndarray | None) -> np.ndarray | None:
+    """`rows` (None: all) cut to `training.max_train_rows` by a seeded sample, stratified by
+    class for classification, in the data's row order; unchanged when under the cap."""
+    cap = spec.training.max_train_rows
+    n = _n_rows(data) if rows is None else len(rows)
+    if cap is None or n <= cap:
+        return rows
+    target = column_series(data, spec.target).to_numpy()
+    picked = stratified_sample(target if rows is None else target[rows], spec.task, cap,
+                               [spec.training.seed, 2])
+    log.warning("Training on a sample: %d of %d training rows (training.max_train_rows, "
+                "seeded%s); the holdout keeps every row", cap, n,
+                "" if spec.task == "regression" else ", stratified by class")
+    return picked if rows is None else rows[picked]
+
+
+def _n_rows(data: pd.DataFrame | pa.Table) -> int:
+    return len(data) if isinstance(data, pd.DataFrame) else data.num_rows
 
 
 def training_params(spec: PipelineSpec, device: str) -> dict[str, Any]:
@@ -287,30 +340,48 @@ def training_params(spec: PipelineSpec, device: str) -> dict[str, Any]:
     return params
 
 
-def train_model(train_df: pd.DataFrame, spec: PipelineSpec) -> TrainedModel:
+def train_model(train_data: pd.DataFrame | pa.Table, spec: PipelineSpec,
+                rows: np.ndarray | None = None) -> TrainedModel:
+    """Train on `rows` (positions) of `train_data`, or on all of it.
+
+    A pandas frame or an Arrow table (the versioned parquet as read): the same rows give the
+    same model, byte for byte. Passing the whole table with the training rows' positions
+    spares a copy of the training part of the data set.
+    """
     cfg = spec.training
     device = choose_device(cfg.device)
     params = training_params(spec, device)
     started = time.perf_counter()
-    mask = validation_mask(train_df, spec)
-    row_sets: tuple[np.ndarray | None, ...] = (
-        (None,) if mask is None else (np.flatnonzero(~mask), np.flatnonzero(mask)))
-    xs = feature_matrices(train_df, spec, *row_sets)
-    ys = _labels(train_df, spec, *row_sets)
-    dtrain = _quantile_matrix(xs[0], ys[0], spec, params)
-    evals: list[tuple[xgb.DMatrix, str]] = []
+    available = _n_rows(train_data) if rows is None else len(rows)
+    rows = capped_rows(train_data, spec, rows)
+    mask = validation_mask(train_data, spec, rows)
+    row_sets: tuple[np.ndarray | None, ...] = (rows,)
     if mask is not None:
-        evals = [(_quantile_matrix(xs[1], ys[1], spec, params, ref=dtrain), "validation")]
-    del xs  # the quantile matrices hold their own compressed copy
-    matrix_seconds = time.perf_counter() - started
+        base = np.arange(len(mask)) if rows is None else rows
+        row_sets = (base[~mask], base[mask])
+    xs = feature_matrices(train_data, spec, *row_sets)
+    ys = _labels(train_data, spec, *row_sets)
+    if cfg.engine == "dask":
+        matrix_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        booster = _fit_on_dask(params, xs, ys, spec, validation=mask is not None)
+        evals_used = mask is not None
+    else:
+        dtrain = _quantile_matrix(xs[0], ys[0], spec, params)
+        evals: list[tuple[xgb.DMatrix, str]] = []
+        if mask is not None:
+            evals = [(_quantile_matrix(xs[1], ys[1], spec, params, ref=dtrain), "validation")]
+        del xs  # the quantile matrices hold their own compressed copy
+        matrix_seconds = time.perf_counter() - started
 
-    started = time.perf_counter()
-    booster = xgb.train(params, dtrain, num_boost_round=cfg.num_boost_round, evals=evals,
-                        early_stopping_rounds=cfg.early_stopping_rounds if evals else None,
-                        verbose_eval=False)
+        started = time.perf_counter()
+        booster = xgb.train(params, dtrain, num_boost_round=cfg.num_boost_round, evals=evals,
+                            early_stopping_rounds=cfg.early_stopping_rounds if evals else None,
+                            verbose_eval=False)
+        evals_used = bool(evals)
     train_seconds = time.perf_counter() - started
     best_score: float | None = None
-    if evals:
+    if evals_used:
         best_iteration = int(booster.best_iteration)
         best_score = float(booster.best_score)
         rounds_trained = booster.num_boosted_rounds()
@@ -331,7 +402,21 @@ def train_model(train_df: pd.DataFrame, spec: PipelineSpec) -> TrainedModel:
                         environment=capture_environment(device), best_iteration=best_iteration,
                         best_score=best_score,
                         validation_rows=0 if mask is None else len(ys[1]),
+                        rows_available=available,
                         matrix_seconds=matrix_seconds)
+
+
+def _fit_on_dask(params: dict[str, Any], xs: list[np.ndarray], ys: list[np.ndarray],
+                 spec: PipelineSpec, *, validation: bool) -> xgb.Booster:
+    from mlops_lib import training_dask  # dask is imported only by pipelines that use it
+
+    cfg = spec.training
+    return training_dask.fit(
+        params, xs[0], ys[0], xs[1] if validation else None, ys[1] if validation else None,
+        feature_names=spec.model_inputs, feature_types=feature_types(spec),
+        num_boost_round=cfg.num_boost_round,
+        early_stopping_rounds=cfg.early_stopping_rounds if validation else None,
+        config=cfg.dask)
 
 
 def load_booster(model_json: bytes) -> xgb.Booster:

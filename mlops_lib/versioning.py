@@ -12,6 +12,7 @@ import configparser
 import fcntl
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from pathlib import Path
 import yaml
 
 _DVC = [sys.executable, "-m", "dvc"]
+_CHUNK = 8 << 20  # bytes per read when a version is streamed to a file
 
 
 class VersioningError(RuntimeError):
@@ -59,7 +61,7 @@ class DatasetVersioner:
             if not self._git_ok("rev-parse", "-q", "--verify", f"refs/tags/{tag}"):
                 dest = self.repo_dir / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(Path(data_file).read_bytes())
+                shutil.copyfile(data_file, dest)  # streamed: a training set may not fit twice
                 self._dvc("add", rel)
                 self._git("add", f"{rel}.dvc", f"data/{pipeline}/.gitignore")
                 self._git("commit", "--allow-empty", "-q", "-m",
@@ -87,6 +89,27 @@ class DatasetVersioner:
         if hashlib.md5(data).hexdigest() != version.md5:
             raise VersioningError(f"{version.tag}: content hash mismatch")
         return data
+
+    def read_to(self, version: DataVersion, dest: Path) -> Path:
+        """The exact bytes of a version written to `dest`, streamed (the memory held does not
+        grow with the data set); the content hash is checked before `dest` appears."""
+        import dvc.api
+
+        dest = Path(dest)
+        partial = dest.with_name(f".{dest.name}.partial")
+        digest = hashlib.md5()
+        with self._locked():
+            self._ensure_repo()
+            with dvc.api.open(version.path, repo=str(self.repo_dir), rev=version.rev,
+                              mode="rb") as fh, partial.open("wb") as out:
+                while chunk := fh.read(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+        if digest.hexdigest() != version.md5:
+            partial.unlink(missing_ok=True)
+            raise VersioningError(f"{version.tag}: content hash mismatch")
+        partial.replace(dest)
+        return dest
 
     # -- repository plumbing -----------------------------------------------------------------
     def _describe(self, pipeline: str, tag: str, rel: str) -> DataVersion:

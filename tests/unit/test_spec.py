@@ -10,6 +10,7 @@ import yaml
 
 from mlops_lib.spec import (
     Contract,
+    DaskConfig,
     Feature,
     Freshness,
     MetricPolicy,
@@ -428,6 +429,20 @@ def test_bad_early_stopping_settings(tmp_path: Path, raw: dict, training: dict,
     assert_spec_error(write(tmp_path, raw), needle)
 
 
+def test_max_train_rows_is_absent_by_default_and_read_when_given(tmp_path: Path,
+                                                                raw: dict) -> None:
+    raw["training"].pop("max_train_rows", None)
+    assert load_spec(write(tmp_path, raw)).training.max_train_rows is None
+    raw["training"]["max_train_rows"] = 5_000_000
+    assert load_spec(write(tmp_path, raw)).training.max_train_rows == 5_000_000
+
+
+@pytest.mark.parametrize("cap", [0, 99, 2.5, True, "1000000"], ids=repr)
+def test_bad_max_train_rows(tmp_path: Path, raw: dict, cap: object) -> None:
+    raw["training"]["max_train_rows"] = cap
+    assert_spec_error(write(tmp_path, raw), "max_train_rows")
+
+
 # --- the data contract ---------------------------------------------------------------------------
 
 
@@ -658,4 +673,59 @@ def test_manual_promotion_with_a_timeout(tmp_path: Path, raw: dict) -> None:
 def test_bad_promotion_raises_spec_error(tmp_path: Path, raw: dict, fields: dict,
                                          needle: str) -> None:
     raw.update(fields)
+    assert_spec_error(write(tmp_path, raw), needle)
+
+
+# --- training: engine (local | dask) -------------------------------------------------------------
+
+
+def test_training_engine_defaults_to_local_with_a_default_dask_block(tmp_path: Path,
+                                                                     raw: dict) -> None:
+    training = load_spec(write(tmp_path, raw)).training
+    assert training.engine == "local"
+    assert training.dask == DaskConfig(scheduler_address=None, n_workers=2, threads_per_worker=1)
+
+
+def test_dask_engine_without_a_dask_block_starts_a_default_local_cluster(tmp_path: Path,
+                                                                         raw: dict) -> None:
+    raw["training"]["engine"] = "dask"
+    training = load_spec(write(tmp_path, raw)).training
+    assert (training.engine, training.dask) == ("dask", DaskConfig())
+
+
+def test_dask_block_is_read(tmp_path: Path, raw: dict) -> None:
+    raw["training"].update(engine="dask", device="cuda", dask={
+        "scheduler_address": "tcp://10.0.0.5:8786", "n_workers": 4, "threads_per_worker": 8})
+    training = load_spec(write(tmp_path, raw)).training
+    assert training.engine == "dask"
+    assert training.device == "cuda"  # xgboost.dask trains on GPU workers too
+    assert training.dask == DaskConfig(scheduler_address="tcp://10.0.0.5:8786", n_workers=4,
+                                       threads_per_worker=8)
+
+
+def test_partial_dask_block_keeps_the_other_defaults(tmp_path: Path, raw: dict) -> None:
+    raw["training"].update(engine="dask", dask={"n_workers": 3})
+    assert load_spec(write(tmp_path, raw)).training.dask == DaskConfig(n_workers=3)
+
+
+@pytest.mark.parametrize(("training", "needle"), [
+    ({"engine": "spark"}, "training.engine 'spark' must be local or dask"),
+    ({"engine": None}, "training.engine None must be local or dask"),
+    ({"engine": "dask", "dask": {"workers": 2}}, "training.dask: unknown keys ['workers']"),
+    ({"engine": "dask", "dask": "tcp://10.0.0.5:8786"}, "training.dask must be a mapping"),
+    ({"engine": "dask", "dask": {"n_workers": 0}}, "training.dask.n_workers must be an integer"),
+    ({"engine": "dask", "dask": {"n_workers": 1.5}}, "training.dask.n_workers"),
+    ({"engine": "dask", "dask": {"n_workers": "2"}}, "training.dask.n_workers"),
+    ({"engine": "dask", "dask": {"n_workers": True}}, "training.dask.n_workers"),
+    ({"engine": "dask", "dask": {"threads_per_worker": -1}},
+     "training.dask.threads_per_worker must be an integer >= 1"),
+    ({"engine": "dask", "dask": {"threads_per_worker": 2.0}}, "training.dask.threads_per_worker"),
+    ({"engine": "dask", "dask": {"scheduler_address": 8786}},
+     "training.dask.scheduler_address must be a scheduler address"),
+    ({"engine": "dask", "dask": {"scheduler_address": ""}}, "training.dask.scheduler_address"),
+    ({"engine": "local", "dask": {"n_wrokers": 2}}, "n_wrokers"),  # typos fail even when unused
+], ids=str)
+def test_bad_training_engine_settings(tmp_path: Path, raw: dict, training: dict,
+                                      needle: str) -> None:
+    raw["training"].update(training)
     assert_spec_error(write(tmp_path, raw), needle)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -8,6 +9,8 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import xgboost as xgb
 
@@ -614,3 +617,93 @@ def test_with_a_time_column_the_validation_rows_are_the_newest(frame: pd.DataFra
     mask = training.validation_mask(frame, timed)
     assert mask is not None and mask.any()
     assert frame["tenure_months"][mask].min() >= frame["tenure_months"][~mask].max()
+
+
+# --- the Arrow path (the pipeline's train and evaluate steps read the versioned parquet) -----
+
+
+def _as_parquet_table(df: pd.DataFrame) -> pa.Table:
+    buffer = io.BytesIO()
+    df.to_parquet(buffer, index=False)
+    return pq.read_table(io.BytesIO(buffer.getvalue()))
+
+
+def test_arrow_feature_matrix_equals_the_pandas_one_bit_for_bit(cpu_spec: PipelineSpec) -> None:
+    df = generate_batch(cpu_spec, 500, seed=3)
+    numeric = [f.name for f in cpu_spec.features if f.dtype in ("float", "int")]
+    df.loc[::7, numeric[0]] = np.nan  # missing values
+    df[numeric[-1]] = df[numeric[-1]].astype("Int64")  # nullable integer with a null
+    df.loc[3, numeric[-1]] = pd.NA
+    category = next(f for f in cpu_spec.features if f.dtype == "category")
+    df.loc[::5, category.name] = None  # missing category
+    table = _as_parquet_table(df)
+    rows = np.array([4, 0, 499, 17, 17])
+
+    for from_pandas, from_arrow in zip(training.feature_matrices(df, cpu_spec, None, rows),
+                                       training.feature_matrices(table, cpu_spec, None, rows),
+                                       strict=True):
+        assert from_arrow.dtype == np.float32 and from_arrow.flags.f_contiguous
+        np.testing.assert_array_equal(from_arrow, from_pandas)  # NaN == NaN here
+    assert np.isnan(training.feature_matrices(table, cpu_spec)[0]).any()
+
+
+def test_large_integers_round_like_numpy_on_the_arrow_path(cpu_spec: PipelineSpec) -> None:
+    feature = next(f for f in cpu_spec.features if f.dtype == "int")
+    values = np.array([2**24 + 1, 2**40 + 3, -(2**31) - 5, 7], dtype=np.int64)
+    arrow = training._arrow_column_values(pa.chunked_array([values[:2], values[2:]]), feature)
+    np.testing.assert_array_equal(arrow, values.astype(np.float32))
+
+
+def test_training_on_table_rows_gives_the_model_of_the_pandas_split(
+        frame: pd.DataFrame, cpu_spec: PipelineSpec, model: TrainedModel) -> None:
+    table = _as_parquet_table(frame)
+    mask = training.holdout_mask(table, cpu_spec.training.holdout_share, cpu_spec.training.seed,
+                                 None)
+    from_table = train_model(table, cpu_spec, rows=np.flatnonzero(~mask))
+    assert from_table.to_json_bytes() == model.to_json_bytes()
+    assert from_table.validation_rows == model.validation_rows > 0
+
+
+def test_time_ordered_training_on_table_rows_matches_the_pandas_split(
+        frame: pd.DataFrame, cpu_spec: PipelineSpec) -> None:
+    timed = replace(cpu_spec, training=replace(cpu_spec.training, time_column="tenure_months"))
+    train, _ = split_holdout(frame, 0.2, timed.training.seed, "tenure_months")
+    table = _as_parquet_table(frame)
+    mask = training.holdout_mask(table, 0.2, timed.training.seed, "tenure_months")
+    assert mask.sum() == len(frame) - len(train)
+    assert (train_model(table, timed, rows=np.flatnonzero(~mask)).to_json_bytes()
+            == train_model(train, timed).to_json_bytes())
+
+
+def test_max_train_rows_trains_on_a_seeded_stratified_sample(
+        frame: pd.DataFrame, cpu_spec: PipelineSpec, model: TrainedModel) -> None:
+    capped = replace(cpu_spec, training=replace(cpu_spec.training, max_train_rows=500))
+    train, _ = split_holdout(frame, cpu_spec.training.holdout_share, cpu_spec.training.seed)
+
+    rows = training.capped_rows(train, capped, None)
+    sampled = train_model(train, capped)
+
+    assert rows is not None and len(rows) == 500 and np.all(np.diff(rows) > 0)
+    share = train[cpu_spec.target].mean()
+    assert abs(train[cpu_spec.target].to_numpy()[rows].mean() - share) <= 1 / 500 + 1e-9
+    assert sampled.train_rows + sampled.validation_rows == 500
+    assert sampled.rows_available == len(train) and sampled.sampled and not model.sampled
+    assert train_model(train, capped).to_json_bytes() == sampled.to_json_bytes()
+    assert sampled.to_json_bytes() != model.to_json_bytes()
+
+
+def test_max_train_rows_above_the_data_changes_nothing(
+        frame: pd.DataFrame, cpu_spec: PipelineSpec, model: TrainedModel) -> None:
+    roomy = replace(cpu_spec, training=replace(cpu_spec.training, max_train_rows=10**9))
+    train, _ = split_holdout(frame, cpu_spec.training.holdout_share, cpu_spec.training.seed)
+    assert training.capped_rows(train, roomy, None) is None
+    assert train_model(train, roomy).to_json_bytes() == model.to_json_bytes()
+
+
+def test_max_train_rows_samples_within_the_given_rows(cpu_spec: PipelineSpec,
+                                                      frame: pd.DataFrame) -> None:
+    capped = replace(cpu_spec, training=replace(cpu_spec.training, max_train_rows=300))
+    table = _as_parquet_table(frame)
+    given = np.arange(0, len(frame), 2)  # every other row, as a holdout split would leave
+    rows = training.capped_rows(table, capped, given)
+    assert rows is not None and len(rows) == 300 and set(rows) <= set(given)

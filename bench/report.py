@@ -1,0 +1,153 @@
+"""Write the latest benchmark results into docs/benchmarks.md.
+
+Reads the JSON files the benchmarks wrote to bench/results/ and replaces the block between
+`<!-- bench:latest:begin -->` and `<!-- bench:latest:end -->` in docs/benchmarks.md with one
+table: each goal of issue 6, the figure measured, whether it is met, and when and on what it was
+measured. A benchmark without a result file is listed as "not measured", never guessed. The rest
+of the document (the analysis of each figure) is written by hand.
+
+    uv run python bench/report.py            # after the benchmarks (make bench runs it last)
+    uv run python bench/report.py --check    # exit 1 when the block is not up to date
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+DOC = REPO / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- bench:latest:begin -->", "<!-- bench:latest:end -->"
+
+Row = tuple[str, str, str, str]  # what, measured, goal, met
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def _median(d: Any) -> float | None:
+    return d.get("median") if isinstance(d, dict) else None
+
+
+def training(r: dict[str, Any]) -> list[Row]:
+    what = (f"1. training task / bare `xgboost.train` ({r['rows']:,} × {r['features']}, "
+            f"{r['device']})")
+    return [(what, f"{r['ratio_total']}× total (matrix {r['ratio_matrix']}×, "
+                   f"train {r['ratio_train']}×)", "≤ 1.05×", _met(r["ratio_total"] <= 1.05))]
+
+
+def drift(r: dict[str, Any]) -> list[Row]:
+    what = f"2. drift statistics vs Evidently ({r['rows']:,} × {r['features']})"
+    return [(what, f"{r['speed_ratio']}× faster, {r['same_verdict_share']:.0%} same verdict",
+             "≥ 30×, ≥ 95 %",
+             _met(r["speed_ratio"] >= 30 and r["same_verdict_share"] >= 0.95))]
+
+
+def stack(r: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    sensor, goal = _median(r.get("drop_to_sensor_s")), r.get("goal_drop_to_sensor_s")
+    if sensor is not None:
+        rows.append((f"3. S3 PUT → sensor success ({r['mode']}, median of "
+                     f"{len(r['batches'])})", f"{sensor:.2f} s", f"≤ {goal} s",
+                     _met(sensor <= goal)))
+    decision, overhead = _median(r.get("drop_to_decision_s")), _median(
+        r.get("orchestration_overhead"))
+    if decision is not None and overhead is not None:
+        rows.append((f"3. drop → decision, {r['rows']:,}-row batches ({r['mode']})",
+                     f"{decision:.1f} s, orchestration overhead {overhead:.1%}", "≤ 10 %",
+                     _met(overhead <= 0.10)))
+    total = (r.get("idle_pss_mib") or {}).get("total")
+    if total is not None:
+        rows.append((f"5. idle PSS of the local stack ({r['mode']})", f"{total:.0f} MiB",
+                     "≤ 1536 MiB", _met(total <= 1536)))
+    return rows
+
+
+def scaling(r: dict[str, Any]) -> list[Row]:
+    sizes = r["sizes"]
+    times = ", ".join(f"{s['rows'] / 1e6:g}M: {s['drop_to_decision_task_seconds']:.0f} s"
+                      for s in sizes)
+    peaks = ", ".join(f"{s['rows'] / 1e6:g}M: {s['peak_rss_mib'] / 1024:.1f} GiB" for s in sizes)
+    largest = sizes[-1]
+    per_row = ", ".join(f"{s['time_vs_smallest_per_row']}×" for s in sizes)
+    rows: list[Row] = [
+        ("4. scaling: drop → decision, in-task time (× 28)", times,
+         "about linear", f"time per row vs the smallest: {per_row}"),
+        ("4. scaling: peak RSS of the largest task", peaks,
+         "≤ 8 GiB at 10M rows" if largest["rows"] >= 10_000_000 else "≤ 8 GiB at 10M rows "
+         "(10M not run)", _met(largest["peak_rss_mib"] <= 8192)
+         if largest["rows"] >= 10_000_000 else "not measured")]
+    return rows
+
+
+def validation(r: dict[str, Any]) -> list[Row]:
+    return [(f"validation step in memory ({r['rows']:,} rows, {r['format']})",
+             f"{r['total_best_s']:.1f} s ({r['total_rows_per_s']:,} rows/s), "
+             f"peak RSS {r['peak_rss_mib']} MiB", "—", "—")]
+
+
+SOURCES: list[tuple[str, Callable[[dict[str, Any]], list[Row]], str]] = [
+    ("train_vs_bare.json", training, "1. training task / bare `xgboost.train`"),
+    ("drift_vs_evidently.json", drift, "2. drift statistics vs Evidently"),
+    ("stack_latency_memory_polling.json", stack, "3./5. local stack, polling"),
+    ("stack_latency_memory_events.json", stack, "3./5. local stack, events"),
+    ("scaling.json", scaling, "4. scaling 1M / 3M / 10M"),
+    ("validation_throughput.json", validation, "validation throughput"),
+]
+
+
+def render() -> str:
+    lines = [BEGIN, "",
+             "Written by `bench/report.py` from `bench/results/*.json` (`make bench` runs it "
+             "last); do not edit by hand.", "",
+             "| benchmark | measured | goal | met | when, machine |", "|---|---|---|---|---|"]
+    for name, summarise, label in SOURCES:
+        result = _load(name)
+        if result is None:
+            lines.append(f"| {label} | not measured (no `bench/results/{name}`) | | | |")
+            continue
+        when = str(result.get("when") or result.get("measured_at") or "")[:10]
+        m = result.get("machine") or {}
+        gpu = ("" if "gpu" not in m else f", {m['gpu'] or 'no GPU'}")
+        box = f"{when}, {m.get('cores_available', m.get('cores', '?'))} cores, " \
+              f"{m.get('ram_gib', '?')} GiB{gpu}"
+        for what, measured, goal, met in summarise(result):
+            lines.append(f"| {what} | {measured} | {goal} | {met} | {box} |")
+    gpu = _load("train_vs_bare_gpu.json")
+    lines.append("| GPU vs 2-core CPU, 1M and 10M rows | "
+                 + ("see `bench/results/train_vs_bare_gpu.json`" if gpu else
+                    "not measured: no GPU was available") + " | ≥ 15× at 10M (H100) | | |")
+    return "\n".join([*lines, "", END])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="fail when the doc is not up to date")
+    args = ap.parse_args(argv)
+    text = DOC.read_text()
+    if BEGIN not in text or END not in text:
+        print(f"{DOC}: no {BEGIN} … {END} block", file=sys.stderr)
+        return 1
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    updated = head + render() + tail
+    if args.check:
+        return 0 if updated == text else 1
+    DOC.write_text(updated)
+    print(f"updated {DOC.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""bench/report.py: the docs table is built from the result files only, never guessed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from mlops_lib.settings import REPO_ROOT
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture()
+def report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_report", REPO_ROOT / "bench" /
+                                                  "report.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (tmp_path / "results").mkdir()
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"# B\n\nintro\n\n{module.BEGIN}\nold\n{module.END}\n\n## 1. analysis\n")
+    monkeypatch.setattr(module, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(module, "DOC", doc)
+    monkeypatch.setattr(module, "REPO", tmp_path)
+    return module
+
+
+def _write(report: ModuleType, name: str, data: dict) -> None:
+    (report.RESULTS / name).write_text(json.dumps(data))
+
+
+MACHINE = {"cores_available": 2, "ram_gib": 23.5, "gpu": None}
+
+
+def test_missing_results_are_not_measured_and_the_rest_of_the_doc_stays(
+        report: ModuleType) -> None:
+    assert report.main([]) == 0
+    text = report.DOC.read_text()
+    assert "old" not in text and text.startswith("# B\n\nintro\n") and "## 1. analysis" in text
+    assert text.count("not measured") == len(report.SOURCES) + 1  # + the GPU row
+    assert report.main(["--check"]) == 0
+
+
+def test_goals_are_judged_from_the_figures(report: ModuleType) -> None:
+    _write(report, "drift_vs_evidently.json", {
+        "when": "2026-11-24T05:00:00", "machine": MACHINE, "rows": 1_000_000, "features": 28,
+        "speed_ratio": 116.0, "same_verdict_share": 1.0})
+    _write(report, "scaling.json", {"measured_at": "2026-11-24", "machine": MACHINE, "sizes": [
+        {"rows": 1_000_000, "drop_to_decision_task_seconds": 60.0, "peak_rss_mib": 900.0,
+         "time_vs_smallest_per_row": 1.0},
+        {"rows": 10_000_000, "drop_to_decision_task_seconds": 700.0, "peak_rss_mib": 9000.0,
+         "time_vs_smallest_per_row": 1.17}]})
+    report.main([])
+    rows = {line.split("|")[1].strip(): line for line in report.DOC.read_text().splitlines()
+            if line.startswith("| ")}
+    drift = rows["2. drift statistics vs Evidently (1,000,000 × 28)"]
+    assert "116.0× faster, 100% same verdict" in drift and "| yes |" in drift
+    peak = rows["4. scaling: peak RSS of the largest task"]
+    assert "10M: 8.8 GiB" in peak and "| **no** |" in peak  # 9000 MiB > 8 GiB
+    assert "2026-11-24, 2 cores, 23.5 GiB, no GPU" in peak
+
+
+def test_check_fails_when_the_doc_is_stale(report: ModuleType) -> None:
+    report.main([])
+    _write(report, "drift_vs_evidently.json", {
+        "when": "2026-11-24", "machine": MACHINE, "rows": 1000, "features": 2,
+        "speed_ratio": 10.0, "same_verdict_share": 0.5})
+    assert report.main(["--check"]) == 1
