@@ -2,6 +2,11 @@
 tracking server with artifacts proxied to S3, and Airflow 3 as four processes (api-server,
 scheduler, dag-processor, triggerer; LocalExecutor).
 
+`CT_EXECUTOR=celery` runs the tasks on Airflow's CeleryExecutor instead: a fifth Airflow process,
+`airflow celery worker`, takes them from the broker at `CT_CELERY_BROKER_URL` (Redis or RabbitMQ,
+not started here) and keeps results in Airflow's own metadata DB, which must be PostgreSQL (or
+MySQL), never SQLite. More workers on other machines can join the same broker and DB.
+
 `CT_S3_SERVER=moto` runs moto's server instead of s3rver: S3 *and* SQS on one port, with bucket
 notifications to SQS, which the events arrival mode (`trigger.mode: events`) needs. Moto keeps
 everything in memory: a restart of the stack loses all objects (data, DVC, MLflow artifacts).
@@ -18,10 +23,12 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +38,8 @@ from typing import Any, Literal
 from mlops_lib.settings import REPO_ROOT
 
 S3Server = Literal["s3rver", "moto"]
+Executor = Literal["LocalExecutor", "CeleryExecutor"]
+_EXECUTORS: dict[str, Executor] = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 
 LANDING_BUCKET = "ct-landing"
 ARTIFACT_BUCKET = "ct-artifacts"
@@ -55,6 +64,19 @@ class StackConfig:
     store_url: str | None = None  # None: SQLite under home
     s3_server: S3Server = "s3rver"  # moto: in-memory S3 + SQS, for the events arrival mode
     pipelines_dir: Path = REPO_ROOT / "pipelines"
+    executor: Executor = "LocalExecutor"
+    celery_broker_url: str | None = None  # CeleryExecutor only: redis://… or amqp://…
+
+    def __post_init__(self) -> None:
+        if self.executor != "CeleryExecutor":
+            return
+        if not self.celery_broker_url:
+            raise StackError("CT_EXECUTOR=celery needs a broker: set CT_CELERY_BROKER_URL "
+                             "(e.g. redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672//)")
+        if not self.airflow_db_url or self.airflow_db_url.startswith("sqlite"):
+            raise StackError("CT_EXECUTOR=celery needs Airflow's metadata DB on PostgreSQL: set "
+                             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN (SQLite cannot serve the "
+                             "scheduler, the workers and Celery's result backend at once)")
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -62,6 +84,9 @@ class StackConfig:
         server = env.get("CT_S3_SERVER", "s3rver")
         if server not in ("s3rver", "moto"):
             raise StackError(f"CT_S3_SERVER={server!r}: must be s3rver or moto")
+        executor = env.get("CT_EXECUTOR", "local")
+        if executor not in _EXECUTORS:
+            raise StackError(f"CT_EXECUTOR={executor!r}: must be local or celery")
         return cls(
             home=Path(env.get("CT_HOME", REPO_ROOT / ".stack")).resolve(),
             s3_port=int(env.get("CT_S3_PORT", 9000)),
@@ -71,6 +96,8 @@ class StackConfig:
             store_url=env.get("CT_STORE_URL") or None,
             s3_server=server,  # type: ignore[arg-type]
             pipelines_dir=Path(env.get("CT_PIPELINES_DIR", REPO_ROOT / "pipelines")),
+            executor=_EXECUTORS[executor],
+            celery_broker_url=env.get("CT_CELERY_BROKER_URL") or None,
         )
 
     @property
@@ -84,6 +111,12 @@ class StackConfig:
     @property
     def airflow_url(self) -> str:
         return f"http://127.0.0.1:{self.airflow_port}"
+
+    @property
+    def celery_worker_name(self) -> str:
+        """The worker's Celery node name: one per stack, so that two stacks on one machine
+        (and one broker) can tell their workers apart."""
+        return f"celery@ct-{self.airflow_port}"
 
     @property
     def mlflow_artifact_root(self) -> str:
@@ -147,6 +180,24 @@ class StackConfig:
             # The triggerer imports triggers by class path: keep plugins/ importable.
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "plugins"),
                                                         os.environ.get("PYTHONPATH")])),
+            **self._celery_env(),
+        }
+
+    def _celery_env(self) -> dict[str, str]:
+        if self.executor != "CeleryExecutor":
+            return {}
+        assert self.celery_broker_url and self.airflow_db_url  # checked in __post_init__
+        return {
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__CELERY__BROKER_URL": self.celery_broker_url,
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + _sync_db_url(self.airflow_db_url),
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+            # Airflow's default, set to silence its warning: a task still running after a day is
+            # redelivered by the broker to another worker.
+            "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "86400",
+            # Workers run tasks through the Task SDK, which reports to the api-server's
+            # execution API; a worker on another machine needs this URL to reach it.
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.airflow_url}/execution/",
         }
 
     def _secret(self, name: str) -> str:
@@ -190,7 +241,52 @@ def components(cfg: StackConfig) -> list[Component]:
                   lambda: _airflow_component_healthy(cfg, "dag_processor")),
         Component("airflow-triggerer", [airflow, "triggerer", "--skip-serve-logs"], af,
                   lambda: _airflow_component_healthy(cfg, "triggerer")),
+        *([_celery_worker(cfg)] if cfg.executor == "CeleryExecutor" else []),
     ]
+
+
+def _celery_worker(cfg: StackConfig) -> Component:
+    return Component("airflow-celery-worker",
+                     [str(_BIN / "airflow"), "celery", "worker", "--concurrency", "2",
+                      "--celery-hostname", cfg.celery_worker_name.removeprefix("celery@"),
+                      "--skip-serve-logs", "--without-mingle", "--without-gossip"],
+                     cfg.airflow_env(), lambda: celery_worker_answers(cfg))
+
+
+def celery_worker_answers(cfg: StackConfig, timeout: float = 2.0) -> bool:
+    """Whether this stack's worker answers a Celery ping through the broker: it is connected
+    and consuming, not merely alive."""
+    from celery import Celery
+
+    app = Celery(broker=cfg.celery_broker_url)
+    try:
+        replies = app.control.ping(destination=[cfg.celery_worker_name], timeout=timeout,
+                                   limit=1)
+    finally:
+        app.close()
+    return any(cfg.celery_worker_name in reply for reply in replies)
+
+
+def broker_reachable(url: str, timeout: float = 3.0) -> bool:
+    """Whether something listens at the broker URL's host and port (Redis or AMQP)."""
+    parts = urllib.parse.urlsplit(url)
+    default = 5672 if parts.scheme.startswith("amqp") else 6379
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default),
+                                      timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _sync_db_url(url: str) -> str:
+    """The Airflow DB URL with a synchronous driver SQLAlchemy's Celery backend can use."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed.render_as_string(hide_password=False)
 
 
 def _s3_component(cfg: StackConfig) -> Component:
@@ -212,6 +308,12 @@ def up(cfg: StackConfig, *, timeout: float = 240, echo: Callable[[str], None] = 
     Also exports the service environment into this process, so that tools running in it
     (the demo, tests) talk to this stack.
     """
+    if cfg.executor == "CeleryExecutor" and not broker_reachable(cfg.celery_broker_url or ""):
+        from kombu.utils.url import maybe_sanitize_url
+
+        raise StackError(f"CT_EXECUTOR=celery: no broker listens at "
+                         f"{maybe_sanitize_url(cfg.celery_broker_url)} (start Redis or RabbitMQ "
+                         "there, or set CT_CELERY_BROKER_URL)")
     os.environ.update(cfg.service_env())
     start_s3(cfg, timeout=timeout, echo=echo)
     comps = {c.name: c for c in components(cfg)}
@@ -222,8 +324,9 @@ def up(cfg: StackConfig, *, timeout: float = 240, echo: Callable[[str], None] = 
                     cfg.airflow_env())
     _seed_service_password(cfg)
     for name in ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
-                 "airflow-triggerer"):
-        _start(cfg, comps[name], echo)
+                 "airflow-triggerer", "airflow-celery-worker"):
+        if name in comps:
+            _start(cfg, comps[name], echo)
     _wait(cfg, list(comps.values()), timeout)
     echo("stack is up")
 

@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pandas.api import types as pdt
 
 from mlops_lib.batches import BatchRef
@@ -253,8 +255,6 @@ def row_count(content: bytes, fmt: str) -> int | None:
         return 0
     try:
         if fmt == "parquet":
-            import pyarrow.parquet as pq
-
             return int(pq.ParquetFile(io.BytesIO(content)).metadata.num_rows)
         return len(pd.read_csv(io.BytesIO(content)))
     except Exception:
@@ -266,7 +266,10 @@ def _read_file(key: str, content: bytes, fmt: str) -> pd.DataFrame:
         check_csv_shape(key, content)
     try:
         if fmt == "parquet":
-            return pd.read_parquet(io.BytesIO(content), engine="pyarrow")
+            # pd.read_parquet's conversion, but freeing Arrow memory column by column as it
+            # goes: a large file's peak is about one frame, not an Arrow table plus a frame.
+            return pq.read_table(pa.BufferReader(content)).to_pandas(self_destruct=True,
+                                                                     split_blocks=True)
         return pd.read_csv(io.BytesIO(content))
     except Exception as exc:  # any parser error means the same thing: the file is unusable
         raise BatchRejected(
@@ -283,7 +286,6 @@ def check_csv_shape(key: str, content: bytes) -> None:
     the file scanned again to name the line it starts on. Other parse errors (bad UTF-8, ...)
     are left to the reader, which reports them as UNREADABLE_FILE.
     """
-    import pyarrow as pa
     from pyarrow import csv as pacsv
 
     bad: list[Any] = []
@@ -834,7 +836,9 @@ def conform(df: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
         raise ValueError(f"cannot conform: missing columns {missing}; validate the batch first")
     out = {f.name: _CASTS[f.dtype](df[f.name], f) for f in spec.features}
     out[spec.target] = _conform_target(df[spec.target], spec)
-    return pd.DataFrame(out, columns=spec.columns, index=df.index.copy())
+    # copy=False: the casts already made new arrays where the dtype changed; copying (and
+    # consolidating) them again would hold a third copy of a large batch.
+    return pd.DataFrame(out, columns=spec.columns, index=df.index.copy(), copy=False)
 
 
 def _cast_float(s: pd.Series, _: Feature) -> pd.Series:
