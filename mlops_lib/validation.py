@@ -217,7 +217,10 @@ def read_batch(files: Sequence[tuple[str, bytes]], fmt: str) -> pd.DataFrame:
     if not non_empty:
         raise BatchRejected(ReasonCode.EMPTY_BATCH, f"0 rows in {len(files)} data files")
     if len(non_empty) == 1:
-        return non_empty[0].reset_index(drop=True)
+        frame = non_empty[0]
+        # A new RangeIndex in place: reset_index would copy (and consolidate) the whole batch.
+        frame.index = pd.RangeIndex(len(frame))
+        return frame
     return pd.concat(non_empty, ignore_index=True)
 
 
