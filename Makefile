@@ -39,11 +39,13 @@ lint: install  ## ruff, and the rule that mlops_lib never imports Airflow
 	$(RUN) ruff check .
 	$(RUN) lint-imports
 
-bench: install  ## benchmarks (bench/README.md): JSON in bench/results/, then docs/benchmarks.md; ~45 min on 2 cores
+bench: install  ## benchmarks (bench/README.md): JSON in bench/results/, then docs/benchmarks.md; ~50 min on 2 cores
 	$(RUN) python bench/train_vs_bare.py
 	$(RUN) python bench/train_vs_bare.py --rows 200000 --out bench/results/train_vs_bare_200k.json
 	$(RUN) python bench/drift_vs_evidently.py
 	$(RUN) python bench/validation_throughput.py
 	$(RUN) python bench/stack_latency_memory.py --batches 3
+	$(RUN) python bench/stack_latency_memory.py --mode events --batches 3
+	$(RUN) python bench/stack_latency_memory.py --batches 2 --rows 2000000 --settle 20 --out bench/results/stack_2m.json
 	$(RUN) python bench/scaling.py
 	$(RUN) python bench/report.py

@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ DOC = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:latest:begin -->", "<!-- bench:latest:end -->"
 
 Row = tuple[str, str, str, str]  # what, measured, goal, met
+LARGE_BATCH_ROWS = 2_000_000  # benchmark 3's overhead goal is for batches this large
 
 
 def _load(name: str) -> dict[str, Any] | None:
@@ -56,20 +58,41 @@ def drift(r: dict[str, Any]) -> list[Row]:
 
 def stack(r: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
-    sensor, goal = _median(r.get("drop_to_sensor_s")), r.get("goal_drop_to_sensor_s")
+    goal = r.get("goal_drop_to_sensor_s")
+    if r.get("mode") == "events":  # the sensor there is the AssetWatcher's SQS trigger
+        sensor, listing = _median(r.get("drop_to_watcher_event_s")), _median(
+            r.get("drop_to_sensor_s"))
+        what = "S3 PUT → AssetWatcher event"
+        extra = ("" if listing is None
+                 else f" (the ingest run's listing succeeds at {listing:.2f} s)")
+    else:
+        sensor, what, extra = _median(r.get("drop_to_sensor_s")), "S3 PUT → sensor success", ""
     if sensor is not None:
-        rows.append((f"3. S3 PUT → sensor success ({r['mode']}, median of "
-                     f"{len(r['batches'])})", f"{sensor:.2f} s", f"≤ {goal} s",
+        rows.append((f"3. {what} ({r['mode']}, {r['rows']:,}-row batches, median of "
+                     f"{len(r['batches'])})", f"{sensor:.2f} s{extra}", f"≤ {goal} s",
                      _met(sensor <= goal)))
     decision, overhead = _median(r.get("drop_to_decision_s")), _median(
         r.get("orchestration_overhead"))
-    if decision is not None and overhead is not None:
+    if decision is not None and overhead is not None and r["rows"] < LARGE_BATCH_ROWS:
         rows.append((f"3. drop → decision, {r['rows']:,}-row batches ({r['mode']})",
-                     f"{decision:.1f} s, orchestration overhead {overhead:.1%}", "≤ 10 %",
-                     _met(overhead <= 0.10)))
+                     f"{decision:.1f} s, orchestration overhead {overhead:.1%}",
+                     f"(the ≤ 10 % goal is for {LARGE_BATCH_ROWS:,}-row batches)", "—"))
+    elif r["rows"] >= LARGE_BATCH_ROWS and r.get("batches"):
+        first, *later = r["batches"]
+        measured = (f"first run (no champion) {first['drop_to_decision_s']:.0f} s, overhead "
+                    f"{first['orchestration_overhead']:.1%}")
+        if later:
+            last = later[-1]
+            measured += (f"; against the champion {last['drop_to_decision_s']:.0f} s, overhead "
+                         f"{last['orchestration_overhead']:.1%}")
+        rows.append((f"3. drop → decision, {r['rows']:,}-row batch ({r['mode']})", measured,
+                     "≤ 10 % (against a champion)",
+                     _met(later[-1]["orchestration_overhead"] <= 0.10) if later
+                     else "not measured"))
     total = (r.get("idle_pss_mib") or {}).get("total")
     if total is not None:
-        rows.append((f"5. idle PSS of the local stack ({r['mode']})", f"{total:.0f} MiB",
+        rows.append((f"5. idle PSS of the local stack ({r['mode']}, before "
+                     f"{r['rows']:,}-row batches)", f"{total:.0f} MiB",
                      "≤ 1536 MiB", _met(total <= 1536)))
     return rows
 
@@ -81,9 +104,11 @@ def scaling(r: dict[str, Any]) -> list[Row]:
     peaks = ", ".join(f"{s['rows'] / 1e6:g}M: {s['peak_rss_mib'] / 1024:.1f} GiB" for s in sizes)
     largest = sizes[-1]
     per_row = ", ".join(f"{s['time_vs_smallest_per_row']}×" for s in sizes)
+    linear = max(s["time_vs_smallest_per_row"] for s in sizes) <= 1.25
     rows: list[Row] = [
-        ("4. scaling: drop → decision, in-task time (× 28)", times,
-         "about linear", f"time per row vs the smallest: {per_row}"),
+        ("4. scaling: drop → decision, in-task time (× 28)",
+         f"{times} (time per row vs the smallest: {per_row})", "about linear (or better)",
+         _met(linear)),
         ("4. scaling: peak RSS of the largest task", peaks,
          "≤ 8 GiB at 10M rows" if largest["rows"] >= 10_000_000 else "≤ 8 GiB at 10M rows "
          "(10M not run)", _met(largest["peak_rss_mib"] <= 8192)
@@ -102,6 +127,7 @@ SOURCES: list[tuple[str, Callable[[dict[str, Any]], list[Row]], str]] = [
     ("drift_vs_evidently.json", drift, "2. drift statistics vs Evidently"),
     ("stack_latency_memory_polling.json", stack, "3./5. local stack, polling"),
     ("stack_latency_memory_events.json", stack, "3./5. local stack, events"),
+    ("stack_2m.json", stack, "3. drop → decision, 2M-row batch"),
     ("scaling.json", scaling, "4. scaling 1M / 3M / 10M"),
     ("validation_throughput.json", validation, "validation throughput"),
 ]
@@ -117,11 +143,12 @@ def render() -> str:
         if result is None:
             lines.append(f"| {label} | not measured (no `bench/results/{name}`) | | | |")
             continue
-        when = str(result.get("when") or result.get("measured_at") or "")[:10]
+        when = str(result.get("when") or result.get("measured_at") or datetime.fromtimestamp(
+            (RESULTS / name).stat().st_mtime, UTC).isoformat())[:10]
         m = result.get("machine") or {}
-        gpu = ("" if "gpu" not in m else f", {m['gpu'] or 'no GPU'}")
+        gpu = "" if "gpu" not in m else f", {m['gpu'] or 'no GPU'}".replace(", none", ", no GPU")
         box = f"{when}, {m.get('cores_available', m.get('cores', '?'))} cores, " \
-              f"{m.get('ram_gib', '?')} GiB{gpu}"
+              f"{m.get('ram_gib', m.get('mem_gib', '?'))} GiB{gpu}"
         for what, measured, goal, met in summarise(result):
             lines.append(f"| {what} | {measured} | {goal} | {met} | {box} |")
     gpu = _load("train_vs_bare_gpu.json")

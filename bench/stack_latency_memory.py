@@ -38,7 +38,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from mlops_lib.airflow_api import AirflowApi  # noqa: E402
 from mlops_lib.demo import drop_batch, wait_for_batch, wait_until_deferred  # noqa: E402
 from mlops_lib.settings import Settings  # noqa: E402
 from mlops_lib.store import Store  # noqa: E402
+from mlops_lib.training import gpu_name  # noqa: E402
 from tests.support import free_port  # noqa: E402
 
 EXAMPLE_SPEC = REPO / "pipelines" / "credit_default.yaml"
@@ -87,7 +88,8 @@ def main() -> int:
                        "CT_PIPELINES_DIR": str(_write_pipeline(home / "pipelines", mode)),
                        "CT_S3_SERVER": "moto" if mode == "events" else "s3rver"})
     cfg = devstack.StackConfig.from_env()
-    result: dict[str, Any] = {"machine": _machine(), "mode": mode, "pipeline": pipeline,
+    result: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
+                              "machine": _machine(), "mode": mode, "pipeline": pipeline,
                               "s3_server": cfg.s3_server, "rows": args.rows,
                               "goal_drop_to_sensor_s": GOAL_S[mode], "batches": []}
     try:
@@ -257,8 +259,9 @@ def _ts(value: str) -> float:
 
 def _machine() -> dict[str, object]:
     mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
-    return {"cores": os.cpu_count(), "mem_gib": round(int(mem) / 2**20, 1),
-            "python": platform.python_version(), "platform": platform.platform()}
+    return {"cores": os.cpu_count(), "ram_gib": round(int(mem) / 2**20, 1),
+            "gpu": gpu_name(), "python": platform.python_version(),
+            "platform": platform.platform()}
 
 
 if __name__ == "__main__":

@@ -71,3 +71,39 @@ def test_check_fails_when_the_doc_is_stale(report: ModuleType) -> None:
         "when": "2026-11-24", "machine": MACHINE, "rows": 1000, "features": 2,
         "speed_ratio": 10.0, "same_verdict_share": 0.5})
     assert report.main(["--check"]) == 1
+
+
+def test_the_overhead_goal_is_judged_on_the_large_batch_against_a_champion(
+        report: ModuleType) -> None:
+    batch = {"drop_to_decision_s": 0.0, "orchestration_overhead": 0.0}
+    _write(report, "stack_latency_memory_polling.json", {
+        "machine": MACHINE, "mode": "polling", "rows": 2000, "goal_drop_to_sensor_s": 3.0,
+        "batches": [batch] * 3, "drop_to_sensor_s": {"median": 1.66},
+        "drop_to_decision_s": {"median": 44.0}, "orchestration_overhead": {"median": 0.30},
+        "idle_pss_mib": {"total": 1470.5}})
+    _write(report, "stack_2m.json", {
+        "machine": MACHINE, "mode": "polling", "rows": 2_000_000, "goal_drop_to_sensor_s": 3.0,
+        "batches": [{"drop_to_decision_s": 73.3, "orchestration_overhead": 0.147},
+                    {"drop_to_decision_s": 115.9, "orchestration_overhead": 0.049}]})
+    report.main([])
+    lines = report.DOC.read_text().splitlines()
+    small = next(line for line in lines if line.startswith("| 3. drop → decision, 2,000-row"))
+    assert "30.0%" in small and small.rstrip().split("|")[4].strip() == "—"  # not judged
+    large = next(line for line in lines if line.startswith("| 3. drop → decision, 2,000,000"))
+    assert "against the champion 116 s, overhead 4.9%" in large and "| yes |" in large
+    sensor = next(line for line in lines if "sensor success (polling, 2,000-row batches, median "
+                                                  "of 3)" in line)
+    assert "1.66 s" in sensor and "| yes |" in sensor
+    pss = next(line for line in lines if "idle PSS" in line)
+    assert "1470 MiB" in pss and "| yes |" in pss
+
+
+def test_events_mode_is_judged_on_the_watcher_event(report: ModuleType) -> None:
+    _write(report, "stack_latency_memory_events.json", {
+        "machine": MACHINE, "mode": "events", "rows": 2000, "goal_drop_to_sensor_s": 1.5,
+        "batches": [{}] * 3, "drop_to_watcher_event_s": {"median": 0.51},
+        "drop_to_sensor_s": {"median": 1.51}})
+    report.main([])
+    line = next(line for line in report.DOC.read_text().splitlines()
+                if "AssetWatcher event (events" in line)
+    assert "0.51 s (the ingest run's listing succeeds at 1.51 s)" in line and "| yes |" in line

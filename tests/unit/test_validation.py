@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlops_lib import validation
 from mlops_lib.batches import BatchRef, ObjectInfo
 from mlops_lib.datagen import generate_batch, to_file_bytes
 from mlops_lib.manifest import build_manifest
@@ -870,3 +871,17 @@ def test_an_unreadable_file_under_a_manifest_is_unreadable_not_a_mismatch(
         check_manifest(manifest, "b/", [("b/p.csv", body)], "csv")
     assert info.value.code == ReasonCode.UNREADABLE_FILE
     assert "b/p.csv" in str(info.value)
+
+
+@pytest.mark.parametrize("labels", [
+    pd.Series([0, 1, 1]), pd.Series([0, 1, 2]), pd.Series([0.0, 1.0, 0.5, np.inf, -0.0]),
+    pd.Series([True, False]), pd.Series(pd.array([1, None, 0], dtype="Int64")),
+    pd.Series(pd.array([True, None], dtype="boolean")), pd.Series(["0", "1", "x"], dtype=object),
+    pd.Series([0, "1", True, None, 1.0], dtype=object), pd.Series(pd.Categorical([0, 1, 1])),
+    pd.Series(np.array([0, 1, 7], dtype=np.uint8)), pd.Series([np.nan, 1.0]),
+], ids=lambda s: str(s.dtype) + ":" + ",".join(map(str, s.tolist())))
+def test_vectorised_binary_labels_match_the_per_label_rule(labels: pd.Series) -> None:
+    fast, slow = validation.binary_labels(labels), labels.map(validation._to_binary_label)
+    np.testing.assert_array_equal(fast.isna().to_numpy(), slow.isna().to_numpy())
+    np.testing.assert_array_equal(fast.dropna().astype(int).to_numpy(),
+                                  slow.dropna().astype(int).to_numpy())
