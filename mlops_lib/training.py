@@ -147,7 +147,7 @@ def split_holdout(df: pd.DataFrame, share: float, seed: int,
 def holdout_mask(data: pd.DataFrame | pa.Table, share: float, seed: int | list[int],
                  time_column: str | None, rows: np.ndarray | None = None) -> np.ndarray:
     """True for the rows held out (see split_holdout), over `rows` of `data` (None: all)."""
-    n = _n_rows(data) if rows is None else len(rows)
+    n = _n_rows(data, rows)
     if time_column is None:
         rng = np.random.default_rng(seed)
         return rng.random(n) < share
@@ -291,7 +291,7 @@ def validation_mask(train_data: pd.DataFrame | pa.Table, spec: PipelineSpec,
     any mix of classes).
     """
     cfg = spec.training
-    n = _n_rows(train_data) if rows is None else len(rows)
+    n = _n_rows(train_data, rows)
     if cfg.early_stopping_rounds <= 0 or n < 2:
         return None
     mask = holdout_mask(train_data, cfg.validation_share, [cfg.seed, 1], cfg.time_column, rows)
@@ -312,7 +312,7 @@ def capped_rows(data: pd.DataFrame | pa.Table, spec: PipelineSpec,
     """`rows` (None: all) cut to `training.max_train_rows` by a seeded sample, stratified by
     class for classification, in the data's row order; unchanged when under the cap."""
     cap = spec.training.max_train_rows
-    n = _n_rows(data) if rows is None else len(rows)
+    n = _n_rows(data, rows)
     if cap is None or n <= cap:
         return rows
     target = column_series(data, spec.target).to_numpy()
@@ -324,7 +324,10 @@ def capped_rows(data: pd.DataFrame | pa.Table, spec: PipelineSpec,
     return picked if rows is None else rows[picked]
 
 
-def _n_rows(data: pd.DataFrame | pa.Table) -> int:
+def _n_rows(data: pd.DataFrame | pa.Table, rows: np.ndarray | None = None) -> int:
+    """Rows of `data`, or of the subset `rows` (positions) when given."""
+    if rows is not None:
+        return len(rows)
     return len(data) if isinstance(data, pd.DataFrame) else data.num_rows
 
 
@@ -352,7 +355,7 @@ def train_model(train_data: pd.DataFrame | pa.Table, spec: PipelineSpec,
     device = choose_device(cfg.device)
     params = training_params(spec, device)
     started = time.perf_counter()
-    available = _n_rows(train_data) if rows is None else len(rows)
+    available = _n_rows(train_data, rows)
     rows = capped_rows(train_data, spec, rows)
     mask = validation_mask(train_data, spec, rows)
     row_sets: tuple[np.ndarray | None, ...] = (rows,)
