@@ -9,9 +9,9 @@ FROM apache/airflow:3.3.2-python3.12
 COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /usr/local/bin/uv
 
 USER root
-# /opt/ct/app mirrors the repository layout; /opt/ct/home is CT_HOME (a named volume in compose,
-# which inherits this ownership on first use). Group 0 + g+rwX lets any AIRFLOW_UID write.
-RUN mkdir -p /opt/ct/app /opt/ct/home \
+# /opt/ct/app mirrors the repository layout; /opt/ct/home is CT_HOME and /opt/ct/mlflow-auth
+# MLflow's user database (named volumes in compose, which inherit this ownership on first use). Group 0 + g+rwX lets any AIRFLOW_UID write.
+RUN mkdir -p /opt/ct/app /opt/ct/home /opt/ct/mlflow-auth \
     && chown -R airflow:0 /opt/ct \
     && chmod -R g+rwX /opt/ct
 USER airflow
@@ -26,10 +26,11 @@ RUN uv export --frozen --no-dev --no-emit-project --no-hashes -o /tmp/requiremen
     && rm /tmp/requirements.txt
 
 # 2. The project itself. Installed editable (still --no-deps) on purpose: mlops_lib finds sql/ and
-#    pipelines/ next to its own directory (mlops_lib/store.py, mlops_lib/settings.py), which holds
-#    in /opt/ct/app but not in site-packages.
+#    pipelines/ from the repository root (mlops_lib/settings.py's REPO_ROOT), which holds in
+#    /opt/ct/app but not in site-packages. mlops_dev holds the `mlops` entry point.
 COPY --chown=airflow:0 README.md ./
 COPY --chown=airflow:0 mlops_lib ./mlops_lib
+COPY --chown=airflow:0 mlops_dev ./mlops_dev
 COPY --chown=airflow:0 sql ./sql
 COPY --chown=airflow:0 pipelines ./pipelines
 COPY --chown=airflow:0 plugins ./plugins

@@ -1,7 +1,7 @@
-"""Drift decision statistics (mlops_lib.drift) vs Evidently's DataDriftPreset, side by side.
+"""Drift decision statistics (monitoring.drift) vs Evidently's DataDriftPreset, side by side.
 
 Generates a reference and a current frame of N rows × 28 features (22 numeric, 6 categorical)
-with mlops_lib.datagen; in the current frame some features are shifted strongly, some slightly
+with mlops_dev.datagen; in the current frame some features are shifted strongly, some slightly
 (near the 0.1 threshold) and the rest not at all. Both tools then run in this process on the same
 frames, all rows; the script reports the speed ratio, the share of features with the same drift
 verdict, the largest score difference, and the machine. Goal (issue 4 / issue 6, benchmark 2):
@@ -34,9 +34,9 @@ from evidently import DataDefinition, Dataset, Report  # noqa: E402
 from evidently.presets import DataDriftPreset  # noqa: E402
 from synthetic import machine, synthetic_spec  # noqa: E402
 
-from mlops_lib import drift  # noqa: E402
-from mlops_lib.datagen import generate_batch  # noqa: E402
-from mlops_lib.reports import drift_summary  # noqa: E402
+from mlops_dev.datagen import generate_batch  # noqa: E402
+from mlops_lib.monitoring import drift  # noqa: E402
+from mlops_lib.reports.builders import drift_summary  # noqa: E402
 from mlops_lib.spec import PipelineSpec  # noqa: E402
 
 RESULT = REPO / "bench" / "results" / "drift_vs_evidently.json"

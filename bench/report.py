@@ -27,6 +27,7 @@ BEGIN, END = "<!-- bench:latest:begin -->", "<!-- bench:latest:end -->"
 
 Row = tuple[str, str, str, str]  # what, measured, goal, met
 LARGE_BATCH_ROWS = 2_000_000  # benchmark 3's overhead goal is for batches this large
+BEFORE_TREE = "0c869c4"  # the commit before the package reshape (task start-up rows)
 
 
 def _load(name: str) -> dict[str, Any] | None:
@@ -122,6 +123,51 @@ def validation(r: dict[str, Any]) -> list[Row]:
              f"peak RSS {r['peak_rss_mib']} MiB", "—", "—")]
 
 
+def startup(r: dict[str, Any]) -> list[Row]:
+    """Light tasks' CPU seconds up to the step call, before the step split and after."""
+    tasks = r["tasks"]
+    worst = max(t["after"]["cpu_s"] for t in tasks.values())
+    measured = ", ".join(f"{name} {t['before']['cpu_s']:.1f} → {t['after']['cpu_s']:.1f} s"
+                         for name, t in tasks.items())
+    floor = r.get("floor", {}).get("airflow.sdk", {}).get("cpu_s")
+    if floor is not None:
+        measured += f" (of which `import airflow.sdk` {floor:.1f} s)"
+    return [(f"light task start-up, CPU s (before {r['before_commit']} → after)", measured,
+             f"≤ {r['goal_cpu_s']} s", _met(worst <= r["goal_cpu_s"]))]
+
+
+def small_batch_before_after(r: dict[str, Any]) -> list[Row]:
+    """Drop → decision of small batches, the same benchmark run on the old tree and this one."""
+    before = _load("stack_small_before.json")
+    after_s, before_s = _median(r.get("drop_to_decision_s")), (
+        _median(before.get("drop_to_decision_s")) if before else None)
+    if after_s is None:
+        return []
+    was = "before not measured" if before_s is None else f"{before_s:.1f} s → {after_s:.1f} s"
+    return [(f"drop → decision, {r['rows']:,}-row batches, median of {len(r['batches'])} "
+             f"(before {BEFORE_TREE} → after, same run)", was, "≤ 20 s",
+             _met(after_s <= 20))]
+
+
+def scoring(r: dict[str, Any]) -> list[Row]:
+    """The scoring step's chunked scorer vs bare `inplace_predict`; a 10M-row batch's peak."""
+    t = r["throughput"]
+    rows: list[Row] = [(
+        f"scoring: chunked scorer / bare `inplace_predict` ({t['rows']:,} × {r['features']}, "
+        f"{r['rounds']} trees)",
+        f"{t['ratio_throughput']}× throughput ({t['rows_per_s']['service']:,} vs "
+        f"{t['rows_per_s']['bare']:,} rows/s), same scores: {'yes' if t['same_scores'] else 'no'}",
+        f"≥ {r['goal_ratio']}×", _met(t["ratio_throughput"] >= r["goal_ratio"]))]
+    m = r.get("memory")
+    if m:
+        gib = {part: m[part]["peak_rss_mib"] / 1024 for part in ("score", "validate")}
+        rows.append((f"scoring: peak RSS of a {m['rows']:,}-row batch (× {r['features']})",
+                     f"scoring {gib['score']:.1f} GiB, contract check {gib['validate']:.1f} GiB",
+                     f"≤ {m['goal_peak_gib']:g} GiB",
+                     _met(max(gib.values()) <= m["goal_peak_gib"])))
+    return rows
+
+
 SOURCES: list[tuple[str, Callable[[dict[str, Any]], list[Row]], str]] = [
     ("train_vs_bare.json", training, "1. training task / bare `xgboost.train`"),
     ("drift_vs_evidently.json", drift, "2. drift statistics vs Evidently"),
@@ -130,6 +176,10 @@ SOURCES: list[tuple[str, Callable[[dict[str, Any]], list[Row]], str]] = [
     ("stack_2m.json", stack, "3. drop → decision, 2M-row batch"),
     ("scaling.json", scaling, "4. scaling 1M / 3M / 10M"),
     ("validation_throughput.json", validation, "validation throughput"),
+    ("task_startup.json", startup, "light task start-up (CPU seconds)"),
+    ("stack_small_after.json", small_batch_before_after,
+     "drop → decision, small batches, before/after the step split"),
+    ("scoring.json", scoring, "scoring: chunked scorer vs bare `inplace_predict`, 10M rows"),
 ]
 
 

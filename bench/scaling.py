@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "plugins"))  # ct_airflow.xcom: the stages' state is XCom JSON
 sys.path.insert(0, str(REPO / "bench"))
 
 from synthetic import machine, synthetic_spec  # noqa: E402
@@ -69,12 +69,22 @@ def _rss_mib() -> float:
 
 
 def child(stage: str, state_file: Path) -> None:
-    from mlops_lib import steps
-    from mlops_lib.batches import completed_batches
-    from mlops_lib.planning import RunContext
-    from mlops_lib.s3io import list_objects
+    # The state between stages is JSON, as XCom between tasks: the same one conversion.
+    from ct_airflow.xcom import from_xcom, to_xcom
+
+    from mlops_lib.landing.batches import completed_batches
     from mlops_lib.services import Services
     from mlops_lib.settings import Settings
+    from mlops_lib.steps import dataset, decide, drift, evaluate, ingest, plan, reports, train
+    from mlops_lib.steps.planning import RunContext
+    from mlops_lib.steps.records import (
+        DatasetVersion,
+        Evaluation,
+        ReportSet,
+        TrainedModel,
+        TrainingPlan,
+    )
+    from mlops_lib.stores.s3io import list_objects
 
     state = json.loads(state_file.read_text())
     spec = bench_spec(state["pipeline"])
@@ -82,35 +92,43 @@ def child(stage: str, state_file: Path) -> None:
     baseline = _rss_mib()
     started = time.perf_counter()
     run = state["dag_run_id"]
+    the_plan = from_xcom(TrainingPlan, state.get("plan"))
+    version = from_xcom(DatasetVersion, state.get("version"))
+    trained = from_xcom(TrainedModel, state.get("trained"))
+    champion = None if the_plan is None else the_plan.champion
+    result: Any
     if stage == "validate":
         listing = list_objects(svc.s3, spec.source.bucket, spec.source.prefix)
         batch = next(b for b in completed_batches(listing, spec.source.prefix,
                                                   spec.source.completion_rule)
                      if b.batch_id == state["batch_id"])
-        steps.register_batch(svc, spec, batch, state["ingest_run_id"])
-        out: Any = steps.validate(svc, spec, batch, state["ingest_run_id"])
-        state["plan"] = steps.plan_training(svc, spec, RunContext(
+        ingest.register_batch(svc, spec, batch, state["ingest_run_id"])
+        result = ingest.validate(svc, spec, batch, state["ingest_run_id"])
+        state["plan"] = to_xcom(plan.plan_training(svc, spec, RunContext(
             dag_run_id=run, run_type="manual", triggered_by="bench",
-            params={"reason": "scaling bench", "batches": [state["batch_id"]]}))
+            params={"reason": "scaling bench", "batches": [state["batch_id"]]})))
     elif stage == "version":
-        out = state["version"] = steps.version_dataset(svc, spec, state["plan"], run)
+        result = dataset.version_dataset(svc, spec, the_plan, run)
+        state["version"] = to_xcom(result)
     elif stage == "train":
-        out = state["trained"] = steps.train(svc, spec, state["version"], run,
-                                             state["plan"]["trigger"])
+        result = train.train(svc, spec, the_plan, version, run)
+        state["trained"] = to_xcom(result)
     elif stage == "evaluate":
-        out = state["evaluation"] = steps.evaluate(svc, spec, state["version"], state["trained"],
-                                                   state["plan"]["champion"], run)
-        out = {k: v for k, v in out.items() if k != "verdict"}
+        result = evaluate.evaluate(svc, spec, version, trained, champion, run)
+        state["evaluation"] = to_xcom(result)
     elif stage == "reports":
-        out = state["reports"] = steps.build_reports(svc, spec, state["version"],
-                                                     state["trained"], state["plan"]["champion"],
-                                                     run)
+        result = reports.build_reports(svc, spec, version, trained, champion, run)
+        state["reports"] = to_xcom(result)
     elif stage == "decide":
-        out = steps.decide(svc, spec, state["plan"], state["evaluation"], state["reports"], run)
+        result = decide.decide(svc, spec, the_plan, from_xcom(Evaluation, state["evaluation"]),
+                               from_xcom(ReportSet, state["reports"]), run)
     elif stage == "drift":
-        out = steps.measure_drift(svc, spec, [state["batch_id"]], f"drift_{run}")
+        result = drift.measure_drift(svc, spec, [state["batch_id"]], f"drift_{run}")
     else:
         raise SystemExit(f"unknown stage {stage}")
+    out = to_xcom(result)
+    if stage == "evaluate":
+        out = {k: v for k, v in out.items() if k != "verdict"}
     seconds = time.perf_counter() - started
     state_file.write_text(json.dumps(state, default=str))
     print(json.dumps({"stage": stage, "seconds": round(seconds, 2),
@@ -125,7 +143,7 @@ def generate(name: str, rows: int, out: Path) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlops_lib.datagen import generate_batch
+    from mlops_dev.datagen import generate_batch
 
     spec = bench_spec(name)
     writer = None
@@ -147,18 +165,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not come up") from None
-            time.sleep(0.5)
 
 
 def run_size(rows: int, home: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -218,27 +224,20 @@ def main() -> None:
         child(args.child[0], Path(args.child[1]))
         return
 
-    from mlops_lib import devstack
+    from mlops_dev import devstack
+    from mlops_lib.stores.migrations import upgrade
 
     home = Path(tempfile.mkdtemp(prefix="ct_scaling_"))
     cfg = devstack.StackConfig(home=home, s3_port=_free_port(), mlflow_port=_free_port(),
                                airflow_port=_free_port())
     env = {**os.environ, **cfg.service_env(),
            "CT_STORE_URL": f"sqlite:///{home / 'store.db'}"}
-    mlflow_log = open(home / "mlflow.log", "wb")  # noqa: SIM115 - lives as long as the server
-    mlflow = None
+    upgrade(env["CT_STORE_URL"])  # the steps never create the store's tables themselves
     try:
         devstack.start_s3(cfg, echo=lambda _: None)
-        comp = next(c for c in devstack.components(cfg) if c.name == "mlflow")
-        mlflow = subprocess.Popen(comp.argv, env={**os.environ, **comp.env}, stdout=mlflow_log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
-        _wait_http(f"{cfg.mlflow_url}/health", mlflow)
+        devstack.start_mlflow(cfg, echo=lambda _: None)  # basic auth; env has the service login
         results = [run_size(rows, home, env) for rows in sorted(args.rows)]
     finally:
-        if mlflow is not None:
-            os.killpg(mlflow.pid, 15)
-            mlflow.wait(timeout=30)
-        mlflow_log.close()
         devstack.down(cfg, echo=lambda _: None)
         shutil.rmtree(home, ignore_errors=True)
 

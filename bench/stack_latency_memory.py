@@ -47,12 +47,13 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from mlops_lib import devstack  # noqa: E402
-from mlops_lib.airflow_api import AirflowApi  # noqa: E402
-from mlops_lib.demo import drop_batch, wait_for_batch, wait_until_deferred  # noqa: E402
+from ct_airflow.rest_api import AirflowApi  # noqa: E402
+
+from mlops_dev import devstack  # noqa: E402
+from mlops_dev.demo import drop_batch, wait_for_batch, wait_until_deferred  # noqa: E402
 from mlops_lib.settings import Settings  # noqa: E402
-from mlops_lib.store import Store  # noqa: E402
-from mlops_lib.training import gpu_name  # noqa: E402
+from mlops_lib.stores.store import Store  # noqa: E402
+from mlops_lib.training.environment import gpu_name  # noqa: E402
 from tests.support import free_port  # noqa: E402
 
 EXAMPLE_SPEC = REPO / "pipelines" / "credit_default.yaml"

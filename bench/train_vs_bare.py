@@ -1,7 +1,7 @@
 """The service's training task core vs a bare XGBoost script, on the same parquet and params.
 
 (a) service: ``pq.read_table`` (as the train step reads the versioned parquet: an Arrow table, no
-    pandas frame) then ``mlops_lib.training.train_model``: float32 / native-categorical matrix
+    pandas frame) then ``training.trainer.train_model``: float32 / native-categorical matrix
     built column by column from Arrow, ``QuantileDMatrix``, ``xgb.train``, environment capture.
 (b) bare:    ``pd.read_parquet`` -> ``xgb.QuantileDMatrix(frame, enable_categorical=True)`` ->
     ``xgb.train`` with the identical params dict and number of rounds.
@@ -45,9 +45,9 @@ import pyarrow.parquet as pq  # noqa: E402
 import xgboost as xgb  # noqa: E402
 from synthetic import synthetic_spec  # noqa: E402
 
-from mlops_lib import training  # noqa: E402
-from mlops_lib.datagen import generate_batch  # noqa: E402
+from mlops_dev.datagen import generate_batch  # noqa: E402
 from mlops_lib.spec import PipelineSpec, load_spec  # noqa: E402
+from mlops_lib.training import environment, trainer  # noqa: E402
 
 RESULT = REPO / "bench" / "results" / "train_vs_bare.json"
 PARAMS = {"max_depth": 5, "eta": 0.1, "subsample": 0.9, "colsample_bytree": 0.9,
@@ -70,7 +70,7 @@ def run_service(parquet: Path, spec: PipelineSpec, out: Path) -> dict[str, Any]:
     started = time.perf_counter()
     table = pq.read_table(parquet)
     read_s = time.perf_counter() - started
-    model = training.train_model(table, spec)
+    model = trainer.train_model(table, spec)
     total_s = time.perf_counter() - started
     _predict_sample(model.booster, table.slice(0, PREDICT_ROWS).to_pandas(), spec, out, ours=True)
     return {"read_s": read_s, "matrix_s": model.matrix_seconds, "train_s": model.train_seconds,
@@ -100,7 +100,7 @@ def _predict_sample(booster: xgb.Booster, frame: pd.DataFrame, spec: PipelineSpe
                     *, ours: bool) -> None:
     sample = frame.iloc[:PREDICT_ROWS]
     if ours:
-        pred = training.predict(booster, sample, spec)
+        pred = trainer.predict(booster, sample, spec)
     else:
         pred = booster.predict(xgb.DMatrix(sample[spec.model_inputs], enable_categorical=True))
     np.save(out, pred)
@@ -124,11 +124,11 @@ def child(args: argparse.Namespace) -> None:
 
 
 def machine() -> dict[str, Any]:
-    gpus = training.query_gpus()
+    gpus = environment.query_gpus()
     info = xgb.build_info()
     return {
-        "cpu": training.cpu_model(),
-        "cores_available": training.available_cores(),
+        "cpu": environment.cpu_model(),
+        "cores_available": environment.available_cores(),
         "cores_total": os.cpu_count(),
         "ram_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "gpu": "; ".join(f"{g.get('name')} ({g.get('memory.total')} MiB)" for g in gpus)
@@ -178,7 +178,7 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    if args.device == "cuda" and not (training.gpu_name() and xgb.build_info().get("USE_CUDA")):
+    if args.device == "cuda" and not (environment.gpu_name() and xgb.build_info().get("USE_CUDA")):
         raise SystemExit("--device cuda needs a visible NVIDIA GPU and a CUDA build of XGBoost")
 
     spec = bench_spec(args)
@@ -193,7 +193,7 @@ def main() -> None:
         del frame
         print(f"generated {args.rows:,} rows x {len(spec.model_inputs)} features "
               f"({parquet_mib:.0f} MiB parquet) in {time.perf_counter() - started:.1f}s")
-        params = training.training_params(spec, args.device)
+        params = trainer.training_params(spec, args.device)
         params_file = tmpdir / "params.json"
         params_file.write_text(json.dumps(params))
 

@@ -4,7 +4,7 @@
 frame), `validate_batch` (every check of the data contract), `conform` (the spec's columns and
 dtypes) and writes the conformed frame as the staged parquet. This script times those four on
 one synthetic batch of the example spec (`pipelines/credit_default.yaml`, 8 features + target;
-`mlops_lib.datagen`, no downloads), in this process, without S3: per stage the best of
+`mlops_dev.datagen`, no downloads), in this process, without S3: per stage the best of
 `--repeat` runs, rows/s and the highest RSS sampled while it ran, so a reader sees where the
 time (and the memory) goes; then one more run of validate_batch and conform under cProfile names
 their costliest functions (`--no-profile` skips it; the profiler inflates per-row Python calls,
@@ -42,9 +42,11 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 from synthetic import machine  # noqa: E402
 
-from mlops_lib.datagen import generate_batch, to_file_bytes  # noqa: E402
+from mlops_dev.datagen import generate_batch, to_file_bytes  # noqa: E402
 from mlops_lib.spec import load_spec  # noqa: E402
-from mlops_lib.validation import conform, read_batch, validate_batch  # noqa: E402
+from mlops_lib.validation.checks import validate_batch  # noqa: E402
+from mlops_lib.validation.conform import conform  # noqa: E402
+from mlops_lib.validation.reading import read_batch  # noqa: E402
 
 RESULT = REPO / "bench" / "results" / "validation_throughput.json"
 SPEC = REPO / "pipelines" / "credit_default.yaml"
@@ -93,12 +95,12 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[Any, list[float], dict[st
 
 
 def costliest(fn: Callable[[], Any], top: int = 6) -> list[dict[str, Any]]:
-    """The functions of mlops_lib/validation.py that fn spends most time in (cumulative)."""
+    """The functions of mlops_lib.validation that fn spends most time in (cumulative)."""
     profile = cProfile.Profile()
     profile.runcall(fn)
     rows = [(func, calls, cumulative) for func, (_, calls, _, cumulative, _)
             in pstats.Stats(profile).stats.items()
-            if func[0].endswith("validation.py")]
+            if "/mlops_lib/validation/" in func[0]]
     rows.sort(key=lambda r: r[2], reverse=True)
     return [{"function": name, "calls": calls, "cumulative_s": round(cum, 3)}
             for (_, _, name), calls, cum in rows[1:top + 1]]  # [0] is fn's own entry point

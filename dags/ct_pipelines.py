@@ -1,13 +1,17 @@
-"""Three DAGs per pipeline spec in `pipelines/` (adding a model is adding a file):
+"""Three DAGs per pipeline spec in `pipelines/` (adding a model is adding a file), and a
+fourth for a spec with a `scoring:` section:
 
 - `ct_<name>_ingest`: waits for batches in S3 (a deferred sensor, or S3 → SQS events), claims,
   validates and stages each one, and announces accepted batches on an Asset;
 - `ct_<name>_drift_monitor`: on each accepted batch, measures drift against the champion's
   training data and announces crossings of the spec's drift policy on an Asset;
 - `ct_<name>`: trains, evaluates and decides, on the assets the spec retrains on, its cron,
-  by hand (Params form) or by `airflow backfill create` (shadow runs).
+  by hand (Params form) or by `airflow backfill create` (shadow runs);
+- `ct_<name>_score`: waits for unlabelled batches under the scoring prefix (the same sensor as
+  ingest), claims each one, scores it with the champion (and the challenger, in shadow) and
+  reports on the champion's predictions (Evidently).
 
-Wiring only: the work is in `ct_airflow.tasks` → `mlops_lib.steps`.
+Wiring only: the work is in `ct_airflow.tasks` → `mlops_lib.steps` (one module per step).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task, task_group
+from ct_airflow import scoring_tasks as scoring
 from ct_airflow import tasks as ct
 from ct_airflow.approval import PromotionApprovalOperator
 from ct_airflow.links import report_task
@@ -30,6 +35,19 @@ BATCH_LABEL = "{{ batch_id }}"  # set by the batch tasks (ct_airflow.tasks.label
 
 def _defaults(spec: PipelineSpec) -> dict[str, object]:
     return {"owner": spec.owner, "retries": 2, "retry_delay": timedelta(seconds=15)}
+
+
+def _batch_sensor(spec: PipelineSpec, *, bucket: str, prefix: str, completion: object,
+                  seen: str) -> S3BatchSensor:
+    """The run's first task: the complete batches under `prefix` the store has not seen (the
+    `seen` query). Polling: waits deferred for them; events: the queue woke the run, look once."""
+    sensor_args = {"pipeline": spec.name, "bucket": bucket, "prefix": prefix,
+                   "completion": completion, "poke_interval": spec.trigger.poke_interval_s,
+                   "seen": seen}
+    if spec.trigger.mode == "events":
+        return S3BatchSensor(task_id="find_batches", deferrable=False, mode="poke", timeout=1,
+                             soft_fail=True, **sensor_args)
+    return S3BatchSensor(task_id="wait_for_batches", timeout=7 * 24 * 3600, **sensor_args)
 
 
 def ingest_dag(spec: PipelineSpec, settings: Settings) -> DAG:
@@ -50,16 +68,8 @@ def ingest_dag(spec: PipelineSpec, settings: Settings) -> DAG:
                f"{spec.source.completion}; arrival seen by {spec.trigger.mode}. Accepted "
                f"batches update the asset `{spec.batches_asset_uri}`.",
     ) as dag:
-        sensor_args = {
-            "pipeline": spec.name, "bucket": spec.source.bucket, "prefix": spec.source.prefix,
-            "completion": spec.source.completion_rule,
-            "poke_interval": spec.trigger.poke_interval_s}
-        if events:  # woken by the queue: look once, do not wait
-            found = S3BatchSensor(task_id="find_batches", deferrable=False, mode="poke",
-                                  timeout=1, soft_fail=True, **sensor_args)
-        else:
-            found = S3BatchSensor(task_id="wait_for_batches", timeout=7 * 24 * 3600,
-                                  **sensor_args)
+        found = _batch_sensor(spec, bucket=spec.source.bucket, prefix=spec.source.prefix,
+                              completion=spec.source.completion_rule, seen="known_batches")
 
         @task_group(group_id="batch")
         def accept(batch: dict[str, object]) -> None:
@@ -69,6 +79,45 @@ def ingest_dag(spec: PipelineSpec, settings: Settings) -> DAG:
                  map_index_template=BATCH_LABEL)(spec.name, registered)
 
         accept.expand(batch=found.output)
+    return dag
+
+
+def scoring_dag(spec: PipelineSpec, settings: Settings) -> DAG:
+    if spec.trigger.mode == "events":
+        from ct_airflow.assets import scoring_asset
+
+        schedule: object = [scoring_asset(spec, settings)]
+    else:
+        schedule = "@continuous"  # each run waits (deferred) for the next scoring batches
+    with DAG(
+        dag_id=spec.score_dag_id, schedule=schedule, max_active_runs=1, start_date=START,
+        catchup=False, tags=["continuous-training", "scoring", spec.name],
+        default_args=_defaults(spec),
+        description=f"Score unlabelled {spec.name} batches from s3://{spec.scoring_bucket}/"
+                    f"{spec.scoring_prefix} with the champion",
+        doc_md=f"Spec: `{spec.path}`. A scoring batch is a folder complete by "
+               f"{spec.scoring.completion}; predictions go to `predictions/{spec.name}/<batch>/`"
+               f" and the prediction log. Shadow scoring: {spec.scoring.shadow}.",
+    ) as dag:
+        found = _batch_sensor(spec, bucket=spec.scoring_bucket, prefix=spec.scoring_prefix,
+                              completion=spec.scoring.completion_rule,
+                              seen="known_scoring_batches")
+
+        @task_group(group_id="batch")
+        def score(batch: dict[str, object]) -> None:
+            claimed = task(scoring.claim_scoring_batch, map_index_template=BATCH_LABEL)(
+                spec.name, batch)
+            scored = task(scoring.score_batch, map_index_template=BATCH_LABEL)(
+                spec.name, claimed)
+            # The scoring report carries the "Evidently report" button, as training's do.
+            report_task(scoring.build_scoring_report, map_index_template=BATCH_LABEL)(
+                spec.name, claimed, scored)
+            if spec.scoring.shadow:  # after the champion: never instead of it
+                shadow = task(scoring.shadow_score_batch, map_index_template=BATCH_LABEL)(
+                    spec.name, claimed)
+                scored >> shadow
+
+        score.expand(batch=found.output)
     return dag
 
 
@@ -98,7 +147,9 @@ def training_dag(spec: PipelineSpec) -> DAG:
         params={
             "reason": Param("", type="string", title="Reason",
                             description="Why you run it; recorded with the run."),
-            "batches": Param([], type="array", items={"type": "string"}, title="Batches",
+            # optional in the trigger form: "null" in the type, or the form insists on a value
+            "batches": Param(None, type=["null", "array"], items={"type": "string"},
+                             title="Batches",
                              description="Accepted batch ids to train on (default: the new "
                                          "ones since the last training run)."),
             "window_start": Param(None, type=["null", "string"], format="date-time",
@@ -119,7 +170,7 @@ def training_dag(spec: PipelineSpec) -> DAG:
         plan = task(ct.plan_training)(spec.name)
         reconciled >> plan
         version = task(ct.version_dataset)(spec.name, plan)
-        trained = task(ct.train_model)(spec.name, version)
+        trained = task(ct.train_model)(spec.name, plan, version)
         # These three carry an "Evidently report" button (operator extra link) in the UI.
         evaluation = report_task(ct.evaluate_challenger)(spec.name, plan, version, trained)
         reports = report_task(ct.build_reports)(spec.name, plan, version, trained)
@@ -136,6 +187,7 @@ def training_dag(spec: PipelineSpec) -> DAG:
 
 
 _settings = Settings.from_env()
-for _spec in load_specs(_settings.pipelines_dir):
-    for _dag in (ingest_dag(_spec, _settings), drift_monitor_dag(_spec), training_dag(_spec)):
+for _spec in load_specs(*_settings.spec_dirs):
+    for _dag in (ingest_dag(_spec, _settings), drift_monitor_dag(_spec), training_dag(_spec),
+                 *([scoring_dag(_spec, _settings)] if _spec.scoring_dag else [])):
         globals()[_dag.dag_id] = _dag

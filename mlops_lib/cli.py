@@ -11,38 +11,31 @@ from typing import Any
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The service's commands alone (the `mlops` entry point adds the local stack's)."""
     parser = argparse.ArgumentParser(prog="mlops", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    return run(parser.parse_args(argv))
 
-    stack = sub.add_parser("stack", help="the local stack (S3, MLflow, Airflow) without Docker")
-    stack.add_argument("action", choices=["up", "down", "status", "env"])
 
-    sub.add_parser("demo", help="drop three batches on the local stack: a first model, a "
-                                "drift retrain, and a batch that asks for no retrain")
-
-    drop = sub.add_parser("drop", help="generate a synthetic batch and drop it into S3")
-    drop.add_argument("pipeline")
-    drop.add_argument("--rows", type=int, default=5000)
-    drop.add_argument("--drift", type=float, default=0.0)
-    drop.add_argument("--seed", type=int, default=None)
-    drop.add_argument("--batch-id", default=None)
-
+def add_commands(sub: Any) -> None:
+    """The operator's commands, on an `argparse` sub-command group."""
     champ = sub.add_parser("champion", help="the current champion of a pipeline")
-    champ.add_argument("pipeline")
+    champ.add_argument("pipeline", help="the pipeline's name (its spec's `name`)")
 
     hist = sub.add_parser("history", help="every decision and champion move of a pipeline")
-    hist.add_argument("pipeline")
-    hist.add_argument("--json", action="store_true")
+    hist.add_argument("pipeline", help="the pipeline's name")
+    hist.add_argument("--json", action="store_true", help="print JSON instead of lines")
 
     prom = sub.add_parser("promote", help="make a model version the champion (recorded)")
-    prom.add_argument("pipeline")
-    prom.add_argument("version")
-    prom.add_argument("--reason", required=True)
+    prom.add_argument("pipeline", help="the pipeline's name")
+    prom.add_argument("version", help="the registered model version to promote")
+    prom.add_argument("--reason", required=True, help="why; recorded with your user")
 
     back = sub.add_parser("rollback", help="move the champion back one step, or --to a version")
-    back.add_argument("pipeline")
-    back.add_argument("--to", default=None)
-    back.add_argument("--reason", required=True)
+    back.add_argument("pipeline", help="the pipeline's name")
+    back.add_argument("--to", default=None, help="the version to go back to (default: the "
+                                                 "previous champion)")
+    back.add_argument("--reason", required=True, help="why; recorded with your user")
 
     contract = sub.add_parser("contract", help="data contract tools")
     contract_sub = contract.add_subparsers(dest="contract_command", required=True)
@@ -54,90 +47,116 @@ def main(argv: Sequence[str] | None = None) -> int:
     infer.add_argument("--margin", type=float, default=0.1,
                        help="widen observed ranges by this share of their span")
 
+    spec = sub.add_parser("spec", help="pipeline spec tools")
+    spec_sub = spec.add_subparsers(dest="spec_command", required=True)
+    schema = spec_sub.add_parser("schema", help="print the JSON Schema of a pipeline spec "
+                                                "(for editors: completion and checks of YAML)")
+    schema.add_argument("--out", default=None, help="write it to this file instead")
+    check = spec_sub.add_parser("check", help="load spec files and report every error")
+    check.add_argument("paths", nargs="+", help="spec files (YAML)")
+
+    store = sub.add_parser("store", help="the project store (batches, runs, decisions)")
+    store_sub = store.add_subparsers(dest="store_command", required=True)
+    upgrade = store_sub.add_parser("upgrade", help="create or migrate the store's tables to "
+                                                   "the newest schema (Alembic); idempotent")
+    upgrade.add_argument("--url", default=None,
+                         help="SQLAlchemy URL (default: CT_STORE_URL / the local stack's)")
+    store_sub.add_parser("current", help="print the store's schema revision")
+
     rec = sub.add_parser("reconcile", help="repair MLflow aliases that disagree with the store")
     rec.add_argument("pipeline", nargs="*", help="default: every pipeline in pipelines/")
 
+    score = sub.add_parser("score", help="score a file with the champion (or --version) into "
+                                         "parquet; ad hoc, not logged")
+    score.add_argument("pipeline", help="the pipeline's name")
+    score.add_argument("source", help="a local .parquet/.csv file or an s3://bucket/key object")
+    score.add_argument("--version", default=None, help="a registered version (default: the "
+                                                       "champion)")
+    score.add_argument("--out", default=None, help="the parquet file to write (default: "
+                                                   "<source name>.predictions.parquet here)")
+
+    preds = sub.add_parser("predictions", help="the prediction log of a pipeline, newest first")
+    preds.add_argument("pipeline", help="the pipeline's name")
+    preds.add_argument("--batch", default=None, help="only this scoring batch")
+    preds.add_argument("--json", action="store_true", help="print JSON instead of lines")
+
     lin = sub.add_parser("lineage", help="what made a model version: data, code, env, run")
-    lin.add_argument("pipeline")
-    lin.add_argument("version")
-    lin.add_argument("--json", action="store_true")
+    lin.add_argument("pipeline", help="the pipeline's name")
+    lin.add_argument("version", help="the registered model version")
+    lin.add_argument("--json", action="store_true", help="print the full record as JSON")
 
     rep = sub.add_parser("reproduce", help="re-fetch a version's data from DVC, retrain on CPU "
                                            "and compare with the registered model")
-    rep.add_argument("pipeline")
-    rep.add_argument("version")
+    rep.add_argument("pipeline", help="the pipeline's name")
+    rep.add_argument("version", help="the registered model version")
     rep.add_argument("--workdir", default=None, help="an empty folder (default: a new temp one)")
-    rep.add_argument("--json", action="store_true")
+    rep.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    args = parser.parse_args(argv)
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out a command that `add_commands` declared."""
     if args.command == "contract":
         from pathlib import Path
 
-        from mlops_lib.contract_infer import infer_file
+        from mlops_lib.spec.infer import infer_file
 
         print(infer_file(Path(args.file), name=args.name, target=args.target,
                          margin=args.margin), end="")
         return 0
-    if args.command != "stack":
-        _default_to_local_stack()
-    if args.command == "stack":
-        return _stack(args.action)
-    if args.command == "demo":
-        from mlops_lib.demo import run_demo
-
-        return run_demo()
-    if args.command == "drop":
-        from mlops_lib.demo import drop_batch
-
-        print(drop_batch(args.pipeline, rows=args.rows, drift=args.drift, seed=args.seed,
-                         batch_id=args.batch_id).uri)
-        return 0
+    if args.command == "spec":
+        return _spec(args)
+    if args.command == "store":
+        return _store(args)
     if args.command == "champion":
         return _champion(args.pipeline)
     if args.command in ("history", "promote", "rollback", "reconcile"):
         return _operate(args)
     if args.command in ("lineage", "reproduce"):
         return _lineage(args)
+    if args.command in ("score", "predictions"):
+        return _scoring(args)
     return 2
 
 
-def _default_to_local_stack() -> None:
-    """Without CT_*/MLFLOW_* settings in the environment, talk to the stack `make up` runs."""
-    from mlops_lib.devstack import StackConfig
+def _spec(args: argparse.Namespace) -> int:
+    from mlops_lib.spec import SpecError, json_schema, load_spec
 
-    for key, value in StackConfig.from_env().service_env().items():
-        os.environ.setdefault(key, value)
+    if args.spec_command == "schema":
+        text = json.dumps(json_schema(), indent=2) + "\n"
+        if args.out:
+            with open(args.out, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        else:
+            print(text, end="")
+        return 0
+    failed = 0
+    for path in args.paths:
+        try:
+            spec = load_spec(path)
+        except SpecError as exc:
+            failed += 1
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        print(f"{path}: ok ({spec.name}, {len(spec.features)} features)")
+    return 1 if failed else 0
 
 
-def _stack(action: str) -> int:
-    from mlops_lib import devstack
+def _store(args: argparse.Namespace) -> int:
+    from mlops_lib.settings import Settings
+    from mlops_lib.stores import migrations
 
-    cfg = devstack.StackConfig.from_env()
-    if action == "up":
-        devstack.up(cfg)
-        print(f"Airflow UI:  {cfg.airflow_url}  (user {devstack.AIRFLOW_USER}, password "
-              f"{devstack.airflow_password(cfg)})")
-        print(f"MLflow UI:   {cfg.mlflow_url}")
-        print(f"S3 endpoint: {cfg.s3_url}  (key/secret {devstack.S3_KEY}); data in "
-              f"{cfg.home / 's3'}")
-    elif action == "down":
-        devstack.down(cfg)
-    elif action == "status":
-        state = devstack.status(cfg)
-        for name, s in state.items():
-            print(f"{name:24} {'up' if s['running'] else 'down':5} "
-                  f"{'healthy' if s['healthy'] else '-':8} {s['pss_mib']:>8} MiB PSS")
-        total = sum(float(s["pss_mib"]) for s in state.values())  # type: ignore[arg-type]
-        print(f"{'total':24} {'':14} {total:>8.1f} MiB PSS")
-    elif action == "env":
-        for k, v in cfg.airflow_env().items():
-            print(f"export {k}={json.dumps(v) if ' ' in v or '{' in v else v}")
+    url = getattr(args, "url", None) or Settings.from_env().store_url
+    if args.store_command == "upgrade":
+        before, after = migrations.upgrade(url)
+        print(f"store {migrations.safe_url(url)}: {before or 'empty'} -> {after}")
+    else:
+        print(migrations.current(url) or "empty")
     return 0
 
 
 def _champion(pipeline: str) -> int:
     from mlops_lib.settings import Settings
-    from mlops_lib.store import Store
+    from mlops_lib.stores.store import Store
 
     champion = Store(Settings.from_env().store_url).get_champion(pipeline)
     if champion is None:
@@ -148,7 +167,7 @@ def _champion(pipeline: str) -> int:
 
 
 def _operate(args: argparse.Namespace) -> int:
-    from mlops_lib import champion
+    from mlops_lib.operations import champion
     from mlops_lib.services import Services
     from mlops_lib.spec import load_specs
 
@@ -167,7 +186,7 @@ def _operate(args: argparse.Namespace) -> int:
             print(json.dumps(champion.rollback(svc, args.pipeline, to=args.to,
                                                reason=args.reason)))
         else:
-            names = args.pipeline or [s.name for s in load_specs(svc.settings.pipelines_dir)]
+            names = args.pipeline or [s.name for s in load_specs(*svc.settings.spec_dirs)]
             for name in names:
                 r = champion.reconcile(svc, name)
                 state = f"repaired (was {r.alias_before})" if r.changed else "in sync"
@@ -181,7 +200,7 @@ def _operate(args: argparse.Namespace) -> int:
 def _lineage(args: argparse.Namespace) -> int:
     import tempfile
 
-    from mlops_lib import lineage
+    from mlops_lib.operations import lineage, reproduce
     from mlops_lib.services import Services
 
     svc = Services()
@@ -191,12 +210,47 @@ def _lineage(args: argparse.Namespace) -> int:
             print(json.dumps(found.to_dict(), indent=2) if args.json else found.describe())
             return 0
         workdir = args.workdir or tempfile.mkdtemp(prefix="ct-reproduce-")
-        result = lineage.reproduce(svc, args.pipeline, args.version, workdir)
+        result = reproduce.reproduce(svc, args.pipeline, args.version, workdir)
     except lineage.LineageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.describe())
     return 0 if result.identical else 1
+
+
+def _scoring(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from mlops_lib.services import Services
+
+    svc = Services()
+    if args.command == "predictions":
+        records = svc.store.predictions(args.pipeline, batch_id=args.batch)
+        if args.json:
+            print(json.dumps([asdict(r) for r in records], indent=2))
+        for r in [] if args.json else records:
+            print(f"{r.scored_at}  {r.batch_id}  v{r.model_version} {r.role:<8} "
+                  f"{r.rows_scored} rows  {r.predictions_uri}")
+        return 0
+    from mlops_lib.spec import load_specs
+    from mlops_lib.steps import scoring
+
+    spec = next((s for s in load_specs(*svc.settings.spec_dirs)
+                 if s.name == args.pipeline), None)
+    if spec is None:
+        print(f"error: no pipeline {args.pipeline!r} in {svc.settings.pipelines_dir}",
+              file=sys.stderr)
+        return 1
+    out = Path(args.out or Path(args.source.rstrip("/").rsplit("/", 1)[-1]).with_suffix(
+        ".predictions.parquet").name)
+    try:
+        version, rows = scoring.score_file(svc, spec, args.source, out, version=args.version)
+    except (scoring.NoChampion, ValueError) as exc:  # ScoringInputError is a ValueError
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{rows} rows scored by {spec.registered_model_name} v{version} -> {out}")
+    return 0
 
 
 def _with_approvals(svc: Any, pipeline: str,
@@ -219,12 +273,13 @@ def _approval_text(approval: Any) -> str:
 def _history_line(e: dict[str, object]) -> str:
     if e["kind"] == "decision":
         base = "no champion" if e["baseline"] is None else (
-            f"v{e['baseline']} {e['baseline_value']:.4f}")  # type: ignore[str-format]
+            f"v{e['baseline']} {e['baseline_value']:.4f}")
         return (f"{e['at']}  decision  {str(e['decision']).upper():10} v{e['candidate']} "
                 f"{e['metric']}={e['candidate_value']:.4f} vs {base}  [{e['dag_run_id']}] "
                 f"{_approval_text(e.get('approval'))}{e['reason']}")
-    return (f"{e['at']}  {e['action']:<16} v{e['previous'] or '-'} -> v{e['version']} "
-            f"(epoch {e['epoch']}) by {e['actor']}: {e['reason']}")
+    move = f"v{e['previous']} → v{e['version']}" if e["previous"] else f"→ v{e['version']}"
+    return (f"{e['at']}  {e['action']:<16} {move} (epoch {e['epoch']}) by {e['actor']}: "
+            f"{e['reason']}")
 
 
 if __name__ == "__main__":

@@ -7,11 +7,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from mlops_lib.keys import hashed_name
-from mlops_lib.registry import Registry
+from mlops_lib.landing.keys import hashed_name
 from mlops_lib.settings import Settings
-from mlops_lib.store import Store
-from mlops_lib.versioning import DatasetVersioner
+from mlops_lib.stores.registry import Registry
+from mlops_lib.stores.store import Store
+from mlops_lib.stores.versioning import DatasetVersioner
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Services:
 
     @cached_property
     def s3(self) -> Any:
-        from mlops_lib.s3io import s3_client
+        from mlops_lib.stores.s3io import s3_client
 
         return s3_client(self.settings)
 

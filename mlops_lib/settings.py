@@ -26,6 +26,9 @@ class Settings:
     """Bucket for DVC data, MLflow artifacts and quarantined batches."""
     mlflow_tracking_uri: str
     pipelines_dir: Path
+    examples: bool = False
+    """Also load the example pipelines in `<pipelines_dir>/examples/` (CT_EXAMPLES=1): opt-in,
+    so that a user of the demo sees only the demo's DAGs."""
     mlflow_artifact_root: str = ""
     """Where the tracking server stores proxied artifacts (its --artifacts-destination)."""
     sqs_endpoint_url: str | None = None
@@ -56,6 +59,22 @@ class Settings:
             return artifact_uri
         return f"{self.mlflow_artifact_root.rstrip('/')}/{artifact_uri[len(scheme):].lstrip('/')}"
 
+    def http_url(self, s3_uri: str) -> str:
+        """An `s3://bucket/key` object as a URL a browser opens on its own (a full page, not a
+        viewer's frame): under the S3 endpoint when one is set (the local stack's S3 server
+        answers anonymous GETs), "" on AWS itself, whose buckets are not public."""
+        from urllib.parse import quote
+
+        if not self.s3_endpoint_url or not s3_uri.startswith("s3://"):
+            return ""
+        bucket, _, key = s3_uri.removeprefix("s3://").partition("/")
+        return f"{self.s3_endpoint_url.rstrip('/')}/{bucket}/{quote(key)}"
+
+    @property
+    def spec_dirs(self) -> tuple[Path, ...]:
+        """Where the pipeline specs are: the pipelines folder, and its examples when opted in."""
+        return (self.pipelines_dir, *([self.pipelines_dir / "examples"] if self.examples else []))
+
     @property
     def dvc_remote_url(self) -> str:
         return f"s3://{self.artifact_bucket}/dvc"
@@ -77,6 +96,7 @@ class Settings:
             artifact_bucket=bucket,
             mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"),
             pipelines_dir=Path(env.get("CT_PIPELINES_DIR", REPO_ROOT / "pipelines")),
+            examples=env.get("CT_EXAMPLES", "").lower() in ("1", "true", "yes"),
             mlflow_artifact_root=env.get("CT_MLFLOW_ARTIFACT_ROOT", f"s3://{bucket}/mlflow"),
             sqs_endpoint_url=env.get("CT_SQS_ENDPOINT_URL") or s3_endpoint,
         )

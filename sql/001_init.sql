@@ -1,6 +1,6 @@
 -- The project's own metadata store: what arrived, what ran, what was decided, who is champion.
 -- Portable DDL for SQLite and PostgreSQL. Timestamps are UTC ISO-8601 text so both agree.
--- Applied once by mlops_lib.store (recorded in schema_migrations).
+-- Run once by Alembic revision 0001_init (sql/migrations/; `mlops store upgrade`).
 
 CREATE TABLE IF NOT EXISTS batches (
     pipeline        VARCHAR(64)  NOT NULL,

@@ -1,7 +1,7 @@
 -- Batch ids up to 1024 characters. A batch id is the batch's folder name under the spec's
 -- prefix, and an S3 key may be 1024 bytes, but 001-005 declared `batch_id VARCHAR(512)`: on
 -- PostgreSQL a longer id failed register_batch with a database error instead of being handled.
--- PostgreSQL only (the `.postgresql.sql` suffix, see mlops_lib.store.apply_migrations): SQLite
+-- PostgreSQL only (the `.postgresql.sql` suffix, see mlops_lib.stores.sql_files): SQLite
 -- does not enforce VARCHAR lengths, nor can it ALTER a column's type. Widening a VARCHAR is a
 -- catalog change on PostgreSQL: no table rewrite, no index rebuild.
 -- training_runs.batch_id holds the dataset key: a batch id, or `set-<digest>` for several.

@@ -14,6 +14,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PIPELINES_DIR = REPO_ROOT / "pipelines"
 EXAMPLE_SPEC = PIPELINES_DIR / "credit_default.yaml"
+HOUSE_SPEC = PIPELINES_DIR / "examples" / "house_prices.yaml"  # opt-in example (CT_EXAMPLES=1)
 
 
 def free_port() -> int:
@@ -38,6 +39,15 @@ def create_pg_database(server_url: str, prefix: str = "ct_test") -> tuple[str, s
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
     return name, make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def migrated(store_url: str) -> str:
+    """The store at `store_url` upgraded to the newest schema (what `mlops store upgrade` and
+    the stack's start do); returns the URL. A `Store` itself does no DDL."""
+    from mlops_lib.stores.migrations import upgrade
+
+    upgrade(store_url)
+    return store_url
 
 
 def drop_pg_database(server_url: str, name: str) -> None:

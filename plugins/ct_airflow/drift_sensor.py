@@ -1,7 +1,7 @@
 """Waits until stored drift crosses a pipeline's drift policy (spec `trigger.drift`).
 
 For DAGs users wire themselves: the sensor (worker) and the trigger (triggerer) read the same
-`drift_metrics` rows through `StoreHook` and take one decision, `mlops_lib.drift_policy`.
+`drift_metrics` rows through `StoreHook` and take one decision, `mlops_lib.monitoring.drift_policy`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import AirflowException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from ct_airflow.store_hook import StoreHook
-from mlops_lib.drift_policy import (
+from mlops_lib.monitoring.drift_policy import (
     DriftVerdict,
     drift_metrics_since_sql,
     evaluate_rows,
@@ -126,13 +126,10 @@ class DriftThresholdSensor(BaseSensorOperator):
         return since, self.last_crossing_at if self.last_crossing_at is not None else last
 
     def _last_crossing_at(self) -> str | None:
-        from mlops_lib.store import Store
+        from mlops_lib.stores.store import Store
 
-        store = Store(StoreHook(store_url=self.store_url).store_url)
-        try:
-            last = store.last_drift_crossing(self.pipeline)
-        finally:
-            store.engine.dispose()
+        last = Store(StoreHook(store_url=self.store_url).store_url).last_drift_crossing(
+            self.pipeline)
         return None if last is None else str(last["created_at"])
 
     def poke(self, context: Context) -> PokeReturnValue:

@@ -1,4 +1,4 @@
-"""One click from a training task in the Airflow UI to the run's Evidently report.
+"""One click from a training (or scoring) task in the Airflow UI to the run's Evidently report.
 
 Airflow 3 computes an operator's extra links on the worker: when the task ends (in any state)
 the task runner calls `get_link(operator, ti_key=<the task instance>)` of each link in
@@ -7,10 +7,13 @@ DAG is serialized with only each link's name and XCom key, and the API server an
 from that XCom (`XComOperatorLink`): it never imports this module, so no plugin has to
 register the link.
 
-The URL is the report's page in the MLflow UI (`#/experiments/<id>/runs/<run>/artifacts/
-reports/<file>`), which renders HTML artifacts: an `s3://` URI is not clickable, and the local
-S3 server wants signed requests. The report is the one the task returned (its XCom), else the
-run's best report in the store: data drift, else data summary, else model performance.
+The URL opens the report as a full page: its object over HTTP where the artifact bucket is
+served (the local stack's S3 server answers anonymous GETs; `Settings.http_url`), else its page
+in the MLflow UI (`#/experiments/<id>/runs/<run>/artifacts/reports/<file>`, a frame in MLflow's
+artifact viewer; an `s3://` URI is not clickable). The report is the one the task returned (its
+XCom), else the run's best report in the store: data drift, else data summary, else model
+performance. The scoring DAG's report task returns its report's HTTP URL on S3 (`url`), which
+is the link.
 """
 
 from __future__ import annotations
@@ -54,6 +57,13 @@ def returned_report_names(returned: Any) -> list[str]:
             if isinstance(returned.get(key), Mapping) for name in returned[key]]
 
 
+def returned_url(returned: Any) -> str:
+    """A report URL the task returned itself: the scoring report's `url` (its HTML on S3 over
+    HTTP: a scoring batch has no MLflow run), else ""."""
+    url = returned.get("url") if isinstance(returned, Mapping) else None
+    return str(url) if url else ""
+
+
 def mlflow_artifact_url(tracking_uri: str, experiment_id: str, mlflow_run_id: str,
                         artifact_path: str) -> str:
     """The MLflow UI page of one artifact of a run."""
@@ -62,10 +72,15 @@ def mlflow_artifact_url(tracking_uri: str, experiment_id: str, mlflow_run_id: st
 
 
 def report_url(svc: Services, pipeline: str, dag_run_id: str, returned: Any) -> str:
-    """The URL of the run's report to open, or "" (no report, no MLflow run yet)."""
-    name = choose_report(returned_report_names(returned)) or choose_report(
-        PurePosixPath(str(r["uri"])).name for r in svc.store.reports(pipeline, dag_run_id)
-        if r.get("format") == "html" and r.get("uri"))
+    """The URL of the run's report to open, or "" (no report, no MLflow run yet): the report
+    as a full page over HTTP where its bucket is served (the local stack's S3 server), else
+    its page in the MLflow UI."""
+    stored = {PurePosixPath(str(r["uri"])).name: str(r["uri"])
+              for r in svc.store.reports(pipeline, dag_run_id)
+              if r.get("format") == "html" and r.get("uri")}
+    name = choose_report(returned_report_names(returned)) or choose_report(stored)
+    if name is not None and (page := svc.settings.http_url(stored.get(name, ""))):
+        return page
     run = svc.store.get_training_run(pipeline, dag_run_id)
     if name is None or not run or not run.get("mlflow_run_id"):
         return ""
@@ -77,7 +92,7 @@ def report_url(svc: Services, pipeline: str, dag_run_id: str, returned: Any) -> 
 class EvidentlyReportLink(BaseOperatorLink):
     """The "Evidently report" button of a training-DAG task instance."""
 
-    name: ClassVar[str] = "Evidently report"  # type: ignore[misc]
+    name: ClassVar[str] = "Evidently report"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         from airflow.sdk.bases.xcom import BaseXCom
@@ -85,11 +100,13 @@ class EvidentlyReportLink(BaseOperatorLink):
 
         from ct_airflow.tasks import _services
 
+        returned = XCom.get_value(ti_key=ti_key, key=BaseXCom.XCOM_RETURN_KEY)
+        if url := returned_url(returned):  # the scoring DAG's report task
+            return url
         svc = _services()
         pipeline = _pipeline_of(svc, ti_key.dag_id)
         if pipeline is None:
             return ""
-        returned = XCom.get_value(ti_key=ti_key, key=BaseXCom.XCOM_RETURN_KEY)
         return report_url(svc, pipeline, ti_key.run_id, returned)
 
 
@@ -111,5 +128,5 @@ def report_task(python_callable: Callable[..., Any], **kwargs: Any) -> TaskDecor
 def _pipeline_of(svc: Services, dag_id: str) -> str | None:
     from mlops_lib.spec import load_specs
 
-    return next((s.name for s in load_specs(svc.settings.pipelines_dir) if s.dag_id == dag_id),
+    return next((s.name for s in load_specs(*svc.settings.spec_dirs) if s.dag_id == dag_id),
                 None)

@@ -11,9 +11,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from airflow.sdk import BaseHook
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from mlops_lib.stores.store import engine_for
 
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite", "sqlite+pysqlite": "sqlite+aiosqlite",
@@ -34,25 +36,22 @@ def async_url(url: str) -> str:
 class StoreHook(BaseHook):
     """Runs SELECTs against the store at `store_url` (default: CT_STORE_URL via Settings).
 
-    Holds no connection between calls: sync queries open and dispose an engine each time,
-    async ones use an engine scoped to `async_engine()`, so a trigger run twice is harmless.
+    Sync queries use the process's engine for the URL (`engine_for`: one connection pool,
+    reused by every poke). Async ones use an engine scoped to `async_engine()`: an async
+    engine's connections belong to one event loop, so a trigger run twice is harmless.
     """
 
     def __init__(self, *, store_url: str | None = None) -> None:
         super().__init__()
         self.store_url = store_url or _default_store_url()
 
-    def get_conn(self) -> Any:
-        """A sync SQLAlchemy engine (BaseHook's contract); the caller disposes it."""
-        return create_engine(self.store_url, pool_pre_ping=True)
+    def get_conn(self) -> Engine:
+        """The sync SQLAlchemy engine (BaseHook's contract); shared: never dispose it."""
+        return engine_for(self.store_url)
 
     def fetch_all(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        engine = self.get_conn()
-        try:
-            with engine.connect() as conn:
-                return [dict(r) for r in conn.execute(text(sql), dict(params)).mappings()]
-        finally:
-            engine.dispose()
+        with self.get_conn().connect() as conn:
+            return [dict(r) for r in conn.execute(text(sql), dict(params)).mappings()]
 
     @asynccontextmanager
     async def async_engine(self) -> AsyncIterator[AsyncEngine]:

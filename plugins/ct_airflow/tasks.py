@@ -1,21 +1,34 @@
 """Task callables for the pipeline DAGs: read the Airflow context, call one `mlops_lib.steps`
-function, and translate its outcome into Airflow terms (fail without retry, skip).
+function with records made from the upstream XComs (`ct_airflow.xcom`), return its record as
+XCom, and translate its outcome into Airflow terms (fail without retry, skip).
 
-Heavy libraries are imported inside the functions so that parsing a DAG file stays cheap.
+Each callable imports its step module when it runs: parsing a DAG file stays cheap, and a light
+task (register, plan, decide, check the drift policy) never loads what a heavy one needs.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from ct_airflow.schedules import batches_asset, drift_asset
+from ct_airflow.xcom import from_xcom, to_xcom
+from mlops_lib.landing.batches import BatchRef
+from mlops_lib.steps.planning import AssetEventInfo, RunContext
+from mlops_lib.steps.records import (
+    DatasetVersion,
+    Evaluation,
+    ReportSet,
+    TrainedModel,
+    TrainingPlan,
+)
 
 if TYPE_CHECKING:
+    from ct_airflow.rest_api import AirflowApi
     from mlops_lib.services import Services
     from mlops_lib.spec import PipelineSpec
 
@@ -32,7 +45,7 @@ def _services() -> Services:
 def _spec(pipeline: str) -> PipelineSpec:
     from mlops_lib.spec import load_specs
 
-    for spec in load_specs(_services().settings.pipelines_dir):
+    for spec in load_specs(*_services().settings.spec_dirs):
         if spec.name == pipeline:
             return spec
     raise AirflowFailException(f"no pipeline spec named {pipeline!r}")
@@ -49,126 +62,138 @@ def label_batch(batch_id: str) -> None:
 
 def register_batch(pipeline: str, batch: dict[str, Any]) -> dict[str, Any]:
     """Claim the batch for this ingest run (keyed by id + content fingerprint)."""
-    from mlops_lib import steps
-    from mlops_lib.batches import BatchRef
-    from mlops_lib.validation import BatchRejected
+    from mlops_lib.steps import ingest
+    from mlops_lib.validation.reasons import BatchRejected
 
-    ref = BatchRef.from_dict(batch)
+    ref = from_xcom(BatchRef, batch)
     label_batch(ref.batch_id)
     try:
-        return steps.register_batch(_services(), _spec(pipeline), ref, _run_id())
-    except steps.BatchAlreadyClaimed as exc:
+        claimed = ingest.register_batch(_services(), _spec(pipeline), ref, _run_id())
+    except ingest.BatchAlreadyClaimed as exc:
         raise AirflowSkipException(str(exc)) from exc
     except BatchRejected as exc:  # a changed re-upload: quarantined copy, loud failure
-        steps.quarantine(_services(), _spec(pipeline), ref, exc, _run_id())
+        ingest.quarantine(_services(), _spec(pipeline), ref, exc, _run_id())
         raise AirflowFailException(str(exc)) from exc
+    return {"batch": to_xcom(claimed)}
 
 
 def validate_batch(pipeline: str, registered: dict[str, Any]) -> dict[str, Any]:
     """Fail the run (no retries: bad data stays bad) with the reason code of a bad batch; an
     accepted batch is announced on the pipeline's accepted-batches asset."""
-    from mlops_lib import steps
-    from mlops_lib.batches import BatchRef
-    from mlops_lib.validation import BatchRejected
+    from mlops_lib.steps import ingest
+    from mlops_lib.validation.reasons import BatchRejected
 
     spec = _spec(pipeline)
-    ref = BatchRef.from_dict(registered["batch"])
+    ref = from_xcom(BatchRef, registered["batch"])
     label_batch(ref.batch_id)
     try:
-        result = steps.validate(_services(), spec, ref, _run_id())
+        validated = to_xcom(ingest.validate(_services(), spec, ref, _run_id()))
     except BatchRejected as exc:
         raise AirflowFailException(str(exc)) from exc
-    _announce(batches_asset(spec), {k: result[k] for k in
-                                       ("batch_id", "fingerprint", "rows", "files")})
-    return result
+    # What the drift monitor and the training plan read from the asset event.
+    _announce(batches_asset(spec), {k: validated[k] for k in
+                                    ("batch_id", "fingerprint", "rows", "files")})
+    return dict(validated)
 
 
 def measure_drift(pipeline: str) -> dict[str, Any]:
     """Drift of the batches announced to this monitor run (or, run by hand, of every accepted
     batch not measured yet) against the champion's training data."""
-    from mlops_lib import steps
+    from mlops_lib.steps import drift
 
     spec = _spec(pipeline)
-    batch_ids = [e.extra.get("batch_id") for e in _asset_events()
+    batch_ids = [str(e.extra["batch_id"]) for e in _asset_events()
                  if e.uri == spec.batches_asset_uri and e.extra.get("batch_id")]
     if not batch_ids:
         batch_ids = [b.batch_id for b in _services().store.accepted_batches(spec.name)
                      if not _services().store.drift_metrics(spec.name, b.batch_id)][-20:]
-    return steps.measure_drift(_services(), spec, list(dict.fromkeys(batch_ids)), _run_id())
+    return cast(dict[str, Any], to_xcom(drift.measure_drift(
+        _services(), spec, list(dict.fromkeys(batch_ids)), _run_id())))
 
 
 def check_drift_policy(pipeline: str, measured: dict[str, Any]) -> dict[str, Any]:
     """Announce a drift crossing on the pipeline's drift asset (which schedules training when
     the spec retrains on drift); skipped, announcing nothing, when the policy holds."""
-    from mlops_lib import steps
+    from mlops_lib.steps import drift
 
     spec = _spec(pipeline)
-    verdict = steps.check_drift_policy(_services(), spec, _run_id())
-    if not verdict["crossed"]:
-        raise AirflowSkipException(f"no retrain: {verdict['reason']}")
-    _announce(drift_asset(spec), verdict)
-    return verdict
+    verdict = drift.check_drift_policy(_services(), spec, _run_id())
+    # The run's note says the outcome either way: a skipped task's log is not where a data
+    # engineer looks for why a drifted batch did not retrain (a cooldown, say).
+    note = (f"retrain announced: {verdict.reason}" if verdict.crossed
+            else f"no retrain: {verdict.reason}")
+    set_run_note(spec.monitor_dag_id, _run_id(), note)
+    if not verdict.crossed:
+        raise AirflowSkipException(note)
+    announced: dict[str, Any] = to_xcom(verdict)
+    _announce(drift_asset(spec), announced)
+    return announced
 
 
 def plan_training(pipeline: str) -> dict[str, Any]:
     """Why this training run fired (arrival, drift, schedule, manual, backfill) and which
     accepted batches it trains on; recorded in the store, logged, and set as the run's note."""
-    from mlops_lib import steps
-    from mlops_lib.planning import describe
+    from mlops_lib.steps import plan
+    from mlops_lib.steps.planning import describe
 
     spec = _spec(pipeline)
-    result = steps.plan_training(_services(), spec, _run_context())
-    note = f"{describe(result['trigger'])}"
-    set_run_note(spec.dag_id, _run_id(), note)
-    if result.get("skip_reason"):
-        raise AirflowSkipException(f"nothing to train: {result['skip_reason']}")
-    return result
+    planned = plan.plan_training(_services(), spec, _run_context())
+    set_run_note(spec.dag_id, _run_id(), describe(planned.trigger))
+    if planned.skip_reason:
+        raise AirflowSkipException(f"nothing to train: {planned.skip_reason}")
+    return cast(dict[str, Any], to_xcom(planned))
 
 
 def version_dataset(pipeline: str, plan: dict[str, Any]) -> dict[str, Any]:
-    from mlops_lib import steps
+    from mlops_lib.steps import dataset
 
-    return steps.version_dataset(_services(), _spec(pipeline), plan, _run_id())
+    return cast(dict[str, Any], to_xcom(dataset.version_dataset(
+        _services(), _spec(pipeline), from_xcom(TrainingPlan, plan), _run_id())))
 
 
-def train_model(pipeline: str, version: dict[str, Any]) -> dict[str, Any]:
-    from mlops_lib import steps
+def train_model(pipeline: str, plan: dict[str, Any], version: dict[str, Any]) -> dict[str, Any]:
+    from mlops_lib.steps import train
 
-    run = _services().store.get_training_run(pipeline, _run_id())
-    trigger = run["trigger"] if run else {}
-    return steps.train(_services(), _spec(pipeline), version, _run_id(), trigger)
+    return cast(dict[str, Any], to_xcom(train.train(
+        _services(), _spec(pipeline), from_xcom(TrainingPlan, plan),
+        from_xcom(DatasetVersion, version), _run_id())))
 
 
 def build_reports(pipeline: str, plan: dict[str, Any], version: dict[str, Any],
                   trained: dict[str, Any]) -> dict[str, Any]:
     """Reports are required for a promotion, not for the run: after the last retry a failure
     is handed on as `error`, and the decision becomes "no promotion: report missing"."""
-    from mlops_lib import steps
+    from mlops_lib.steps import reports
 
     try:
-        return steps.build_reports(_services(), _spec(pipeline), version, trained,
-                                   plan["champion"], _run_id())
+        built = reports.build_reports(
+            _services(), _spec(pipeline), from_xcom(DatasetVersion, version),
+            from_xcom(TrainedModel, trained), from_xcom(TrainingPlan, plan).champion,
+            _run_id())
     except Exception as exc:
         ti = get_current_context()["ti"]
         if ti.try_number <= (ti.max_tries or 0):
             raise  # Airflow retries it
         log.exception("Reports failed on the last try; the run will not promote")
-        return {"reports": {}, "error": f"{type(exc).__name__}: {exc}"}
+        built = ReportSet(error=f"{type(exc).__name__}: {exc}")
+    return cast(dict[str, Any], to_xcom(built))
 
 
 def evaluate_challenger(pipeline: str, plan: dict[str, Any], version: dict[str, Any],
                         trained: dict[str, Any]) -> dict[str, Any]:
-    from mlops_lib import steps
+    from mlops_lib.steps import evaluate
 
-    return steps.evaluate(_services(), _spec(pipeline), version, trained, plan["champion"],
-                          _run_id())
+    return cast(dict[str, Any], to_xcom(evaluate.evaluate(
+        _services(), _spec(pipeline), from_xcom(DatasetVersion, version),
+        from_xcom(TrainedModel, trained), from_xcom(TrainingPlan, plan).champion, _run_id())))
 
 
 def reconcile_champion(pipeline: str) -> dict[str, Any]:
     """First task of every run: repair the `champion` alias from the store if they differ."""
-    from mlops_lib import steps
+    from mlops_lib.steps import decide
 
-    return steps.reconcile_champion(_services(), _spec(pipeline))
+    return cast(dict[str, Any], to_xcom(decide.reconcile_champion(_services(),
+                                                                  _spec(pipeline))))
 
 
 def promote_champion(pipeline: str, plan: dict[str, Any], evaluation: dict[str, Any],
@@ -177,12 +202,14 @@ def promote_champion(pipeline: str, plan: dict[str, Any], evaluation: dict[str, 
     """Record the decision with its report URIs and move the champion on promote (one
     transaction in the store), then point the MLflow alias at it. With `promotion: manual`,
     `approval` is the answer `approve_promotion` returned (None when it was not asked)."""
-    from mlops_lib import steps
-    from mlops_lib.approval import ApprovalOutcome
+    from mlops_lib.evaluation.approval import ApprovalOutcome
+    from mlops_lib.steps import decide
 
     outcome = None if not approval else ApprovalOutcome.from_response(approval)
-    return steps.decide(_services(), _spec(pipeline), plan, evaluation, reports, _run_id(),
-                        approval=outcome)
+    return cast(dict[str, Any], to_xcom(decide.decide(
+        _services(), _spec(pipeline), from_xcom(TrainingPlan, plan),
+        from_xcom(Evaluation, evaluation), from_xcom(ReportSet, reports), _run_id(),
+        approval=outcome)))
 
 
 def _announce(asset: Any, extra: dict[str, Any]) -> None:
@@ -190,9 +217,7 @@ def _announce(asset: Any, extra: dict[str, Any]) -> None:
     get_current_context()["outlet_events"][asset].extra = extra
 
 
-def _asset_events() -> list[Any]:
-    from mlops_lib.planning import AssetEventInfo
-
+def _asset_events() -> list[AssetEventInfo]:
     events = []
     for asset, items in (get_current_context().get("triggering_asset_events") or {}).items():
         for e in items:
@@ -203,9 +228,7 @@ def _asset_events() -> list[Any]:
     return events
 
 
-def _run_context() -> Any:
-    from mlops_lib.planning import RunContext
-
+def _run_context() -> RunContext:
     context = get_current_context()
     dag_run = context["dag_run"]
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
@@ -219,21 +242,29 @@ def _run_context() -> Any:
         triggered_by=getattr(dag_run, "triggering_user_name", None))
 
 
-def set_run_note(dag_id: str, run_id: str, note: str) -> None:
-    """Show why the run fired in the Airflow UI. The Task SDK cannot write a run's note, so
-    this goes through the REST API with the `ct_airflow_api` connection (the local stack
-    defines it); without one, the note is only in the log and the store."""
-    from mlops_lib.airflow_api import AirflowApi
+def rest_api() -> AirflowApi | None:
+    """Airflow's REST API as the `ct_airflow_api` connection's user (the local stack defines
+    it), for what the Task SDK cannot do; None without the connection."""
+    from ct_airflow.rest_api import AirflowApi
 
     try:
         from airflow.sdk import Connection
 
         conn = Connection.get("ct_airflow_api")
     except Exception:
+        return None
+    return AirflowApi(conn.host or "", conn.login or "", conn.password or "")
+
+
+def set_run_note(dag_id: str, run_id: str, note: str) -> None:
+    """Show why the run fired in the Airflow UI. The Task SDK cannot write a run's note, so
+    this goes through the REST API (`rest_api`); without it, the note is only in the log and
+    the store."""
+    api = rest_api()
+    if api is None:
         log.info("No ct_airflow_api connection: the run note stays unset")
         return
     try:
-        AirflowApi(conn.host or "", conn.login or "", conn.password or "").set_note(
-            dag_id, run_id, note[:1000])
+        api.set_note(dag_id, run_id, note[:1000])
     except Exception as exc:  # a note is a convenience: never fail the run over it
         log.warning("Run note not set: %s: %s", type(exc).__name__, exc)

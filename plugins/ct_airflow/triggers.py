@@ -1,18 +1,21 @@
-"""Waits in the triggerer for new completed batches under a landing prefix."""
+"""Waits in the triggerer for new completed batches under a landing (or scoring) prefix."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from ct_airflow.hooks import BatchLandingHook
+from ct_airflow.hooks import BatchLandingHook, landing_hook
 from ct_airflow.store_hook import StoreHook
-from mlops_lib.batches import BatchRef, Completion, completed_batches, new_batches
-from mlops_lib.manifest import ready_batch
-from mlops_lib.store import query
+from mlops_lib.landing.batches import Completion
+from mlops_lib.stores.store import query
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 class S3BatchTrigger(BaseTrigger):
@@ -25,13 +28,14 @@ class S3BatchTrigger(BaseTrigger):
     kwargs, so the serialized trigger stays small however long the history.
 
     Stateless: a triggerer restart that runs it again fires on the same batches, and the
-    ingest task's claim in the store makes that harmless.
+    ingest (or scoring) task's claim in the store makes that harmless. `seen` names the store
+    query of the pairs seen (`known_batches`, `known_scoring_batches`).
     """
 
     def __init__(self, *, pipeline: str, bucket: str, prefix: str,
                  completion: dict[str, Any] | str, aws_conn_id: str | None,
                  poke_interval: float = 5.0, max_batches: int = 16,
-                 store_url: str | None = None) -> None:
+                 store_url: str | None = None, seen: str = "known_batches") -> None:
         super().__init__()
         self.pipeline = pipeline
         self.bucket = bucket
@@ -41,6 +45,7 @@ class S3BatchTrigger(BaseTrigger):
         self.poke_interval = poke_interval
         self.max_batches = max_batches
         self.store_url = store_url
+        self.seen = seen
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -54,19 +59,24 @@ class S3BatchTrigger(BaseTrigger):
                 "poke_interval": self.poke_interval,
                 "max_batches": self.max_batches,
                 "store_url": self.store_url,
+                "seen": self.seen,
             },
         )
 
     def hook(self) -> BatchLandingHook:
-        return BatchLandingHook(aws_conn_id=self.aws_conn_id)
+        return landing_hook(self.aws_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
             hook = self.hook()
             store = StoreHook(store_url=self.store_url)
             async with await hook.get_async_conn() as client, store.async_engine() as engine:
+                known = functools.partial(self._known, store, engine)
                 while True:
-                    batches = await self._new_batches(hook, client, store, engine)
+                    batches = await hook.find_batches_async(
+                        client, bucket=self.bucket, prefix=self.prefix,
+                        completion=Completion.of(self.completion), known=known,
+                        max_batches=self.max_batches)
                     if batches:
                         yield TriggerEvent({"status": "success",
                                             "batches": [b.to_dict() for b in batches]})
@@ -76,23 +86,9 @@ class S3BatchTrigger(BaseTrigger):
         except Exception as exc:  # surfaced to the sensor, which fails the task with it
             yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
 
-    async def _new_batches(self, hook: BatchLandingHook, client: Any, store: StoreHook,
-                           engine: Any) -> list[BatchRef]:
-        rule = Completion.of(self.completion)
-        objects = await hook.list_objects_async(client, self.bucket, self.prefix)
-        uploading = await hook.uploads_in_progress_async(client, self.bucket, self.prefix)
-        complete = completed_batches(objects, self.prefix, rule, uploading=uploading)
-        if not complete:
-            return []
-        rows = await store.fetch_all_async(engine, query("known_batches"),
+    async def _known(self, store: StoreHook, engine: AsyncEngine) -> list[tuple[str, str]]:
+        """(batch id, fingerprint) of every batch content the store has seen, asked anew on
+        every poll (async driver, no pandas) rather than carried in the kwargs."""
+        rows = await store.fetch_all_async(engine, query(self.seen),
                                            {"pipeline": self.pipeline})
-        found = []
-        for batch in new_batches(complete, ((r["batch_id"], r["fingerprint"]) for r in rows)):
-            if rule.mode == "manifest":
-                raw = await hook.read_small_object_async(client, self.bucket, batch.marker_key)
-                batch = ready_batch(raw, batch)  # type: ignore[assignment]
-            if batch is not None:
-                found.append(batch)
-            if len(found) >= self.max_batches:
-                break
-        return found
+        return [(r["batch_id"], r["fingerprint"]) for r in rows]

@@ -6,72 +6,39 @@ it after the batch), a quarantine record in the store, a copy under `quarantine/
 objects byte-identical (same ETags), and nothing trained: no DVC version, no model version, no
 alias move. Good batches landed after them are still accepted and trained. The checks behind
 each code are unit-tested in tests/unit/test_validation.py; this proves the wiring keeps its
-promises when a user drops real files.
+promises when a user drops real files. The cases are the `E2E` subset of the bad-input
+catalogue (tests/catalogue/bad_inputs.py), whose every case runs through the ingest steps
+without Airflow in tests/integration/test_bad_input_catalogue.py.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
-import yaml
 
-from mlops_lib import s3io
-from mlops_lib.datagen import generate_batch, to_file_bytes
-from mlops_lib.demo import wait_for_batch
-from mlops_lib.manifest import build_manifest
-from mlops_lib.registry import CHAMPION
+from mlops_dev.datagen import generate_batch, to_file_bytes
+from mlops_dev.demo import wait_for_batch
 from mlops_lib.spec import PipelineSpec, load_specs
-from tests.e2e.live import LiveStack, live_stack
-from tests.support import EXAMPLE_SPEC, PIPELINES_DIR
+from mlops_lib.stores import s3io
+from mlops_lib.stores.registry import CHAMPION
+from tests.catalogue.bad_inputs import CSV, E2E, PARQUET
+from tests.catalogue.cases import Case, Good, fresh
+from tests.e2e.live import LiveStack
 
 pytestmark = pytest.mark.e2e
 
-PARQUET = "strict_parquet"  # the credit example with a stricter contract
-CSV = "strict_csv"          # the house-prices example: CSV with a manifest
-MAX_FILE_BYTES = 1_000_000
+# S3 + SQS, shared with test_events (tests/e2e/conftest.py); the strict pipelines (the credit
+# example with a stricter contract, the house-prices one: CSV with a manifest) land in a bucket
+# of their own (tests/e2e/pipelines.py).
+SHARED_STACK = "moto"
 TIMEOUT = 900
-
-
-def write_pipelines(directory: Path) -> Path:
-    """Both examples retraining on every batch, the credit one with freshness (a datetime
-    column), a tolerated share of new categories, a file size limit and extra columns refused."""
-    directory.mkdir(parents=True, exist_ok=True)
-    credit = yaml.safe_load(EXAMPLE_SPEC.read_text())
-    features = [f | {"max_new_category_share": 0.05} if f["name"] == "region" else f
-                for f in credit["features"]]
-    parquet = {**credit, "name": PARQUET,
-               "source": {**credit["source"], "prefix": f"landing/{PARQUET}/",
-                          "max_file_bytes": MAX_FILE_BYTES},
-               "features": [*features, {"name": "applied_at", "dtype": "datetime"}],
-               "contract": {**credit["contract"], "extra_columns": "reject",
-                            "freshness": {"column": "applied_at", "max_age_hours": 48,
-                                          "allow_future_minutes": 60}},
-               "trigger": {"poke_interval_s": 1, "retrain_on": ["arrival"]}}
-    house = yaml.safe_load((PIPELINES_DIR / "house_prices.yaml").read_text())
-    csv = {**house, "name": CSV, "source": {**house["source"], "prefix": f"landing/{CSV}/"},
-           "trigger": {"poke_interval_s": 1, "retrain_on": ["arrival"]}}
-    for raw in (parquet, csv):
-        (directory / f"{raw['name']}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    return directory
-
-
-@dataclass(frozen=True)
-class Case:
-    batch_id: str
-    code: str
-    files: dict[str, bytes]
-    manifest: bytes | None = None  # manifest-completed pipelines: built from the files if None
 
 
 @dataclass
@@ -80,114 +47,15 @@ class Pipeline:
     good: list[str] = field(default_factory=list)  # batch ids expected to be trained
 
 
-# --- the bad drops ------------------------------------------------------------------------------
-
-def fresh(spec: PipelineSpec, rows: int, seed: int, now: datetime) -> pd.DataFrame:
-    """A good credit batch whose `applied_at` stamps lie in the last six hours."""
-    frame = generate_batch(spec, rows, seed=seed)
-    ages = np.random.default_rng(seed).uniform(0, 6 * 3600, rows)
-    stamps = pd.Timestamp(now).tz_convert(None) - pd.to_timedelta(ages, unit="s")
-    return frame.assign(applied_at=stamps.astype("datetime64[ns]"))
-
-
-def parquet_cases(spec: PipelineSpec, now: datetime) -> list[Case]:
-    good = fresh(spec, 600, 11, now)
-    body = to_file_bytes(good, "parquet")
-
-    def one(frame: pd.DataFrame) -> dict[str, bytes]:
-        return {"part-0000.parquet": to_file_bytes(frame, "parquet")}
-
-    def with_good(name: str) -> dict[str, bytes]:  # a good file beside an unsafe key
-        return {"part-0000.parquet": body, name: b"unsafe key"}
-
-    labels = good["default"].astype("float64")
-    region = good["region"].astype(object)
-    shifted = good["applied_at"]
-    return [
-        Case("empty-object", "EMPTY_BATCH", {"part-0000.parquet": b""}),
-        Case("missing-column", "MISSING_COLUMNS", one(good.drop(columns=["age"]))),
-        Case("extra-column", "EXTRA_COLUMNS", one(good.assign(zzz=1))),
-        Case("renamed-column", "MISSING_COLUMNS", one(good.rename(columns={"age": "Age"}))),
-        Case("strings-in-numeric", "DTYPE_MISMATCH",
-             one(good.assign(income=good["income"].map("{:.2f} EUR".format)))),
-        Case("all-null-column", "ALL_NULL_COLUMN", one(good.assign(debt_ratio=np.nan))),
-        Case("duplicated-rows", "DUPLICATE_ROWS",
-             one(pd.concat([good, good.head(60)], ignore_index=True))),
-        Case("truncated-parquet", "UNREADABLE_FILE", {"part-0000.parquet": body[:len(body) // 2]}),
-        Case("schema-per-file", "INCONSISTENT_FILES",
-             {"part-0000.parquet": body,
-              "part-0001.parquet": to_file_bytes(good.assign(age=good["age"].astype(str)),
-                                                 "parquet")}),
-        Case("file-too-large", "FILE_TOO_LARGE",
-             {"part-0000.parquet": body, "part-0001.parquet": b"\0" * (MAX_FILE_BYTES + 1)}),
-        Case("nan-labels", "TARGET_MISSING_VALUES",
-             one(good.assign(default=labels.where(labels.index % 50 != 0)))),
-        Case("labels-outside-class-set", "TARGET_INVALID_CLASS",
-             one(good.assign(default=labels.where(labels.index % 50 != 0, 2.0)))),
-        Case("single-class-labels", "TARGET_SINGLE_CLASS", one(good.assign(default=0))),
-        Case("too-few-rows", "TOO_FEW_ROWS", one(good.head(60))),
-        Case("inf-features", "NON_FINITE_FEATURES",
-             one(good.assign(income=good["income"].where(good.index % 50 != 0, np.inf)))),
-        Case("future-timestamps", "FUTURE_TIMESTAMPS",
-             one(good.assign(applied_at=shifted + pd.Timedelta(days=1)))),
-        Case("stale-data", "STALE_DATA",
-             one(good.assign(applied_at=shifted - pd.Timedelta(days=10)))),
-        Case("unseen-categories", "NEW_CATEGORIES_ABOVE_LIMIT",
-             one(good.assign(region=region.where(region.index % 5 != 0, "atlantis")))),
-        Case("key-dotdot", "UNSAFE_KEY", with_good("../../escape.parquet")),
-        Case("key-leading-slash", "UNSAFE_KEY", with_good("/root.parquet")),
-        Case("key-control-chars", "UNSAFE_KEY", with_good("p\x00\t\x7f.parquet")),
-        Case("key-over-1024-bytes", "UNSAFE_KEY", with_good("é" * 520 + ".parquet")),
-    ]
-
-
-def csv_cases(spec: PipelineSpec) -> list[Case]:
-    good = generate_batch(spec, 300, seed=12)
-    text = to_file_bytes(good, "csv").decode()
-    lines = text.splitlines()
-
-    def one(body: bytes) -> dict[str, bytes]:
-        return {"part-0000.csv": body}
-
-    ragged = [*lines[:10], lines[10].rsplit(",", 1)[0], *lines[11:]]
-    comma = good.assign(living_area=good["living_area"].map(lambda v: f"{v:.1f}".replace(".", ",")))
-    latin = text.replace("suburb", "faubourg-\u00e9t\u00e9").encode("latin-1")
-    body = text.encode()
-    sha = build_manifest(one(body), {"part-0000.csv": len(good)})
-    return [
-        Case("header-only", "EMPTY_BATCH", one((lines[0] + "\n").encode())),
-        Case("comma-decimals", "DTYPE_MISMATCH", one(to_file_bytes(comma, "csv"))),
-        Case("non-utf8", "UNREADABLE_FILE", one(latin)),
-        Case("ragged-csv", "RAGGED_CSV", one(("\n".join(ragged) + "\n").encode())),
-        Case("inf-labels", "TARGET_NOT_FINITE",
-             one(to_file_bytes(good.assign(price=good["price"].where(good.index % 30 != 0,
-                                                                     np.inf)), "csv"))),
-        Case("manifest-sha256", "MANIFEST_MISMATCH", one(body),
-             manifest=sha.replace(sha.split(b'"sha256": "')[1][:8], b"00000000")),
-        Case("manifest-rows", "MANIFEST_MISMATCH", one(body),
-             manifest=build_manifest(one(body), {"part-0000.csv": len(good) + 7})),
-    ]
-
-
-def rows_of(name: str, body: bytes) -> int:
-    if name.endswith(".csv"):
-        return max(body.count(b"\n") - 1, 0)
-    return len(pd.read_parquet(io.BytesIO(body)))
-
-
 # --- landing ------------------------------------------------------------------------------------
 
-def land(stack: LiveStack, spec: PipelineSpec, case: Case) -> None:
+def land(stack: LiveStack, spec: PipelineSpec, case: Case, now: datetime) -> None:
     """Data first, then the marker or the manifest, as a producer does."""
+    good = Good(spec, now)
+    files = case.files(good)
     src = spec.source
-    if src.completion == "manifest":
-        manifest = case.manifest or build_manifest(
-            case.files, {n: rows_of(n, b) for n, b in case.files.items()})
-        s3io.upload_batch(stack.s3, src.bucket, src.prefix, case.batch_id, case.files,
-                          marker=src.marker, marker_body=manifest)
-    else:
-        s3io.upload_batch(stack.s3, src.bucket, src.prefix, case.batch_id, case.files,
-                          marker=src.marker)
+    s3io.upload_batch(stack.s3, src.bucket, src.prefix, case.batch_id, files,
+                      marker=src.marker, marker_body=case.marker_body(good, files))
 
 
 def land_good(stack: LiveStack, spec: PipelineSpec, batch_id: str, seed: int, now: datetime,
@@ -198,8 +66,8 @@ def land_good(stack: LiveStack, spec: PipelineSpec, batch_id: str, seed: int, no
             frame = frame.assign(late_payments=3)
     else:
         frame = generate_batch(spec, 1500, seed=seed)
-    name = f"part-0000.{spec.source.format}"
-    land(stack, spec, Case(batch_id, "", {name: to_file_bytes(frame, spec.source.format)}))
+    body = to_file_bytes(frame, spec.source.format)
+    land(stack, spec, Case(batch_id, "", lambda g: g.one(body)), now)
 
 
 def snapshot(stack: LiveStack, bucket: str, prefix: str) -> dict[str, tuple[bytes, str]]:
@@ -208,13 +76,6 @@ def snapshot(stack: LiveStack, bucket: str, prefix: str) -> dict[str, tuple[byte
 
 
 # --- the run ------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    home = tmp_path_factory.mktemp("ct_home")
-    with live_stack(home, write_pipelines(home / "pipelines"), CT_S3_SERVER="moto") as running:
-        yield running
-
 
 @dataclass
 class Landed:
@@ -233,18 +94,21 @@ def model_versions(stack: LiveStack, pipeline: str) -> list[str]:
 
 
 def dvc_tags(stack: LiveStack) -> list[str]:
+    """The dataset versions (`ct/<pipeline>/<batch>` tags) of this module's pipelines."""
     repo = stack.settings.dvc_repo_dir
     if not (repo / ".git").exists():
         return []
     out = subprocess.run(["git", "-C", str(repo), "tag", "--list"], capture_output=True,
                          text=True, check=True).stdout
-    return sorted(out.split())
+    return sorted(t for t in out.split() if t.startswith((f"ct/{PARQUET}/", f"ct/{CSV}/")))
 
 
 @pytest.fixture(scope="module")
 def landed(stack: LiveStack) -> Landed:
     now = datetime.now(UTC)
-    pipelines = {s.name: Pipeline(s) for s in load_specs(stack.settings.pipelines_dir)}
+    pipelines = {s.name: Pipeline(s) for s in load_specs(stack.settings.pipelines_dir)
+                 if s.name in (PARQUET, CSV)}
+    assert set(pipelines) == {PARQUET, CSV}
     # A champion first, so that "no alias change" means something.
     for n, p in enumerate(pipelines.values()):
         land_good(stack, p.spec, "first-good", seed=200 + n, now=now)
@@ -257,10 +121,12 @@ def landed(stack: LiveStack) -> Landed:
     versions = {name: model_versions(stack, name) for name in pipelines}
     tags = dvc_tags(stack)
 
-    cases = {c.batch_id: (PARQUET, c) for c in parquet_cases(pipelines[PARQUET].spec, now)}
-    cases |= {c.batch_id: (CSV, c) for c in csv_cases(pipelines[CSV].spec)}
+    # The catalogue's e2e subset (tests/catalogue/); the whole catalogue runs without Airflow
+    # in tests/integration/test_bad_input_catalogue.py.
+    cases = {c.batch_id: (pipeline, c) for pipeline in (PARQUET, CSV) for c in E2E[pipeline]}
+    assert len(cases) == sum(map(len, E2E.values()))  # batch ids unique across the pipelines
     for pipeline, case in cases.values():
-        land(stack, pipelines[pipeline].spec, case)
+        land(stack, pipelines[pipeline].spec, case, now)
     # Good batches after the bad ones: still accepted and trained.
     land_good(stack, pipelines[PARQUET].spec, "later-good", seed=300, now=now, constant=True)
     land_good(stack, pipelines[CSV].spec, "later-good", seed=301, now=now)

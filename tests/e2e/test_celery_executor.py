@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops_lib import devstack
-from mlops_lib.demo import drop_batch, wait_for_batch
-from mlops_lib.registry import CHAMPION
+from mlops_dev import devstack
+from mlops_dev.demo import drop_batch, wait_for_batch
+from mlops_lib.stores.registry import CHAMPION
 from tests.e2e.live import LiveStack, live_stack
 from tests.support import EXAMPLE_SPEC, pg_server_url
 

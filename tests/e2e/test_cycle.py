@@ -15,50 +15,24 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
-from mlops_lib import devstack
-from mlops_lib.demo import BatchOutcome, drop_batch, wait_for_batch, wait_for_drift_verdict
-from mlops_lib.registry import CHAMPION
-from mlops_lib.s3io import upload_batch
+from mlops_dev import devstack
+from mlops_dev.demo import BatchOutcome, drop_batch, wait_for_batch, wait_for_drift_verdict
 from mlops_lib.spec import PipelineSpec
-from tests.e2e.live import LiveStack, live_stack
-from tests.support import EXAMPLE_SPEC, PIPELINES_DIR
+from mlops_lib.stores.registry import CHAMPION
+from mlops_lib.stores.s3io import upload_batch
+from tests.e2e.live import LiveStack
+from tests.e2e.pipelines import CYCLE as PIPELINE
+from tests.e2e.pipelines import DRIFTING
 
 pytestmark = pytest.mark.e2e
+# The default stack (s3rver), shared with test_manual_approval (tests/e2e/conftest.py).
+SHARED_STACK = "s3rver"
 
-PIPELINE = "credit_default"   # retrains on every accepted batch (arrival)
-DRIFTING = "credit_drift"     # retrains on drift crossings and daily; backfilled
 CYCLE_TIMEOUT = 420  # generous: the first run also waits for the DAG to be parsed
-
-
-def write_test_pipelines(directory: Path) -> Path:
-    """The example specs, with the arrival pipeline retraining on every batch and a drift-only
-    copy (its own landing prefix, no cooldown) for the drift and backfill tests."""
-    directory.mkdir(parents=True, exist_ok=True)
-    raw = yaml.safe_load(EXAMPLE_SPEC.read_text())
-    arrival = {**raw, "trigger": {"poke_interval_s": 1, "retrain_on": ["arrival"]}}
-    drifting = {**raw, "name": DRIFTING,
-                "source": {**raw["source"], "prefix": f"landing/{DRIFTING}/"},
-                "trigger": {"poke_interval_s": 1, "retrain_on": ["drift"],
-                            "schedule": "@daily",
-                            "drift": {"share_drifted": 0.5, "cooldown_minutes": 0}}}
-    for spec in (arrival, drifting):
-        (directory / f"{spec['name']}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-    (directory / "house_prices.yaml").write_text((PIPELINES_DIR / "house_prices.yaml")
-                                                 .read_text())
-    return directory
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    home = tmp_path_factory.mktemp("ct_home")
-    with live_stack(home, write_test_pipelines(home / "pipelines")) as running:
-        yield running
 
 
 def cycle(stack: LiveStack, pipeline: str, batch_id: str) -> BatchOutcome:
@@ -114,9 +88,33 @@ def test_batch_in_s3_runs_the_cycle_to_a_champion(stack: LiveStack) -> None:
     assert b"<html" in body[:2000].lower()
 
 
+def test_a_manual_run_from_the_cli_records_who_and_why(
+        stack: LiveStack, capsys: pytest.CaptureFixture[str]) -> None:
+    """`mlops trigger` starts a training run on a named batch; the run, its note and its
+    provenance say who started it and why, and `--wait` prints the decision."""
+    from mlops_dev import cli as dev_cli
+
+    batch = stack.store.accepted_batches(PIPELINE)[-1].batch_id
+    reason = "e2e: retrain on demand"
+    assert dev_cli.main(["trigger", PIPELINE, "--reason", reason, "--batches", batch,
+                         "--wait"]) == 0
+    out = capsys.readouterr().out
+    run_id = next(line.split(" run ", 1)[1] for line in out.splitlines()
+                  if line.startswith(f"started {stack.dag_id} run "))
+    assert "decision: " in out, out
+    run = stack.store.get_training_run(PIPELINE, run_id)
+    assert run is not None
+    trigger = run["trigger"]
+    assert (trigger["type"], trigger["reason"], trigger["user"]) == (
+        "manual", reason, devstack.AIRFLOW_USER), trigger
+    note = stack.api.dag_run(stack.dag_id, run_id)["note"]
+    assert f"manual by {devstack.AIRFLOW_USER}: {reason}" in note, note
+    assert stack.store.get_decision(PIPELINE, run_id) is not None
+
+
 def test_invalid_batch_fails_with_its_reason_and_trains_nothing(
         stack: LiveStack, spec: PipelineSpec) -> None:
-    from mlops_lib.datagen import generate_batch, to_file_bytes
+    from mlops_dev.datagen import generate_batch, to_file_bytes
 
     frame = generate_batch(spec, 500, seed=7).drop(columns=[spec.features[0].name])
     body = to_file_bytes(frame, spec.source.format)
@@ -200,8 +198,8 @@ def test_csv_regression_batch_with_a_manifest_runs_to_a_champion(stack: LiveStac
 
 
 def test_batch_contradicting_its_manifest_is_rejected(stack: LiveStack) -> None:
-    from mlops_lib.datagen import generate_batch, to_file_bytes
-    from mlops_lib.manifest import build_manifest
+    from mlops_dev.datagen import generate_batch, to_file_bytes
+    from mlops_lib.landing.manifest import build_manifest
     from mlops_lib.spec import load_spec
 
     spec = load_spec(stack.settings.pipelines_dir / "house_prices.yaml")
@@ -220,7 +218,7 @@ def test_batch_contradicting_its_manifest_is_rejected(stack: LiveStack) -> None:
 
 
 def test_marker_less_batch_waits_for_its_marker(stack: LiveStack, spec: PipelineSpec) -> None:
-    from mlops_lib.datagen import generate_batch, to_file_bytes
+    from mlops_dev.datagen import generate_batch, to_file_bytes
 
     body = to_file_bytes(generate_batch(spec, 1500, seed=104), spec.source.format)
     upload_batch(stack.s3, spec.source.bucket, spec.source.prefix, "late-marker",
@@ -238,7 +236,7 @@ def test_multipart_upload_in_progress_does_not_fire(stack: LiveStack,
                                                     spec: PipelineSpec) -> None:
     """A data file still uploading in parts (no marker yet) is no batch; once the upload
     completes and the marker lands, the batch runs."""
-    from mlops_lib.datagen import generate_batch, to_file_bytes
+    from mlops_dev.datagen import generate_batch, to_file_bytes
 
     body = to_file_bytes(generate_batch(spec, 1500, seed=105), spec.source.format)
     key = f"{spec.source.prefix}multipart/part-0000.parquet"
@@ -299,6 +297,8 @@ def test_drift_only_pipeline_retrains_when_its_policy_is_crossed(stack: LiveStac
     assert not verdict["crossed"]
     monitor = states(stack, f"{dag_id}_drift_monitor", verdict["monitor_run_id"])
     assert monitor == {"measure_drift[-1]": "success", "check_drift_policy[-1]": "skipped"}
+    note = stack.api.dag_run(f"{dag_id}_drift_monitor", verdict["monitor_run_id"])["note"]
+    assert note.startswith("no retrain: Below threshold"), note  # the skip says why
     time.sleep(5)  # a retrain would have been queued by now
     assert stack.store.training_runs_of_batch(DRIFTING, calm.batch_id) == []
 
@@ -412,7 +412,7 @@ def test_batch_dropped_while_the_triggerer_is_down_runs_once_after_restart(
     ingest run and trained by exactly one training run."""
     import signal
 
-    from mlops_lib.demo import wait_until_deferred
+    from mlops_dev.demo import wait_until_deferred
 
     ingest_dag = f"{stack.dag_id}_ingest"
     waiting_run = wait_until_deferred(stack.api, ingest_dag)

@@ -10,39 +10,18 @@ uploaded again must start nothing that trains.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import yaml
 
-from mlops_lib.demo import drop_batch, wait_for_batch
-from mlops_lib.registry import CHAMPION
-from tests.e2e.live import LiveStack, live_stack
-from tests.support import EXAMPLE_SPEC
+from mlops_dev.demo import drop_batch, wait_for_batch
+from mlops_lib.stores.registry import CHAMPION
+from tests.e2e.live import LiveStack
+from tests.e2e.pipelines import EVENTS as PIPELINE
 
 pytestmark = pytest.mark.e2e
+SHARED_STACK = "moto"  # S3 + SQS, shared with test_bad_inputs (tests/e2e/conftest.py)
 
-PIPELINE = "credit_events"
 TIMEOUT = 420
-
-
-def write_events_pipeline(directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    raw = yaml.safe_load(EXAMPLE_SPEC.read_text())
-    raw.update(name=PIPELINE, source={**raw["source"], "prefix": f"landing/{PIPELINE}/"},
-               trigger={"mode": "events", "sqs_queue": "ct-credit-events",
-                        "retrain_on": ["arrival"]})
-    (directory / f"{PIPELINE}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    return directory
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    home = tmp_path_factory.mktemp("ct_events")
-    with live_stack(home, write_events_pipeline(home / "pipelines"),
-                    CT_S3_SERVER="moto") as running:
-        yield running
 
 
 def ingest_runs(stack: LiveStack) -> list[dict[str, object]]:

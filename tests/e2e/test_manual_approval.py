@@ -8,53 +8,42 @@ the champion's audit row and `mlops history` name the approver.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import yaml
 
+from mlops_dev.demo import drop_batch, wait_for_batch
+from mlops_dev.devstack import SERVICE_USER
 from mlops_lib import cli
-from mlops_lib.demo import drop_batch, wait_for_batch
-from mlops_lib.devstack import SERVICE_USER
-from mlops_lib.registry import CHAMPION
-from tests.e2e.live import LiveStack, live_stack
-from tests.support import EXAMPLE_SPEC
+from mlops_lib.stores.registry import CHAMPION
+from tests.e2e.live import LiveStack
+from tests.e2e.pipelines import MANUAL as PIPELINE
 
 pytestmark = pytest.mark.e2e
+SHARED_STACK = "s3rver"  # the default stack, shared with test_cycle (tests/e2e/conftest.py)
 
-PIPELINE = "credit_manual"
 DAG_ID = f"ct_{PIPELINE}"
 TASK = "approve_promotion"
 TIMEOUT = 420  # the first run also waits for the DAG to be parsed
-
-
-def write_manual_pipeline(directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    raw = yaml.safe_load(EXAMPLE_SPEC.read_text())
-    raw.update(name=PIPELINE, source={**raw["source"], "prefix": f"landing/{PIPELINE}/"},
-               trigger={"poke_interval_s": 1, "retrain_on": ["arrival"]},
-               promotion="manual", approval_timeout_h=2)
-    (directory / f"{PIPELINE}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    return directory
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    home = tmp_path_factory.mktemp("ct_approval")
-    with live_stack(home, write_manual_pipeline(home / "pipelines")) as running:
-        yield running
+# A person answers minutes after the request, once the scheduler has long seen the parked
+# worker exit. Answering within a second of the park races that exit in Airflow 3.3 (the
+# resumed task can be failed as "killed externally" and retried, asking again), so the test
+# answers only after the task has stayed parked this long.
+PARKED_FOR = 15.0
 
 
 def wait_for_approval_request(stack: LiveStack, batch_id: str, timeout: float) -> str:
     """The training run that took the batch, once its approval task waits for an answer."""
     deadline = time.monotonic() + timeout
+    parked_since: float | None = None
     while time.monotonic() < deadline:
         for run in stack.store.training_runs_of_batch(PIPELINE, batch_id):
             states = {t["task_id"]: t["state"]
                       for t in stack.api.task_instances(DAG_ID, run["dag_run_id"])}
             if states.get(TASK) == "awaiting_input":
-                return str(run["dag_run_id"])
+                parked_since = parked_since or time.monotonic()
+                if time.monotonic() - parked_since >= PARKED_FOR:
+                    return str(run["dag_run_id"])
+                break
             assert "failed" not in states.values(), states
             assert stack.store.get_decision(PIPELINE, run["dag_run_id"]) is None, states
         time.sleep(2)

@@ -18,12 +18,13 @@ from tests.support import isolate_airflow_home  # noqa: E402, I001
 isolate_airflow_home()  # before the first Airflow import
 
 from airflow.sdk.exceptions import AirflowException, TaskDeferred  # noqa: E402
+from ct_airflow.hooks import BatchLandingHook, landing_hook  # noqa: E402
 from ct_airflow.sensors import S3BatchSensor  # noqa: E402
 from ct_airflow.triggers import S3BatchTrigger  # noqa: E402
 
-from mlops_lib.manifest import build_manifest  # noqa: E402
-from mlops_lib.s3io import upload_batch  # noqa: E402
-from mlops_lib.store import Store  # noqa: E402
+from mlops_lib.landing.manifest import build_manifest  # noqa: E402
+from mlops_lib.stores.s3io import upload_batch  # noqa: E402
+from mlops_lib.stores.store import Store  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -38,14 +39,14 @@ def ct_s3_connection(monkeypatch: pytest.MonkeyPatch, s3_endpoint: str) -> None:
         "conn_type": "aws", "login": "testing", "password": "testing",
         "extra": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"},
     }))
+    landing_hook.cache_clear()  # the hook is per process: each test reads its connection anew
 
 
 @pytest.fixture(autouse=True)
 def store_env(monkeypatch: pytest.MonkeyPatch, store_url: str) -> str:
     """The project store the sensor and trigger ask what was seen (SQLite, or PostgreSQL in
     CI): through CT_STORE_URL, as in a deployment."""
-    monkeypatch.setenv("CT_STORE_URL", store_url)
-    Store(store_url).engine.dispose()  # migrated
+    monkeypatch.setenv("CT_STORE_URL", store_url)  # upgraded by the store_url fixture
     return store_url
 
 
@@ -114,6 +115,26 @@ def assert_pending(trigger: S3BatchTrigger, wait: float = 1.5) -> None:
         first_event(trigger, timeout=wait)
 
 
+# -- hook ------------------------------------------------------------------------------------
+def test_the_hook_is_made_once_per_process(s3: Any, bucket: str, store_env: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pokes and triggers share one hook per connection: its S3 client is not rebuilt."""
+    made: list[dict[str, Any]] = []
+    init = BatchLandingHook.__init__
+
+    def counting(self: BatchLandingHook, *args: Any, **kwargs: Any) -> None:
+        made.append(kwargs)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(BatchLandingHook, "__init__", counting)
+    write_batch(s3, bucket, "2026-05-01")
+    sensor = make_sensor(bucket)
+
+    assert sensor.poke({}).xcom_value == sensor.poke({}).xcom_value
+    assert make_trigger(bucket).hook() is landing_hook("ct_s3")
+    assert made == [{"aws_conn_id": "ct_s3"}]
+
+
 # -- trigger ---------------------------------------------------------------------------------
 def test_serialize_is_exact() -> None:
     trigger = S3BatchTrigger(pipeline="p", bucket="b", prefix="landing/x/", completion="_DONE",
@@ -122,7 +143,8 @@ def test_serialize_is_exact() -> None:
         "ct_airflow.triggers.S3BatchTrigger",
         {"pipeline": "p", "bucket": "b", "prefix": "landing/x/",
          "completion": {"mode": "marker", "marker": "_DONE", "quiet_period_s": 60.0},
-         "aws_conn_id": "ct_s3", "poke_interval": 2.5, "max_batches": 4, "store_url": None},
+         "aws_conn_id": "ct_s3", "poke_interval": 2.5, "max_batches": 4, "store_url": None,
+         "seen": "known_batches"},
     )
 
 
@@ -268,6 +290,33 @@ def test_poke_and_trigger_agree(s3: Any, bucket: str, store_env: str) -> None:
     assert [b["batch_id"] for b in poked.xcom_value] == ["2026-05-01", "2026-05-02"]
 
 
+def test_scoring_batches_have_a_seen_set_of_their_own(s3: Any, bucket: str,
+                                                      store_env: str) -> None:
+    """The scoring DAG's sensor and trigger (`seen="known_scoring_batches"`) skip what the
+    scoring claims and conflicts hold, and nothing the landing claims hold, and vice versa."""
+    write_batch(s3, bucket, "2026-05-01", {"part-0.parquet": b"first"})
+    write_batch(s3, bucket, "2026-05-02")
+    scoring = {"seen": "known_scoring_batches"}
+    first, second = first_event(make_trigger(bucket, **scoring))["batches"]
+    claim(store_env, first)  # an ingest claim: not seen by the scoring sensor
+    store = Store(store_env)
+    store.claim_scoring_batch(PIPELINE, second["batch_id"], second["fingerprint"], "run-1")
+    store.claim_scoring_batch("other", first["batch_id"], first["fingerprint"], "run-1")
+    assert make_sensor(bucket, **scoring).known() == {("2026-05-02", second["fingerprint"])}
+    assert [b["batch_id"] for b in make_sensor(bucket, **scoring).poke({}).xcom_value] == [
+        "2026-05-01"]
+    assert [b["batch_id"] for b in first_event(make_trigger(bucket))["batches"]] == [
+        "2026-05-02"]  # landing's seen-set is untouched by scoring claims
+    store.claim_scoring_batch(PIPELINE, first["batch_id"], first["fingerprint"], "run-1")
+    assert_pending(make_trigger(bucket, **scoring))
+    write_batch(s3, bucket, "2026-05-01", {"part-0.parquet": b"second version"})
+    changed = first_batch(first_event(make_trigger(bucket, **scoring)))
+    assert changed["fingerprint"] != first["fingerprint"]
+    store.record_scoring_conflict(PIPELINE, "2026-05-01", changed["fingerprint"], "run-2")
+    store.engine.dispose()
+    assert_pending(make_trigger(bucket, **scoring))
+
+
 def test_poke_skips_batches_in_the_store(s3: Any, bucket: str, store_env: str) -> None:
     write_batch(s3, bucket, "2026-05-01")
     write_batch(s3, bucket, "2026-05-02")
@@ -395,6 +444,30 @@ def test_unreadable_manifest_still_completes_the_batch(s3: Any, bucket: str) -> 
     s3.put_object(Bucket=bucket, Key=f"{PREFIX}m1/_manifest.json", Body=b"{not json")
     event = first_event(make_trigger(bucket, completion=MANIFEST))
     assert first_batch(event)["batch_id"] == "m1"
+
+
+def test_a_dot_slash_manifest_name_is_the_file_it_names(s3: Any, bucket: str,
+                                                        store_env: str) -> None:
+    # The listing shows `part-0.csv`: matched as written, `./part-0.csv` never landed.
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}m1/part-0.csv", Body=b"a\n1\n")
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}m1/_manifest.json", Body=json.dumps(
+        {"files": [{"name": "./part-0.csv", "size": 4}]}).encode())
+    event = first_event(make_trigger(bucket, completion=MANIFEST))
+    assert [f["key"] for f in first_batch(event)["files"]] == [f"{PREFIX}m1/part-0.csv"]
+    poked = make_sensor(bucket, completion=MANIFEST).poke({})  # type: ignore[arg-type]
+    assert poked.is_done and poked.xcom_value == event["batches"]
+
+
+@pytest.mark.parametrize("name", ["sub/_tmp/part-0.csv", ".part-0.csv", "a//part-0.csv"])
+def test_a_manifest_naming_a_file_that_cannot_land_completes_the_batch(
+        s3: Any, bucket: str, store_env: str, name: str) -> None:
+    # The listing never shows such a name as data: validation refuses the batch instead.
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}m1/{name}", Body=b"a\n1\n")
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}m1/_manifest.json", Body=json.dumps(
+        {"files": [{"name": name, "size": 4}]}).encode())
+    event = first_event(make_trigger(bucket, completion=MANIFEST))
+    assert first_batch(event)["batch_id"] == "m1"
+    assert make_sensor(bucket, completion=MANIFEST).poke({}).is_done  # type: ignore[arg-type]
 
 
 def _padded_manifest(listed: dict[str, bytes], size: int) -> bytes:

@@ -10,34 +10,21 @@ The store's compare-and-set lets exactly one win and records the others as super
 from __future__ import annotations
 
 import threading
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 import xgboost as xgb
 
-from mlops_lib import champion as ops
-from mlops_lib.registry import CHAMPION, Registry
+from mlops_lib.operations import champion as ops
 from mlops_lib.services import Services
-from mlops_lib.settings import Settings
-from mlops_lib.store import DecisionRecord
+from mlops_lib.stores.registry import CHAMPION, Registry
+from mlops_lib.stores.store import DecisionRecord
 
 pytestmark = pytest.mark.integration
 
 PROMOTERS = 8
 ROUNDS = 20
-
-
-@pytest.fixture
-def svc(mlflow_server: str, store_url: str, tmp_path: Path) -> Services:
-    return Services(Settings.from_env({"CT_HOME": str(tmp_path), "CT_STORE_URL": store_url,
-                                       "MLFLOW_TRACKING_URI": mlflow_server}))
-
-
-@pytest.fixture
-def pipeline() -> str:
-    return f"p{uuid.uuid4().hex[:8]}"
 
 
 def _booster(seed: int) -> xgb.Booster:

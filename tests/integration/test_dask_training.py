@@ -16,10 +16,11 @@ import pytest
 import xgboost as xgb
 from sklearn.metrics import roc_auc_score
 
-from mlops_lib.datagen import generate_batch
+from mlops_dev.datagen import generate_batch
 from mlops_lib.spec import DaskConfig, PipelineSpec
-from mlops_lib.training import predict, split_holdout, train_model
-from mlops_lib.training_dask import fit
+from mlops_lib.training.dask_engine import fit
+from mlops_lib.training.split import split_holdout
+from mlops_lib.training.trainer import predict, train_model
 
 pytestmark = pytest.mark.integration
 

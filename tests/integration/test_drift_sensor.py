@@ -22,10 +22,10 @@ from airflow.sdk.exceptions import AirflowException, TaskDeferred  # noqa: E402
 from ct_airflow.drift_sensor import DriftThresholdSensor, DriftThresholdTrigger  # noqa: E402
 from ct_airflow.store_hook import StoreHook, async_url  # noqa: E402
 
-from mlops_lib.drift import DriftResult, FeatureDrift  # noqa: E402
-from mlops_lib.drift_policy import DriftVerdict, evaluate  # noqa: E402
+from mlops_lib.monitoring.drift import DriftResult, FeatureDrift  # noqa: E402
+from mlops_lib.monitoring.drift_policy import DriftVerdict, evaluate  # noqa: E402
 from mlops_lib.spec import DriftPolicy  # noqa: E402
-from mlops_lib.store import Store  # noqa: E402
+from mlops_lib.stores.store import Store  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -140,6 +140,14 @@ def test_sync_and_async_fetch_agree(store: Store, store_url: str) -> None:
 
     assert asyncio.run(fetch()) == hook.fetch_all(sql, {})
     assert [r["feature"] for r in hook.fetch_all(sql, {})] == ["age", "amount"]
+
+
+def test_pokes_share_the_process_engine(store: Store, store_url: str) -> None:
+    """A poke builds a StoreHook; its engine (and connection pool) is the process's one for
+    the URL, not a new one per poke."""
+    first, second = StoreHook(store_url=store_url), StoreHook(store_url=store_url)
+    assert first.get_conn() is second.get_conn() is store.engine
+    assert first.fetch_all("SELECT 1 AS one", {}) == [{"one": 1}]
 
 
 # -- trigger --------------------------------------------------------------------------------

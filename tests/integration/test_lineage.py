@@ -9,21 +9,25 @@ import json
 import shutil
 import subprocess
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import xgboost as xgb
 
-from mlops_lib import cli, datagen, s3io, steps
-from mlops_lib.batches import BatchRef, completed_batches
-from mlops_lib.lineage import LineageError, first_difference, lineage, reproduce
-from mlops_lib.planning import RunContext
+from mlops_dev import datagen
+from mlops_lib import cli
+from mlops_lib.landing.batches import BatchRef, completed_batches
+from mlops_lib.operations.lineage import LineageError, lineage
+from mlops_lib.operations.reproduce import first_difference, reproduce
 from mlops_lib.services import Services
 from mlops_lib.settings import REPO_ROOT, Settings
 from mlops_lib.spec import PipelineSpec
-from mlops_lib.training import gpu_name
+from mlops_lib.steps import dataset, decide, evaluate, ingest, plan, reports, train
+from mlops_lib.steps.planning import RunContext
+from mlops_lib.stores import s3io
+from mlops_lib.training.environment import gpu_name
 from tests.support import fresh_buckets
 
 pytestmark = pytest.mark.integration
@@ -65,24 +69,23 @@ def trained(spec: PipelineSpec, s3: Any, s3_endpoint: str, mlflow_server: str, s
     listing = s3io.list_objects(s3, landing, spec.source.prefix)
     (batch,) = completed_batches(listing, spec.source.prefix, spec.source.completion_rule)
     ingest_run_id = f"ingest__{uuid.uuid4().hex[:8]}"
-    steps.register_batch(svc, spec, batch, ingest_run_id)
-    steps.validate(svc, spec, batch, ingest_run_id)
+    ingest.register_batch(svc, spec, batch, ingest_run_id)
+    ingest.validate(svc, spec, batch, ingest_run_id)
     dag_run_id = f"manual__{uuid.uuid4().hex[:8]}"
-    plan = steps.plan_training(svc, spec, RunContext(
+    planned = plan.plan_training(svc, spec, RunContext(
         dag_run_id=dag_run_id, run_type="manual", triggered_by="tester",
         params={"reason": "lineage test", "batches": [batch.batch_id]}))
-    trigger = plan["trigger"]
-    version = steps.version_dataset(svc, spec, plan, dag_run_id)
-    trained = steps.train(svc, spec, version, dag_run_id, trigger)
-    evaluation = steps.evaluate(svc, spec, version, trained, plan["champion"], dag_run_id)
-    reports = steps.build_reports(svc, spec, version, trained, plan["champion"], dag_run_id)
-    decision = steps.decide(svc, spec, plan, evaluation, reports, dag_run_id)
+    version = dataset.version_dataset(svc, spec, planned, dag_run_id)
+    trained = train.train(svc, spec, planned, version, dag_run_id)
+    evaluation = evaluate.evaluate(svc, spec, version, trained, planned.champion, dag_run_id)
+    built = reports.build_reports(svc, spec, version, trained, planned.champion, dag_run_id)
+    decision = decide.decide(svc, spec, planned, evaluation, built, dag_run_id)
 
     etags = {f"{spec.source.prefix}{batch_id}/part-0000.parquet": s3.head_object(
         Bucket=landing, Key=f"{spec.source.prefix}{batch_id}/part-0000.parquet")["ETag"]
         .strip('"')}
-    return Trained(svc, env, spec, batch, trigger, dag_run_id, version, trained, decision,
-                   etags)
+    return Trained(svc, env, spec, batch, dict(planned.trigger), dag_run_id, asdict(version),
+                   asdict(trained), asdict(decision), etags)
 
 
 def _git_head() -> str:

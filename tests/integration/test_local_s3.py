@@ -7,7 +7,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from mlops_lib import devstack
+from mlops_dev import devstack
 from tests.support import free_port
 
 pytestmark = pytest.mark.integration

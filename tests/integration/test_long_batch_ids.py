@@ -12,14 +12,16 @@ from typing import Any
 
 import pytest
 
-from mlops_lib import datagen, s3io, steps
-from mlops_lib.batches import BatchRef, completed_batches
-from mlops_lib.keys import MAX_KEY_BYTES, unsafe_key_reason
+from mlops_dev import datagen
+from mlops_lib.landing.batches import BatchRef, completed_batches
+from mlops_lib.landing.keys import MAX_KEY_BYTES, unsafe_key_reason
 from mlops_lib.services import Services
 from mlops_lib.settings import Settings
 from mlops_lib.spec import PipelineSpec
-from mlops_lib.validation import BatchRejected, ReasonCode
-from mlops_lib.versioning import _safe_ref
+from mlops_lib.steps import ingest as steps
+from mlops_lib.stores import s3io
+from mlops_lib.stores.versioning import _safe_ref
+from mlops_lib.validation.reasons import BatchRejected, ReasonCode
 from tests.support import fresh_buckets
 
 pytestmark = pytest.mark.integration
@@ -60,7 +62,7 @@ def test_a_700_character_batch_id_is_registered_validated_and_staged(
     record = svc.store.get_batch(spec.name, LONG_ID)
     assert record.batch_id == LONG_ID and record.status == "accepted"
     key = record.staged_uri.removeprefix(f"s3://{svc.settings.artifact_bucket}/")
-    assert result["staged_uri"] == record.staged_uri
+    assert result.staged_uri == record.staged_uri
     assert key.startswith(f"staging/{spec.name}/batch-") and LONG_ID not in key
     assert unsafe_key_reason(key) is None and len(key.encode()) < 200
     svc.s3.head_object(Bucket=svc.settings.artifact_bucket, Key=key)

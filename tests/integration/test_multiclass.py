@@ -8,23 +8,25 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from mlops_lib import datagen, s3io, steps
-from mlops_lib.batches import completed_batches
-from mlops_lib.metrics import MULTICLASS_METRICS
-from mlops_lib.planning import RunContext
+from mlops_dev import datagen
+from mlops_lib.evaluation.metrics import MULTICLASS_METRICS
+from mlops_lib.landing.batches import completed_batches
 from mlops_lib.services import Services
 from mlops_lib.settings import REPO_ROOT, Settings
 from mlops_lib.spec import PipelineSpec, load_spec
-from mlops_lib.training import predict
-from mlops_lib.versioning import DataVersion
-from tests.support import fresh_buckets
+from mlops_lib.steps import dataset, decide, evaluate, ingest, plan, reports, train
+from mlops_lib.steps.planning import RunContext
+from mlops_lib.stores import s3io
+from mlops_lib.stores.versioning import DataVersion
+from mlops_lib.training.trainer import predict
+from tests.support import fresh_buckets, migrated
 
 pytestmark = pytest.mark.integration
 
@@ -42,19 +44,19 @@ def _cycle(svc: Services, spec: PipelineSpec, s3: Any, seed: int) -> dict[str, A
                                               spec.source.completion_rule)
                  if b.batch_id == batch_id)
     ingest_run_id = f"ingest__{uuid.uuid4().hex[:8]}"
-    steps.register_batch(svc, spec, batch, ingest_run_id)
-    steps.validate(svc, spec, batch, ingest_run_id)
+    ingest.register_batch(svc, spec, batch, ingest_run_id)
+    ingest.validate(svc, spec, batch, ingest_run_id)
     dag_run_id = f"manual__{uuid.uuid4().hex[:8]}"
-    plan = steps.plan_training(svc, spec, RunContext(
+    planned = plan.plan_training(svc, spec, RunContext(
         dag_run_id=dag_run_id, run_type="manual", triggered_by="tester",
         params={"reason": "multiclass test", "batches": [batch_id]}))
-    version = steps.version_dataset(svc, spec, plan, dag_run_id)
-    trained = steps.train(svc, spec, version, dag_run_id, plan["trigger"])
-    evaluation = steps.evaluate(svc, spec, version, trained, plan["champion"], dag_run_id)
-    reports = steps.build_reports(svc, spec, version, trained, plan["champion"], dag_run_id)
-    decision = steps.decide(svc, spec, plan, evaluation, reports, dag_run_id)
-    return {"plan": plan, "version": version, "trained": trained, "evaluation": evaluation,
-            "decision": decision}
+    version = dataset.version_dataset(svc, spec, planned, dag_run_id)
+    trained = train.train(svc, spec, planned, version, dag_run_id)
+    evaluation = evaluate.evaluate(svc, spec, version, trained, planned.champion, dag_run_id)
+    built = reports.build_reports(svc, spec, version, trained, planned.champion, dag_run_id)
+    decision = decide.decide(svc, spec, planned, evaluation, built, dag_run_id)
+    return {"plan": asdict(planned), "version": asdict(version), "trained": asdict(trained),
+            "evaluation": asdict(evaluation), "decision": asdict(decision)}
 
 
 def test_multiclass_pipeline_first_model_then_challenger(
@@ -63,7 +65,7 @@ def test_multiclass_pipeline_first_model_then_challenger(
     landing, artifacts = fresh_buckets(s3, monkeypatch)
     svc = Services(Settings.from_env({
         "CT_HOME": str(tmp_path / "home"), "CT_S3_ENDPOINT_URL": s3_endpoint,
-        "CT_STORE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+        "CT_STORE_URL": migrated(f"sqlite:///{tmp_path / 'store.db'}"),
         "MLFLOW_TRACKING_URI": mlflow_server, "CT_ARTIFACT_BUCKET": artifacts}))
     base = load_spec(SPEC)
     spec = replace(base, name=f"tiers_{uuid.uuid4().hex[:6]}",

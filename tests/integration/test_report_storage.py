@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from mlops_lib import steps
-from mlops_lib.reports import ReportFile
+from mlops_lib.reports.builders import ReportFile
 from mlops_lib.services import Services
 from mlops_lib.settings import Settings
-from mlops_lib.store import Store
+from mlops_lib.steps import reports as steps
+from mlops_lib.stores.store import Store
+from tests.support import migrated
 
 pytestmark = pytest.mark.integration
 
@@ -45,15 +46,16 @@ def test_reports_stored_per_run_and_a_retry_overwrites(s3: Any, tmp_path: Path) 
     s3.create_bucket(Bucket=bucket)
     svc = Services(Settings.from_env({"CT_HOME": str(tmp_path / "home"),
                                       "CT_ARTIFACT_BUCKET": bucket,
-                                      "CT_STORE_URL": f"sqlite:///{tmp_path / 'store.db'}"}))
+                                      "CT_STORE_URL": migrated(
+                                          f"sqlite:///{tmp_path / 'store.db'}")}))
     svc.s3 = s3  # type: ignore[misc] - a cached_property: the moto server's client
     registry = svc.registry = FakeRegistry()  # type: ignore[assignment,misc]
     spec = SimpleNamespace(name=PIPELINE)
     out_dir = tmp_path / "reports"
 
-    first = steps._store_reports(svc, spec, "run-1", out_dir,  # type: ignore[arg-type]
+    first = steps.store_reports(svc, spec, "run-1", out_dir,  # type: ignore[arg-type]
                                  write_reports(out_dir, "first try"), RUN_ID)
-    retry = steps._store_reports(svc, spec, "run-1", out_dir,  # type: ignore[arg-type]
+    retry = steps.store_reports(svc, spec, "run-1", out_dir,  # type: ignore[arg-type]
                                  write_reports(out_dir, "second try"), RUN_ID)
 
     expected = {name: f"s3://{bucket}/{FOLDER}{name}"

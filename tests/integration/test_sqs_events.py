@@ -21,8 +21,8 @@ isolate_airflow_home()  # before the first Airflow import
 
 from ct_airflow.assets import landing_asset, landing_trigger  # noqa: E402
 
-from mlops_lib import devstack  # noqa: E402
-from mlops_lib.s3_events import batch_ids, ensure_notifications, parse_messages  # noqa: E402
+from mlops_dev import devstack  # noqa: E402
+from mlops_lib.landing.s3_events import batch_ids, ensure_notifications, parse_messages  # noqa: E402
 from mlops_lib.settings import Settings  # noqa: E402
 from mlops_lib.spec import PipelineSpec, Source, TriggerConfig  # noqa: E402
 from tests.support import EXAMPLE_SPEC, free_port  # noqa: E402
@@ -198,7 +198,7 @@ def test_stack_on_moto_wires_events_pipelines(tmp_path: Path) -> None:
     try:
         devstack.start_s3(cfg, echo=said.append)
         devstack.start_s3(cfg, echo=said.append)  # already running: wiring is idempotent
-        s3, sqs = devstack._client(cfg, "s3"), devstack._client(cfg, "sqs")
+        s3, sqs = devstack.aws_client(cfg, "s3"), devstack.aws_client(cfg, "sqs")
         url = Settings.from_env(cfg.service_env()).sqs_queue_url("ct-credit-default-landing")
         s3.put_object(Bucket="ct-landing", Key=f"{PREFIX}b1/part-0.parquet", Body=b"x")
         s3.put_object(Bucket="ct-landing", Key=f"{PREFIX}b1/_SUCCESS", Body=b"")

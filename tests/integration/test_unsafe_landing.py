@@ -13,15 +13,17 @@ from typing import Any
 
 import pytest
 
-from mlops_lib import datagen, s3io, steps
-from mlops_lib.batches import BatchRef, completed_batches
-from mlops_lib.keys import unsafe_key_reason
-from mlops_lib.manifest import build_manifest
+from mlops_dev import datagen
+from mlops_lib.landing.batches import BatchRef, completed_batches
+from mlops_lib.landing.keys import unsafe_key_reason
+from mlops_lib.landing.manifest import build_manifest
 from mlops_lib.services import Services
 from mlops_lib.settings import Settings
 from mlops_lib.spec import PipelineSpec
-from mlops_lib.validation import BatchRejected, ReasonCode
-from tests.support import fresh_buckets
+from mlops_lib.steps import ingest as steps
+from mlops_lib.stores import s3io
+from mlops_lib.validation.reasons import BatchRejected, ReasonCode
+from tests.support import fresh_buckets, migrated
 
 pytestmark = pytest.mark.integration
 
@@ -111,7 +113,8 @@ def landing(spec: PipelineSpec, s3: Any, s3_endpoint: str, tmp_path: Path,
     bucket, artifacts = fresh_buckets(s3, monkeypatch)
     svc = Services(Settings.from_env({
         "CT_HOME": str(tmp_path / "home"), "CT_S3_ENDPOINT_URL": s3_endpoint,
-        "CT_STORE_URL": f"sqlite:///{tmp_path / 'store.db'}", "CT_ARTIFACT_BUCKET": artifacts}))
+        "CT_STORE_URL": migrated(f"sqlite:///{tmp_path / 'store.db'}"),
+        "CT_ARTIFACT_BUCKET": artifacts}))
     svc.__dict__["s3"] = s3
     return Landing(svc, replace(spec, source=replace(spec.source, bucket=bucket)), s3, bucket)
 
@@ -219,7 +222,7 @@ def test_a_manifest_at_the_limit_is_read_and_the_batch_accepted(landing: Landing
     run_id = "ingest__manifest_ok"
     steps.register_batch(landing.svc, landing.spec, batch, run_id)
     result = steps.validate(landing.svc, landing.spec, batch, run_id)
-    assert result["rows"] == 300
+    assert result.rows == 300
     assert landing.svc.store.get_batch(landing.spec.name, "b-manifest-ok").status == "accepted"
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from dvc.exceptions import DvcException
 
-from mlops_lib.versioning import DatasetVersioner, DataVersion
+from mlops_lib.stores.versioning import DatasetVersioner, DataVersion
 
 pytestmark = pytest.mark.integration
 

@@ -1,5 +1,5 @@
 """Human approval of a promotion (`promotion: manual`): the answer of Airflow's HITL approval
-task turned into the recorded decision (mlops_lib.approval), and `steps.decide` recording it
+task turned into the recorded decision (evaluation.approval), and `steps.decide` recording it
 with the approver, on a real store and a fake registry."""
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from mlops_lib import steps
-from mlops_lib.approval import (
+from mlops_lib.evaluation.approval import (
     APPROVE,
     REJECT,
     ApprovalOutcome,
@@ -23,7 +22,10 @@ from mlops_lib.approval import (
     render_summary,
 )
 from mlops_lib.spec import PipelineSpec
-from mlops_lib.store import Store
+from mlops_lib.steps.decide import decide, run_actor
+from mlops_lib.steps.records import Evaluation, ReportSet, TrainingPlan
+from mlops_lib.stores.store import Store
+from tests.support import migrated
 
 pytestmark = pytest.mark.unit
 
@@ -197,7 +199,7 @@ class FakeS3:
 
 @pytest.fixture
 def svc(tmp_path: Path) -> Iterator[Any]:
-    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    store = Store(migrated(f"sqlite:///{tmp_path / 'store.db'}"))
     yield SimpleNamespace(store=store, registry=FakeRegistry(), s3=FakeS3(),
                           settings=SimpleNamespace(artifact_bucket="art", s3_endpoint_url=None,
                                                    mlflow_tracking_uri="http://mlflow"))
@@ -213,14 +215,21 @@ def first_model() -> dict[str, Any]:
 PLAN = {"trigger": {"type": "arrival"}, "may_promote": True}
 
 
+def decide_inputs() -> tuple[TrainingPlan, Evaluation, ReportSet]:
+    """PLAN, the first model's evaluation and REPORTS, as the records `decide` takes."""
+    return (TrainingPlan(trigger=PLAN["trigger"], batch_ids=("b1",), may_promote=True,
+                         dataset_key="b1", skip_reason=None, champion=None),
+            Evaluation(**first_model()), ReportSet(**REPORTS))
+
+
 def test_decide_promotes_an_approved_run_as_the_approver(svc: Any,
                                                          spec: PipelineSpec) -> None:
     manual = replace(spec, promotion="manual")
     outcome = ApprovalOutcome.from_response(response(APPROVE, user="ct_service"))
 
-    result = steps.decide(svc, manual, PLAN, first_model(), REPORTS, "run-1", approval=outcome)
+    result = decide(svc, manual, *decide_inputs(), "run-1", approval=outcome)
 
-    assert result["decision"] == "promote" and result["moved"]
+    assert result.decision == "promote" and result.moved
     champion = svc.store.get_champion(spec.name)
     assert champion is not None and champion.model_version == "3"
     [move] = svc.store.champion_moves(spec.name)
@@ -236,9 +245,9 @@ def test_decide_records_a_rejection_and_moves_nothing(svc: Any, spec: PipelineSp
     outcome = ApprovalOutcome.from_response(response(REJECT, user="bob",
                                                      params_input={"comment": "not now"}))
 
-    result = steps.decide(svc, manual, PLAN, first_model(), REPORTS, "run-1", approval=outcome)
+    result = decide(svc, manual, *decide_inputs(), "run-1", approval=outcome)
 
-    assert result["decision"] == "rejected" and not result["moved"]
+    assert result.decision == "rejected" and not result.moved
     assert svc.store.get_champion(spec.name) is None
     assert svc.store.champion_moves(spec.name) == []
     record = svc.store.get_decision(spec.name, "run-1")
@@ -248,9 +257,20 @@ def test_decide_records_a_rejection_and_moves_nothing(svc: Any, spec: PipelineSp
         "responded_at": "2026-11-24T01:30:00+00:00", "timed_out": False, "comment": "not now"}
 
 
+def test_a_manual_runs_move_is_audited_under_the_user_who_started_it(
+        svc: Any, spec: PipelineSpec) -> None:
+    plan, evaluated, reports = decide_inputs()
+    manual = replace(plan, trigger={"type": "manual", "user": "alice", "reason": "new data"})
+    assert decide(svc, spec, manual, evaluated, reports, "run-1").moved
+    assert [m["actor"] for m in svc.store.champion_moves(spec.name)] == ["alice"]
+    # a scheduled or arrival run's move is the pipeline's own
+    assert run_actor(plan) == "pipeline"
+    assert run_actor(replace(plan, trigger={"type": "manual", "user": None})) == "pipeline"
+
+
 def test_decide_in_auto_mode_needs_no_approval(svc: Any, spec: PipelineSpec) -> None:
-    result = steps.decide(svc, spec, PLAN, first_model(), REPORTS, "run-1")
-    assert result["decision"] == "promote" and result["moved"]
+    result = decide(svc, spec, *decide_inputs(), "run-1")
+    assert result.decision == "promote" and result.moved
     assert "approval" not in svc.store.get_decision(spec.name, "run-1").details
 
 
@@ -371,6 +391,7 @@ if __name__ == "__main__":
 '''
 
 
+@pytest.mark.integration  # runs Airflow (dag.test() in a fresh interpreter)
 def test_a_gate_that_keeps_asks_nobody_and_still_records(tmp_path: Path) -> None:
     """Through Airflow (`dag.test()`, fresh interpreter and metadata DB): the approval task
     skips itself when the gate keeps, and promote_champion still runs, with no answer."""
@@ -381,3 +402,56 @@ def test_a_gate_that_keeps_asks_nobody_and_still_records(tmp_path: Path) -> None
     assert out["states"]["approve_promotion"] == "skipped"
     assert out["states"]["promote_champion"] == "success"
     assert out["promoted"] == {"decision": "keep", "approval": None}
+
+
+class TriedApi:
+    """Airflow's answers per earlier try of the approval task (None: that try's is gone)."""
+
+    def __init__(self, tries: dict[int, dict[str, Any] | None]) -> None:
+        self.tries, self.asked = tries, []
+
+    def hitl_detail_of_try(self, dag_id: str, run_id: str, task_id: str, try_number: int, *,
+                           map_index: int = -1) -> dict[str, Any]:
+        self.asked.append(try_number)
+        detail = self.tries[try_number]
+        if detail is None:
+            raise OSError("HTTP Error 404: Not Found")
+        return detail
+
+
+ANSWERED = {"response_received": True, "chosen_options": [APPROVE],
+            "params_input": {"comment": "ok"}, "responded_at": "2026-12-05T02:00:00Z",
+            "responded_by_user": {"id": "ann", "name": "ann"}}
+UNANSWERED = {"response_received": False, "chosen_options": None}
+
+
+def test_a_retry_takes_the_answer_an_earlier_try_got() -> None:
+    from ct_airflow.approval import earlier_answer
+
+    api = TriedApi({1: ANSWERED, 2: UNANSWERED})
+    event = earlier_answer(api, "ct_p", "run-1", "approve_promotion", 3, log=lambda _: None)
+    assert api.asked == [2, 1]  # newest first
+    assert event is not None and event["chosen_options"] == [APPROVE]
+    assert event["responded_at"] == datetime(2026, 12, 5, 2, 0, tzinfo=UTC)
+    assert event["responded_by_user"]["name"] == "ann" and event["timedout"] is False
+
+    assert earlier_answer(TriedApi({1: None, 2: UNANSWERED}), "ct_p", "run-1",
+                          "approve_promotion", 3, log=lambda _: None) is None
+
+
+def test_the_operator_on_a_retry_does_not_ask_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    op = approval_operator()
+    import ct_airflow.tasks
+    from airflow.providers.standard.operators import hitl
+
+    asked: list[Any] = []
+    monkeypatch.setattr(hitl, "upsert_hitl_detail", lambda **kw: asked.append(kw))
+    monkeypatch.setattr(ct_airflow.tasks, "rest_api", lambda: TriedApi({1: ANSWERED}))
+    ti = SimpleNamespace(id="ti-1", try_number=2, dag_id="ct_credit_default", run_id="run-1",
+                         task_id="approve_promotion", map_index=-1)
+
+    returned = op.execute({"ti": ti, "task_instance": ti, "task": op})
+
+    assert asked == []  # no second question
+    outcome = ApprovalOutcome.from_response(returned)
+    assert (outcome.status, outcome.user) == ("approved", "ann")

@@ -6,14 +6,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mlops_lib.batches import (
+from mlops_lib.landing.batches import (
     BatchRef,
     Completion,
     ObjectInfo,
     completed_batches,
     new_batches,
 )
-from mlops_lib.validation import BatchRejected, ReasonCode, read_batch
+from mlops_lib.validation.reading import read_batch
+from mlops_lib.validation.reasons import BatchRejected, ReasonCode
 
 pytestmark = pytest.mark.unit
 

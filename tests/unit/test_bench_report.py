@@ -107,3 +107,40 @@ def test_events_mode_is_judged_on_the_watcher_event(report: ModuleType) -> None:
     line = next(line for line in report.DOC.read_text().splitlines()
                 if "AssetWatcher event (events" in line)
     assert "0.51 s (the ingest run's listing succeeds at 1.51 s)" in line and "| yes |" in line
+
+
+def test_start_up_and_small_batch_rows_compare_before_with_after(report: ModuleType) -> None:
+    task = {"before": {"cpu_s": 3.5}, "after": {"cpu_s": 1.9}}
+    _write(report, "task_startup.json", {
+        "at": "2026-12-04", "machine": MACHINE, "before_commit": "0c869c4", "goal_cpu_s": 3.0,
+        "floor": {"airflow.sdk": {"cpu_s": 1.6}},
+        "tasks": {"register_batch": task, "plan_training": {"before": {"cpu_s": 3.4},
+                                                             "after": {"cpu_s": 3.2}}}})
+    small = {"when": "2026-12-04", "machine": MACHINE, "rows": 2000, "batches": [{}, {}, {}]}
+    _write(report, "stack_small_before.json", {**small, "drop_to_decision_s": {"median": 46.9}})
+    _write(report, "stack_small_after.json", {**small, "drop_to_decision_s": {"median": 19.5}})
+    report.main([])
+    lines = report.DOC.read_text().splitlines()
+    startup = next(line for line in lines if "light task start-up" in line)
+    assert "register_batch 3.5 → 1.9 s" in startup and "plan_training 3.4 → 3.2 s" in startup
+    assert "| **no** |" in startup  # one task above the 3 s goal fails the row
+    small_row = next(line for line in lines if "2,000-row batches, median of 3" in line)
+    assert "46.9 s → 19.5 s" in small_row and "| yes |" in small_row
+
+
+def test_scoring_is_judged_on_throughput_and_the_larger_part_s_peak(
+        report: ModuleType) -> None:
+    _write(report, "scoring.json", {
+        "when": "2026-12-04T19:00:00", "machine": MACHINE, "features": 28, "rounds": 150,
+        "goal_ratio": 0.9,
+        "throughput": {"rows": 1_000_000, "ratio_throughput": 0.93, "same_scores": True,
+                       "rows_per_s": {"service": 150_000, "bare": 161_290}},
+        "memory": {"rows": 10_000_000, "goal_peak_gib": 3.0,
+                   "score": {"peak_rss_mib": 1900}, "validate": {"peak_rss_mib": 3500}}})
+    report.main([])
+    lines = report.DOC.read_text().splitlines()
+    speed = next(line for line in lines if "chunked scorer / bare" in line)
+    assert "0.93× throughput (150,000 vs 161,290 rows/s), same scores: yes" in speed
+    assert "| yes |" in speed
+    peak = next(line for line in lines if "peak RSS of a 10,000,000-row batch" in line)
+    assert "scoring 1.9 GiB, contract check 3.4 GiB" in peak and "| **no** |" in peak

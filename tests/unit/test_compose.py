@@ -1,11 +1,13 @@
-"""docker-compose.yaml, Dockerfile and docker/postgres-init.sql describe one consistent stack.
+"""docker-compose.yaml, Dockerfile and docker/postgres-init.sh describe one consistent stack.
 
 Docker itself is not needed: the compose file is validated against the Compose Specification
-schema and then read as data, so the checks are about what the services would actually get.
+schema and then read as data, so the checks are about what the services would actually get,
+with the secrets a user's .env would hold (compose has no default for any of them).
 """
 
 from __future__ import annotations
 
+import configparser
 import json
 import re
 import subprocess
@@ -25,7 +27,8 @@ pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yaml"
 DOCKERFILE = REPO / "Dockerfile"
-POSTGRES_INIT = REPO / "docker" / "postgres-init.sql"
+POSTGRES_INIT = REPO / "docker" / "postgres-init.sh"
+ENV_EXAMPLE = REPO / ".env.example"
 
 AIRFLOW_INIT = "airflow-init"
 AIRFLOW_DAEMONS = {
@@ -51,12 +54,33 @@ CT_ENV = [
 MINIO_ENDPOINT = "http://minio:9000"
 BUCKETS = ("ct-landing", "ct-artifacts")
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
+# `$${X}` is the container's own variable, not one compose resolves.
+_VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 
 
-def interpolate(value: object) -> str:
-    """Resolve compose `${VAR}` / `${VAR:-default}` as if no variable were set (the defaults)."""
-    return _VAR.sub(lambda m: m.group(2) or "", str(value)).replace("$$", "$")
+def example_secrets() -> dict[str, str]:
+    """The variables .env.example asks for, each with a value as a user's .env would have."""
+    names = re.findall(r"^([A-Z][A-Z0-9_]*)=", ENV_EXAMPLE.read_text(), re.M)
+    return {name: f"s3cret{name.lower().replace('_', '')}" for name in names}
+
+
+SECRETS = example_secrets()
+
+
+def interpolate(value: object, env: dict[str, str] | None = None) -> str:
+    """Resolve compose `${VAR}`, `${VAR:-default}` and `${VAR:?error}` as compose would with
+    `env` (default: the secrets of .env.example, and no other variable set)."""
+    env = SECRETS if env is None else env
+
+    def resolve(m: re.Match[str]) -> str:
+        name, op, arg = m.groups()
+        if env.get(name):
+            return env[name]
+        if op and op.endswith("?"):
+            raise KeyError(f"compose would refuse to start: {arg}")
+        return arg or ""
+
+    return _VAR.sub(resolve, str(value)).replace("$$", "$")
 
 
 def env_of(service: dict) -> dict[str, str]:
@@ -78,7 +102,7 @@ def command_text(service: dict) -> str:
 
 def command_args(service: dict) -> list[str]:
     command = service.get("command")
-    return command.split() if isinstance(command, str) else [str(c) for c in command]
+    return command.split() if isinstance(command, str) else [interpolate(c) for c in command]
 
 
 @pytest.fixture(scope="module")
@@ -225,27 +249,34 @@ def test_airflow_services_share_secrets(services: dict[str, dict]) -> None:
 def test_databases_in_urls_are_created_by_the_postgres_init_script(
     services: dict[str, dict],
 ) -> None:
-    sql = POSTGRES_INIT.read_text()
+    script = POSTGRES_INIT.read_text()
+    postgres_env = env_of(services["postgres"])
     mounts = [str(v) for v in services["postgres"].get("volumes", [])]
     assert any(
-        m.startswith("./docker/postgres-init.sql:/docker-entrypoint-initdb.d/") for m in mounts
+        m.startswith("./docker/postgres-init.sh:/docker-entrypoint-initdb.d/") for m in mounts
     ), mounts
 
     mlflow_args = command_args(services["mlflow"])
     urls = [
         env_of(services["airflow-scheduler"])["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
         env_of(services["airflow-scheduler"])["CT_STORE_URL"],
-        mlflow_args[mlflow_args.index("--backend-store-uri") + 1],
+        interpolate(mlflow_args[mlflow_args.index("--backend-store-uri") + 1]),
     ]
     for raw in urls:
         url = make_url(raw)
         assert url.host == "postgres" and url.port in (None, 5432), raw
+        # CREATE USER <user> WITH PASSWORD :'<psql var>', the var set from the env var that
+        # the postgres service gets, and whose value is the URL's password.
+        create = re.search(
+            rf"CREATE\s+USER\s+{url.username}\s+WITH\s+PASSWORD\s+:'(\w+)'", script, re.I)
+        assert create, f"postgres-init.sh does not create user {url.username}"
+        var = re.search(rf'-v\s+{create.group(1)}="\$(\w+)"', script)
+        assert var and postgres_env.get(var.group(1)) == url.password, (
+            f"user {url.username}: the init script's password is not the URL's")
         assert re.search(
-            rf"CREATE\s+USER\s+{url.username}\s+WITH\s+PASSWORD\s+'{url.password}'", sql, re.I
-        ), f"postgres-init.sql does not create user {url.username} with the URL's password"
-        assert re.search(
-            rf"CREATE\s+DATABASE\s+{url.database}\s+OWNER\s+{url.username}\b", sql, re.I
-        ), f"postgres-init.sql does not create database {url.database} for {url.username}"
+            rf"CREATE\s+DATABASE\s+{url.database}\s+OWNER\s+{url.username}\b", script, re.I
+        ), f"postgres-init.sh does not create database {url.database} for {url.username}"
+    assert POSTGRES_INIT.stat().st_mode & 0o111, "the postgres image runs *.sh if executable"
 
 
 def test_published_ports_bind_localhost_only(services: dict[str, dict]) -> None:
@@ -303,6 +334,27 @@ def test_mlflow_stores_artifacts_in_minio(services: dict[str, dict]) -> None:
     assert mlflow.get("image") == services["airflow-scheduler"].get("image")
 
 
+
+def test_the_project_store_is_upgraded_once_before_airflow_starts(
+    services: dict[str, dict],
+) -> None:
+    """`mlops store upgrade` runs in a one-shot service on the store Airflow's tasks use; tasks
+    never create tables (a `Store` does no DDL), so the daemons wait for it."""
+    init = services["store-init"]
+    assert init.get("entrypoint") == ["mlops"] and command_args(init) == ["store", "upgrade"]
+    assert init.get("restart") == "no"
+    assert init.get("image") == services["airflow-scheduler"].get("image")
+    assert env_of(init)["CT_STORE_URL"] == env_of(services["airflow-scheduler"])["CT_STORE_URL"]
+    assert init["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in AIRFLOW_DAEMONS:
+        depends = services[name].get("depends_on") or {}
+        assert depends.get("store-init", {}).get("condition") == (
+            "service_completed_successfully"), f"{name} must wait for store-init"
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["mlops"] == "mlops_dev.cli:main"
+    copied = re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)\s", DOCKERFILE.read_text(), re.M)
+    assert {"mlops_lib", "mlops_dev", "sql"} <= set(copied), copied  # sql/migrations ships
+
 def test_dockerfile_airflow_matches_the_locked_airflow_version() -> None:
     froms = re.findall(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), re.M | re.I)
     assert froms, "Dockerfile has no FROM"
@@ -317,3 +369,72 @@ def test_dockerfile_airflow_matches_the_locked_airflow_version() -> None:
     )
     major, minor = map(int, match.group(2).split("."))
     assert (3, 11) <= (major, minor) < (3, 13), "image Python outside requires-python"
+
+
+def test_no_secret_has_a_default_and_each_comes_from_dot_env() -> None:
+    """Every secret compose uses is `${VAR:?...}` (compose stops with that message when the
+    user's .env lacks it), .env.example lists exactly those, and no well-known value is left."""
+    text = COMPOSE_FILE.read_text()
+    required = {m.group(1) for m in _VAR.finditer(text) if m.group(2) == ":?"}
+    assert required == set(SECRETS), f"compose requires {sorted(required)}; " \
+        f".env.example lists {sorted(SECRETS)}"
+    for m in _VAR.finditer(text):
+        if m.group(1) in SECRETS:
+            assert m.group(2) == ":?" and ".env.example" in m.group(3), m.group(0)
+    with pytest.raises(KeyError, match="set MLFLOW_ADMIN_PASSWORD in .env, see .env.example"):
+        interpolate(text, {k: v for k, v in SECRETS.items() if k != "MLFLOW_ADMIN_PASSWORD"})
+    assert re.findall(r"^[A-Z][A-Z0-9_]*=(.+)$", ENV_EXAMPLE.read_text(), re.M) == [], \
+        ".env.example must not hold values: copied unchanged, compose has to refuse it"
+    for known in ("change-me", "ctminio-secret", ":airflow@", ":mlflow@", ":ct@",
+                  "POSTGRES_PASSWORD: postgres", "password1234"):
+        assert known not in text, known
+    assert "/.env" in (REPO / ".gitignore").read_text().splitlines()
+
+
+def test_the_documented_line_makes_a_dot_env_with_every_secret(tmp_path: Path) -> None:
+    readme_lines = [line.strip() for line in (REPO / "README.md").read_text().splitlines()
+                    if line.strip().endswith("> .env")]
+    example_lines = [line.lstrip("# ").strip() for line in ENV_EXAMPLE.read_text().splitlines()
+                     if line.strip().endswith("> .env")]
+    assert readme_lines and readme_lines == example_lines, (readme_lines, example_lines)
+    (tmp_path / ".env.example").write_text(ENV_EXAMPLE.read_text())
+    subprocess.run(["sh", "-c", readme_lines[0].replace("python3", sys.executable, 1)],
+                   cwd=tmp_path, check=True, timeout=60)
+    made = dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", (tmp_path / ".env").read_text(), re.M))
+    assert set(made) == set(SECRETS)
+    assert all(re.fullmatch(r"[0-9a-f]{48}", v) for v in made.values()), made
+    assert len(set(made.values())) == len(made), "two secrets got the same value"
+    interpolate(COMPOSE_FILE.read_text(), made)  # nothing missing
+
+
+def test_mlflow_runs_basic_auth_and_the_tasks_log_in_as_its_service_account(
+    services: dict[str, dict], compose: dict,
+) -> None:
+    mlflow = services["mlflow"]
+    args = command_args(mlflow)
+    assert args[args.index("--app-name") + 1] == "basic-auth"
+    env = env_of(mlflow)
+    assert env["MLFLOW_AUTH_ADMIN_PASSWORD"] == SECRETS["MLFLOW_ADMIN_PASSWORD"]
+    assert env["MLFLOW_FLASK_SERVER_SECRET_KEY"] == SECRETS["MLFLOW_FLASK_SECRET_KEY"]
+    mounts = dict(str(v).split(":")[1::-1] for v in mlflow.get("volumes", []))
+    ini = REPO / mounts[env["MLFLOW_AUTH_CONFIG_PATH"]]
+    auth = configparser.ConfigParser()
+    auth.read(ini)
+    assert auth["mlflow"]["default_permission"] == "READ"
+    assert "admin_password" not in auth["mlflow"], "the admin password belongs in .env"
+    auth_db = make_url(auth["mlflow"]["database_uri"]).database or ""
+    volumes = compose.get("volumes") or {}
+    assert any(auth_db.startswith(target + "/") and source in volumes
+               for target, source in mounts.items()), \
+        f"MLflow's user database {auth_db} is not on a named volume (mounts: {mounts})"
+
+    init = services["mlflow-init"]
+    init_env = env_of(init)
+    assert init["depends_on"]["mlflow"]["condition"] == "service_healthy"
+    assert init_env["MLFLOW_AUTH_ADMIN_PASSWORD"] == env["MLFLOW_AUTH_ADMIN_PASSWORD"]
+    for name in AIRFLOW_DAEMONS:
+        task_env = env_of(services[name])
+        assert (task_env["MLFLOW_TRACKING_USERNAME"], task_env["MLFLOW_TRACKING_PASSWORD"]) == (
+            init_env["MLFLOW_TRACKING_USERNAME"], init_env["MLFLOW_TRACKING_PASSWORD"])
+        depends = services[name]["depends_on"]
+        assert depends["mlflow-init"]["condition"] == "service_completed_successfully", name

@@ -4,10 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from mlops_dev.datagen import generate_batch, to_file_bytes
 from mlops_lib.cli import main
-from mlops_lib.datagen import generate_batch, to_file_bytes
 from mlops_lib.spec import PipelineSpec, load_spec
-from mlops_lib.validation import read_batch, validate_batch
+from mlops_lib.validation.checks import validate_batch
+from mlops_lib.validation.reading import read_batch
 
 pytestmark = pytest.mark.unit
 
@@ -68,3 +69,20 @@ def test_a_text_target_with_a_few_labels_is_inferred_as_multiclass(
     assert (inferred.metric.name, inferred.metric.direction) == ("log_loss", "minimize")
     assert inferred.contract.min_rows_per_class is not None
     assert validate_batch(reference, inferred, batch_id="ref").passed
+
+
+def test_labels_that_are_equal_as_text_are_inferred_once(tmp_path: Path) -> None:
+    import pandas as pd
+    import yaml
+
+    from mlops_lib.spec.infer import infer_spec
+
+    frame = pd.DataFrame({"code": pd.Series([1, "1", "2", "yes"] * 30, dtype=object),
+                          "y": [0, 1] * 60})
+    spec_file = tmp_path / "mixed.yaml"
+    spec_file.write_text(yaml.safe_dump(infer_spec(frame, name="mixed", target="y")))
+    inferred = load_spec(spec_file)
+    code = inferred.features[0]
+    assert code.dtype == "category" and code.categories == ("1", "2", "yes")  # "yes" quoted
+    # 116 of 120 rows repeat an earlier one: twice that share is capped at 1, a valid share
+    assert inferred.contract.max_duplicate_share == 1.0

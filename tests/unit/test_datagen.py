@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_lib.datagen import generate_batch, to_file_bytes
+from mlops_dev.datagen import generate_batch, to_file_bytes
 from mlops_lib.spec import MetricPolicy, PipelineSpec
-from mlops_lib.validation import conform, read_batch, validate_batch
+from mlops_lib.validation.checks import validate_batch
+from mlops_lib.validation.conform import conform
+from mlops_lib.validation.reading import read_batch
 
 pytestmark = pytest.mark.unit
 

@@ -10,9 +10,9 @@ import pytest
 from scipy import stats
 from scipy.spatial import distance
 
-from mlops_lib import drift
-from mlops_lib.datagen import generate_batch
-from mlops_lib.drift import DriftPolicy, DriftResult, compute, evaluate
+from mlops_dev.datagen import generate_batch
+from mlops_lib.monitoring import drift, drift_numeric
+from mlops_lib.monitoring.drift import DriftResult, compute
 from mlops_lib.spec import Feature, MetricPolicy, PipelineSpec, Source
 
 pytestmark = pytest.mark.unit
@@ -110,11 +110,11 @@ def test_scale_change_is_detected() -> None:
 def test_wasserstein_is_exact(n: int, m: int, integer_grid: bool,
                               monkeypatch: pytest.MonkeyPatch) -> None:
     if integer_grid:
-        monkeypatch.setattr(drift, "_FLOAT_GRID_LIMIT", 0.0)
+        monkeypatch.setattr(drift_numeric, "_FLOAT_GRID_LIMIT", 0.0)
     rng = np.random.default_rng(n * 31 + m)
     r = np.sort(rng.normal(size=n))
     c = np.sort(np.round(rng.normal(0.3, 1.5, size=m), 1))  # ties too
-    assert drift._wasserstein_sorted(r, c) == pytest.approx(stats.wasserstein_distance(r, c),
+    assert drift_numeric.wasserstein_sorted(r, c) == pytest.approx(stats.wasserstein_distance(r, c),
                                                             rel=1e-12, abs=1e-15)
 
 
@@ -277,7 +277,6 @@ def test_empty_and_all_null_columns_are_not_compared_and_do_not_crash() -> None:
             assert f.psi is None and f.js is None and f.wasserstein is None
             assert "not compared" in f.note
     assert result.feature("x").null_share == 1.0 and result.feature("c").null_share == 1.0
-    assert evaluate(result, DriftPolicy(share_drifted_threshold=0.1)) == (False, [])
 
 
 def test_inputs_are_not_modified() -> None:
@@ -322,47 +321,10 @@ def test_dataset_share_and_list(four_features: DriftResult) -> None:
     assert (r.n_compared, r.n_drifted, r.share_drifted) == (4, 1, 0.25)
 
 
-def test_policy_share_threshold(four_features: DriftResult) -> None:
-    crossed, reasons = evaluate(four_features, DriftPolicy(share_drifted_threshold=0.25))
-    assert crossed and len(reasons) == 1
-    assert "share of drifted features 0.25 >= 0.25" in reasons[0] and "a" in reasons[0]
-    assert evaluate(four_features, DriftPolicy(share_drifted_threshold=0.3)) == (False, [])
-    assert evaluate(four_features, DriftPolicy()) == (False, [])  # default: Evidently's 0.5
-
-
-def test_policy_named_feature_psi_threshold(four_features: DriftResult) -> None:
-    a_psi = four_features.feature("a").psi
-    assert a_psi is not None
-    policy = DriftPolicy(share_drifted_threshold=None, psi_thresholds={"a": a_psi - 0.01})
-    crossed, reasons = evaluate(four_features, policy)
-    assert crossed and reasons == [f"feature 'a' PSI {a_psi:.3f} >= {a_psi - 0.01:.3f}"]
-    high = DriftPolicy(share_drifted_threshold=None, psi_thresholds={"a": a_psi + 0.01, "b": 0.2})
-    assert evaluate(four_features, high) == (False, [])
-    both = DriftPolicy(share_drifted_threshold=0.2, psi_thresholds={"a": 0.1})
-    assert len(evaluate(four_features, both)[1]) == 2
-    with pytest.raises(ValueError, match="not compared"):
-        evaluate(four_features, DriftPolicy(psi_thresholds={"zz": 0.1}))
-
-
-def test_policy_method_and_threshold_re_judge_the_features(four_features: DriftResult) -> None:
-    # With a 0.05 Wasserstein threshold "b" (W ~0.07) drifts too: 2 of 4.
-    loose = DriftPolicy(share_drifted_threshold=0.5, threshold=0.05)
-    crossed, reasons = evaluate(four_features, loose)
-    assert crossed and "(2/4: a, b)" in reasons[0]
+def test_verdict_re_judges_a_feature_under_another_method(four_features: DriftResult) -> None:
     method, score, limit, drifted = drift.verdict(four_features.feature("b"), "psi", 0.25)
     assert (method, limit, drifted) == ("psi", 0.25, False)
     assert score == four_features.feature("b").psi
-
-
-def test_policy_from_dict_and_validation() -> None:
-    p = DriftPolicy.from_dict({"share_drifted": 0.3, "psi": {"income": 0.25}, "method": "psi",
-                               "threshold": 0.2})
-    assert p == DriftPolicy(0.3, {"income": 0.25}, "psi", 0.2)
-    assert DriftPolicy.from_dict({}) == DriftPolicy()
-    for bad in ({"share_drifted": 0}, {"share_drifted": 1.5}, {"psi": {"x": -1}},
-                {"method": "ks"}, {"threshold": 0}, {"cooldown": 3}):
-        with pytest.raises(ValueError):
-            DriftPolicy.from_dict(bad)
 
 
 def test_to_dict_is_json_and_round_trips(four_features: DriftResult) -> None:
@@ -385,7 +347,7 @@ def evidently_verdicts(reference: pd.DataFrame, current: pd.DataFrame,
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    from mlops_lib.reports import drift_summary
+    from mlops_lib.reports.builders import drift_summary
 
     cols = [f.name for f in spec.features if f.dtype != "datetime"]
     numeric = [f.name for f in spec.features if f.dtype in ("float", "int")]

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mlops_lib.drift_policy import (
+from mlops_lib.monitoring.drift_policy import (
     BatchDrift,
     DriftVerdict,
     drift_metrics_since_sql,
@@ -120,6 +120,9 @@ def test_inside_the_cooldown_is_not_crossed_and_says_until_when() -> None:
     assert not verdict.crossed
     until = (NOW + timedelta(minutes=40)).isoformat()
     assert verdict.reason.startswith(f"Cooldown until {until}")
+    # when, and since when, at a glance (the note of the monitor run shows this reason)
+    clock = (NOW + timedelta(minutes=40)).strftime("%H:%M UTC")
+    assert clock in verdict.reason and "cooldown 60 min" in verdict.reason, verdict.reason
     assert verdict.evidence["cooldown_until"] == until
     assert verdict.batch_ids == ("b1",)
 

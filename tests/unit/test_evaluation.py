@@ -1,4 +1,4 @@
-"""The promotion gate (mlops_lib.evaluation) and the metrics it reads (mlops_lib.metrics).
+"""The promotion gate (evaluation.gate) and the metrics it reads (evaluation.metrics).
 
 Everything here runs on small synthetic arrays: no services, no models. The synthetic concept is
 a latent score `s`; labels are drawn from sigmoid(2 s) and a "model" predicts sigmoid(s + noise),
@@ -16,14 +16,10 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from mlops_lib import metrics
-from mlops_lib.evaluation import (
-    Decision,
-    decide,
-    paired_bootstrap,
-    quantile_bins,
-    slice_columns,
-)
+from mlops_lib.evaluation import metrics
+from mlops_lib.evaluation.bootstrap import paired_bootstrap
+from mlops_lib.evaluation.gate import Decision, decide
+from mlops_lib.evaluation.slices import quantile_bins, slice_columns
 from mlops_lib.spec import MetricPolicy, SliceSpec
 
 pytestmark = pytest.mark.unit

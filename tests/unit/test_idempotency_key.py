@@ -4,9 +4,9 @@ from dataclasses import replace
 
 import pytest
 
-from mlops_lib import training
 from mlops_lib.spec import PipelineSpec
-from mlops_lib.steps import idempotency_key
+from mlops_lib.steps.train import idempotency_key
+from mlops_lib.training import trainer as training
 
 pytestmark = pytest.mark.unit
 

@@ -11,15 +11,18 @@ from typing import Any
 import pytest
 import yaml
 
-from mlops_lib import s3io, steps
-from mlops_lib.batches import BatchRef, ObjectInfo, completed_batches
-from mlops_lib.keys import hashed_name, safe_name, safe_segment, unsafe_key_reason
+from mlops_lib.landing.batches import BatchRef, ObjectInfo, completed_batches
+from mlops_lib.landing.keys import hashed_name, safe_name, safe_segment, unsafe_key_reason
 from mlops_lib.services import Services
 from mlops_lib.settings import Settings
 from mlops_lib.spec import DEFAULT_MAX_FILE_BYTES, PipelineSpec, SpecError, load_spec
-from mlops_lib.validation import BatchRejected, ReasonCode, check_csv_shape, read_batch
-from mlops_lib.versioning import _safe_ref
-from tests.support import EXAMPLE_SPEC
+from mlops_lib.steps import ingest as steps
+from mlops_lib.stores import s3io
+from mlops_lib.stores.versioning import _safe_ref
+from mlops_lib.validation.csv_shape import check_csv_shape
+from mlops_lib.validation.reading import read_batch
+from mlops_lib.validation.reasons import BatchRejected, ReasonCode
+from tests.support import EXAMPLE_SPEC, migrated
 
 pytestmark = pytest.mark.unit
 
@@ -109,7 +112,7 @@ def test_an_empty_batch_folder_name_is_kept() -> None:
     assert batch.marker_key == PREFIX + "/_SUCCESS"
 
 
-# --- steps.validate refuses on the listing, before any download --------------------------------
+# --- ingest.validate refuses on the listing, before any download --------------------------------
 
 
 class ListingOnlyS3:
@@ -135,6 +138,7 @@ class ListingOnlyS3:
 @pytest.fixture
 def svc(tmp_path: Path) -> Services:
     services = Services(Settings.from_env({"CT_HOME": str(tmp_path)}))
+    migrated(services.settings.store_url)
     services.__dict__["s3"] = ListingOnlyS3()  # a cached_property: set it on the instance
     return services
 
@@ -252,8 +256,8 @@ def test_other_csv_errors_stay_unreadable() -> None:
 
 
 def test_a_ragged_csv_in_a_manifest_batch_is_ragged_not_a_row_mismatch() -> None:
-    from mlops_lib.manifest import build_manifest
-    from mlops_lib.validation import check_manifest
+    from mlops_lib.landing.manifest import build_manifest
+    from mlops_lib.validation.manifest_check import check_manifest
 
     body = b"a,b\n1,2\n3\n4,5\n"
     manifest = build_manifest({"p.csv": body}, {"p.csv": 3})

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from mlops_lib.batches import BatchRef, ObjectInfo
-from mlops_lib.manifest import (
+from mlops_lib.landing.batches import BatchRef, ObjectInfo
+from mlops_lib.landing.manifest import (
     MANIFEST_INVALID,
     MANIFEST_MISMATCH,
     ManifestError,

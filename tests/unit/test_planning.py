@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_lib.planning import AssetEventInfo, Candidate, RunContext, describe, plan
 from mlops_lib.spec import TriggerConfig
+from mlops_lib.steps.planning import AssetEventInfo, Candidate, RunContext, describe, plan
 
 pytestmark = pytest.mark.unit
 

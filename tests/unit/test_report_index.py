@@ -7,18 +7,27 @@ from typing import Any
 
 import pytest
 
-from mlops_lib.report_index import (
+from mlops_lib.reports.index import (
     index_key,
     publish_index,
     render_index,
     report_key,
     run_folder,
+    scoring_report_run,
 )
-from mlops_lib.store import DecisionRecord
+from mlops_lib.stores.store import DecisionRecord, PredictionRecord
 
 pytestmark = pytest.mark.unit
 
 FOLDER = "s3://ct-artifacts/reports/credit_default/"
+SCORED = PredictionRecord(
+    pipeline="credit_default", batch_id="b-1", model_version="3", role="champion",
+    rows_scored=10, predictions_uri="s3://ct-artifacts/predictions/credit_default/b-1/"
+    "champion-v3.parquet", input_fingerprint="f", scored_at="2026-01-03T00:00:00+00:00")
+
+
+def scoring_uri(fmt: str) -> str:
+    return f"s3://ct-artifacts/predictions/credit_default/b-1/champion-v3.report.{fmt}"
 
 
 def decision(dag_run_id: str, created_at: str, *, decision: str = "keep",
@@ -31,7 +40,7 @@ def decision(dag_run_id: str, created_at: str, *, decision: str = "keep",
 
 
 def report(dag_run_id: str, kind: str, fmt: str) -> dict[str, Any]:
-    """A report row as `steps._store_reports` records it: the run's folder next to the index."""
+    """A report row as `steps.reports.store_reports` writes it: the run folder by the index."""
     key = report_key("credit_default", dag_run_id, f"{kind}.{fmt}")
     return {"pipeline": "credit_default", "dag_run_id": dag_run_id, "kind": kind, "format": fmt,
             "uri": f"s3://ct-artifacts/{key}"}
@@ -167,7 +176,13 @@ class FakeStore:
         return [decision("r1", "2026-01-01T00:00:00"), decision("r2", "2026-01-02T00:00:00")]
 
     def reports(self, pipeline: str, dag_run_id: str) -> list[dict[str, Any]]:
+        if dag_run_id == scoring_report_run(SCORED):
+            return [{"kind": "scoring_drift", "format": fmt, "uri": scoring_uri(fmt)}
+                    for fmt in ("html", "json")]
         return [report(dag_run_id, "data_drift", "html")]
+
+    def predictions(self, pipeline: str) -> list[PredictionRecord]:
+        return [SCORED]
 
     def get_training_run(self, pipeline: str, dag_run_id: str) -> dict[str, Any] | None:
         return self.runs[dag_run_id]
@@ -196,4 +211,32 @@ def test_publish_index_uploads_the_page_from_the_store() -> None:
         assert ("http://127.0.0.1:4566/ct-artifacts/reports/credit_default/"
                 + relative(run_id, "data_drift")) in hrefs
     assert "http://127.0.0.1:5000/#/experiments/9/runs/abc" in hrefs
+    # the scored batch: its predictions and its report, beside each other under predictions/
+    folder = "predictions/credit_default/b-1"
+    for name in ("champion-v3.parquet", "champion-v3.report.html"):
+        assert f"../../{folder}/{name}" in hrefs
+        assert f"http://127.0.0.1:4566/ct-artifacts/{folder}/{name}" in hrefs
+    assert f"../../{folder}/champion-v3.report.json" not in hrefs
     assert re.search(r"<title>[^<]*credit_default", page)
+
+
+def test_scored_batches_are_listed_escaped_and_only_when_there_are_some() -> None:
+    evil = PredictionRecord(
+        pipeline="p", batch_id="<b>", model_version="3", role="shadow", rows_scored=7,
+        predictions_uri="s3://other-bucket/x.parquet", input_fingerprint="f", scored_at="t")
+
+    page = render_index("p", [], {}, folder_uri=FOLDER, scored=[(evil, [])])
+
+    assert "<b>" not in page and "&lt;b&gt;" in page
+    assert [r for r in parse(page).rows if r] == [["t", "<b>", "v3", "shadow", "7",
+                                                   "predictions"]]
+    assert parse(page).hrefs == ["s3://other-bucket/x.parquet"]  # another bucket: as it is
+    assert "Scored batches" not in render_index("p", [], {}, folder_uri=FOLDER)
+
+
+def test_a_scoring_report_run_key_is_the_records_key_with_a_safe_batch_folder() -> None:
+    assert scoring_report_run(SCORED) == "scoring/b-1/champion-v3"
+    long_id = SimpleNamespace(batch_id="x/" * 150, role="shadow", model_version="12")
+    key = scoring_report_run(long_id)  # type: ignore[arg-type]
+    assert key.startswith("scoring/batch-") and key.endswith("/shadow-v12")
+    assert len(key) < 64

@@ -19,6 +19,8 @@ from airflow.sdk import DAG  # noqa: E402
 from airflow.sdk.execution_time.xcom import XCom  # noqa: E402
 from ct_airflow import links  # noqa: E402
 
+from mlops_lib.settings import Settings  # noqa: E402
+
 pytestmark = pytest.mark.unit
 
 TRACKING = "http://127.0.0.1:5000/"
@@ -38,10 +40,14 @@ class FakeStore:
         return None if self._mlflow_run_id is None else {"mlflow_run_id": self._mlflow_run_id}
 
 
-def services(reports: list[dict[str, Any]] | None = None, **kwargs: Any) -> Any:
+def services(reports: list[dict[str, Any]] | None = None, *, s3_endpoint: str | None = None,
+             **kwargs: Any) -> Any:
+    """On AWS (no S3 endpoint) by default: the reports are not served, MLflow shows them."""
+    settings = Settings.from_env({"MLFLOW_TRACKING_URI": TRACKING, "CT_HOME": "/nowhere",
+                                  **({"CT_S3_ENDPOINT_URL": s3_endpoint} if s3_endpoint else {})})
     return SimpleNamespace(store=FakeStore(reports or [], **kwargs),
                            registry=SimpleNamespace(experiment_id=lambda run_id: "7"),
-                           settings=SimpleNamespace(mlflow_tracking_uri=TRACKING))
+                           settings=settings)
 
 
 def page(name: str) -> str:
@@ -85,6 +91,21 @@ def test_without_reports_in_the_xcom_the_store_says_which() -> None:
         assert links.report_url(services(rows), "p", RUN_ID, returned) == page("data_drift.html")
 
 
+def test_where_the_bucket_is_served_the_link_is_the_report_itself() -> None:
+    """The local stack: the report opens as a full page, not in MLflow's cropped viewer."""
+    rows = [{"kind": "data_drift", "format": "html", "uri": DRIFT_URI},
+            {"kind": "data_summary", "format": "html", "uri": "s3://ct-artifacts/x/summary.html"}]
+    svc = services(rows, s3_endpoint="http://127.0.0.1:9000/")
+    returned = {"reports": {"data_drift.html": DRIFT_URI}}
+
+    assert links.report_url(svc, "p", RUN_ID, returned) == (
+        "http://127.0.0.1:9000/ct-artifacts/reports/p/manual__2026-01-01T00_00_00_00_00/"
+        "data_drift.html")
+    # a report the store does not know (yet) falls back to MLflow's page
+    assert links.report_url(services(s3_endpoint="http://127.0.0.1:9000"), "p", RUN_ID,
+                            returned) == page("data_drift.html")
+
+
 def test_no_report_or_no_mlflow_run_gives_no_link() -> None:
     assert links.report_url(services(), "p", RUN_ID, None) == ""
     returned = {"reports": {"data_summary.html": "s3://y"}}
@@ -112,6 +133,22 @@ def test_get_link_reads_the_task_return_value(monkeypatch: pytest.MonkeyPatch) -
     assert pulled == [(ti, "return_value")]
     other = SimpleNamespace(dag_id="not_ours", task_id="t", run_id=RUN_ID, map_index=-1)
     assert link.get_link(None, ti_key=other) == ""  # type: ignore[arg-type]
+
+
+def test_a_scoring_report_links_its_own_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scoring DAG's report task returns its report's HTTP URL on S3: that is the link
+    (a scoring batch has no MLflow run); without one there is no link."""
+    url = "http://127.0.0.1:9000/ct-artifacts/predictions/p/b1/champion-v3.report.html"
+    returned: dict[str, Any] = {"url": url, "reports": {"champion-v3.report.html": "s3://x"}}
+    monkeypatch.setattr(XCom, "get_value", lambda *, ti_key, key: returned)
+    monkeypatch.setattr(links, "_pipeline_of", lambda svc, dag_id: None)
+    monkeypatch.setattr("ct_airflow.tasks._services", services)
+    ti = SimpleNamespace(dag_id="ct_p_score", task_id="batch.build_scoring_report",
+                         run_id=RUN_ID, map_index=0)
+
+    assert links.EvidentlyReportLink().get_link(None, ti_key=ti) == url  # type: ignore[arg-type]
+    returned["url"] = ""  # no report built (the record's `skipped` says why)
+    assert links.EvidentlyReportLink().get_link(None, ti_key=ti) == ""  # type: ignore[arg-type]
 
 
 def test_report_task_is_a_task_with_the_link() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_lib.reports import (
+from mlops_lib.reports.builders import (
     DriftSummary,
     ReportFile,
     build_performance_report,
@@ -17,7 +17,7 @@ from mlops_lib.reports import (
     performance_sample,
 )
 from mlops_lib.spec import PipelineSpec, load_spec
-from tests.support import PIPELINES_DIR
+from tests.support import HOUSE_SPEC, PIPELINES_DIR
 
 pytestmark = pytest.mark.unit
 
@@ -108,7 +108,7 @@ def test_frames_above_max_rows_are_sampled(tmp_path: Path, spec: PipelineSpec) -
 
 
 def test_data_report_samples_keep_each_class_share(spec: PipelineSpec) -> None:
-    from mlops_lib.reports import _sample
+    from mlops_lib.reports.builders import _sample
 
     frame = make_frame(1000, 3).assign(**{spec.target: [1] * 30 + [0] * 970})
     sampled = _sample(frame, 100, 7, spec)
@@ -150,7 +150,6 @@ def _row_count(summary_json: Path) -> int:
 
 # -- model performance report -------------------------------------------------------------------
 
-HOUSE_SPEC_PATH = PIPELINES_DIR / "house_prices.yaml"
 
 
 def classification_preds(y: np.ndarray, seed: int, signal: float) -> np.ndarray:
@@ -209,7 +208,7 @@ def test_performance_report_binary_without_champion(tmp_path: Path, spec: Pipeli
 
 @pytest.mark.parametrize("with_champion", [True, False])
 def test_performance_report_regression(tmp_path: Path, with_champion: bool) -> None:
-    house = load_spec(HOUSE_SPEC_PATH)
+    house = load_spec(HOUSE_SPEC)
     rng = np.random.default_rng(3)
     price = rng.lognormal(12, 0.3, 250)
     holdout = pd.DataFrame({house.target: price})
@@ -307,6 +306,7 @@ def _without_scripts(html: str) -> str:
     return re.sub(r"<script\b.*?</script>", "", html, flags=re.DOTALL | re.IGNORECASE)
 
 
+@pytest.mark.integration  # a browser: not in the unit lane
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed")
 def test_drift_report_renders_its_table_in_headless_chromium(
         tmp_path: Path, spec: PipelineSpec) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mlops_lib.s3_events import S3EventRecord, batch_ids, parse_messages
+from mlops_lib.landing.s3_events import S3EventRecord, batch_ids, parse_messages
 from mlops_lib.settings import Settings
 
 pytestmark = pytest.mark.unit

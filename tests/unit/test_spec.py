@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from mlops_lib.settings import Settings
 from mlops_lib.spec import (
     Contract,
     DaskConfig,
@@ -20,7 +21,7 @@ from mlops_lib.spec import (
     load_spec,
     load_specs,
 )
-from tests.support import EXAMPLE_SPEC
+from tests.support import EXAMPLE_SPEC, HOUSE_SPEC
 
 pytestmark = pytest.mark.unit
 
@@ -471,7 +472,7 @@ def test_contract_defaults_check_nothing_new(tmp_path: Path, raw: dict) -> None:
 
 
 def test_house_prices_contract() -> None:
-    loaded = load_spec(EXAMPLE.parent / "house_prices.yaml")
+    loaded = load_spec(HOUSE_SPEC)
     assert loaded.contract == Contract(min_rows=50, max_duplicate_share=0.01)
     assert {f.name: f.min_value for f in loaded.features}["rooms"] == 0.0
 
@@ -521,28 +522,34 @@ def _with_time_feature(r: dict) -> None:
 
 
 @pytest.mark.parametrize(("mutate", "needle"), [
-    (_with_feature("income", nullable="no"), "nullable must be true or false"),
+    (_with_feature("income", nullable="no"),
+     "features[0].nullable (feature 'income'): must be true or false, not 'no'"),
     (_with_feature("income", max_null_share=0.1), "not both"),         # income has nullable
-    (_with_feature("debt_ratio", max_null_share=1.5), "max_null_share must be a number"),
+    (_with_feature("debt_ratio", max_null_share=1.5),
+     "max_null_share (feature 'debt_ratio'): must be a number within [0, 1], not 1.5"),
     (_with_feature("debt_ratio", max_null_share="10%"), "max_null_share"),
     (_with_feature("debt_ratio", min=5, max=1), "greater than max"),
-    (_with_feature("debt_ratio", min="low"), "min must be a number"),
-    (_with_feature("debt_ratio", max=True), "max must be a number"),
+    (_with_feature("debt_ratio", min="low"), "min (feature 'debt_ratio'): must be a number"),
+    (_with_feature("debt_ratio", max=True), "max (feature 'debt_ratio'): must be a number"),
     (_with_feature("region", min=0), "ranges apply to float, int and datetime"),
     (_with_feature("region", max_new_category_share=2), "max_new_category_share"),
     (_with_feature("debt_ratio", max_new_category_share=0.1), "category features only"),
-    (_with_feature("debt_ratio", nullabel=False), "unknown keys ['nullabel']"),
-    (_with_contract(min_rows=0), "contract.min_rows must be an integer >= 1"),
+    (_with_feature("debt_ratio", nullabel=False),
+     "nullabel (feature 'debt_ratio'): unknown key; allowed: name, dtype, categories"),
+    (_with_contract(min_rows=0), "contract.min_rows: must be an integer >= 1, not 0"),
     (_with_contract(min_rows=10.5), "contract.min_rows"),
     (_with_contract(max_rows=50), "greater than contract.max_rows"),   # min_rows is 100
     (_with_contract(max_duplicate_share=-0.1), "contract.max_duplicate_share"),
-    (_with_contract(extra_columns="keep"), "contract.extra_columns 'keep' must be reject or drop"),
-    (_with_contract(target={"min_rows": 5}), "contract.target takes min_rows_per_class"),
+    (_with_contract(extra_columns="keep"),
+     "contract.extra_columns: 'keep' is not one of: reject, drop"),
+    (_with_contract(target={"min_rows": 5}),
+     "contract.target.min_rows: unknown key; allowed: min_rows_per_class"),
     (_with_contract(target={"min_rows_per_class": 0}), "min_rows_per_class"),
-    (_with_contract(max_null_share=0.1), "unknown contract keys ['max_null_share']"),
+    (_with_contract(max_null_share=0.1),
+     "contract.max_null_share: unknown key; allowed: min_rows, max_rows"),
     (_with_contract(freshness={"column": "income", "max_age_hours": 1}), "datetime feature"),
     (_with_contract(freshness={"column": "applied_at", "max_age_hours": 1}), "applied_at"),
-    (_with_contract(freshness={"column": "age"}), "contract.freshness is"),
+    (_with_contract(freshness={"column": "age"}), "contract.freshness.max_age_hours: required"),
 ], ids=lambda v: v.__name__ if callable(v) else "")
 def test_bad_contract_raises_spec_error(tmp_path: Path, raw: dict, mutate: Any,
                                         needle: str) -> None:
@@ -551,11 +558,11 @@ def test_bad_contract_raises_spec_error(tmp_path: Path, raw: dict, mutate: Any,
 
 
 @pytest.mark.parametrize(("freshness", "needle"), [
-    ({"max_age_hours": 0}, "max_age_hours must be a number > 0"),
+    ({"max_age_hours": 0}, "max_age_hours: must be a number > 0, not 0"),
     ({"max_age_hours": "1d"}, "max_age_hours"),
     ({"max_age_hours": 1, "allow_future_minutes": -1},
-     "allow_future_minutes must be a number >= 0"),
-    ({"max_age_hours": 1, "grace": 1}, "contract.freshness is"),
+     "allow_future_minutes: must be a number >= 0, not -1"),
+    ({"max_age_hours": 1, "grace": 1}, "contract.freshness.grace: unknown key"),
 ], ids=str)
 def test_bad_freshness(tmp_path: Path, raw: dict, freshness: dict, needle: str) -> None:
     _with_time_feature(raw)
@@ -616,16 +623,19 @@ def test_multiclass_primary_metrics(tmp_path: Path, raw: dict, metric: str,
 
 
 @pytest.mark.parametrize(("mutate", "needle"), [
-    (lambda r: r["target"].pop("classes"), "target.classes is required"),
+    (lambda r: r["target"].pop("classes"),
+     "target.classes: required for multiclass_classification"),
     (lambda r: r["target"].update(classes=["only"]), "at least two classes"),
     (lambda r: r["target"].update(classes=["a", "b", "a"]), "lists ['a'] more than once"),
     (lambda r: r["target"].update(classes=[1, "1", 2]), "lists ['1'] more than once"),
     (lambda r: r["target"].update(classes=[True, False, "maybe"]), "strings or integers"),
     (lambda r: r["target"].update(classes=[0.5, 1.5, 2.5]), "strings or integers"),
-    (lambda r: r["target"].update(classes="a,b,c"), "target.classes is required"),
+    (lambda r: r["target"].update(classes="a,b,c"),
+     "target.classes: must be a list of labels, not 'a,b,c'"),
     (lambda r: r.update(metric={"name": "roc_auc", "floor": 0.6}), "does not fit task"),
     (lambda r: r.update(metric={"name": "f1", "floor": 0.6}), "does not fit task"),
-    (lambda r: r["target"].update(clases=["a", "b"]), "unknown target keys ['clases']"),
+    (lambda r: r["target"].update(clases=["a", "b"]),
+     "target.clases: unknown key; allowed: column, task, classes"),
 ], ids=str)
 def test_bad_multiclass_spec(tmp_path: Path, raw: dict, mutate: Any, needle: str) -> None:
     mutate(_multiclass(raw))
@@ -664,11 +674,13 @@ def test_manual_promotion_with_a_timeout(tmp_path: Path, raw: dict) -> None:
 
 
 @pytest.mark.parametrize(("fields", "needle"), [
-    ({"promotion": "human"}, "promotion 'human' must be auto"),
-    ({"promotion": True}, "promotion True must be auto"),
-    ({"promotion": "manual", "approval_timeout_h": 0}, "approval_timeout_h must be a number > 0"),
-    ({"promotion": "manual", "approval_timeout_h": "3d"}, "approval_timeout_h must be a number"),
-    ({"approval_timeout_h": 24}, "approval_timeout_h applies to promotion: manual only"),
+    ({"promotion": "human"}, "promotion: 'human' is not one of: auto, manual"),
+    ({"promotion": True}, "promotion: True is not one of: auto, manual"),
+    ({"promotion": "manual", "approval_timeout_h": 0},
+     "approval_timeout_h: must be a number > 0, not 0"),
+    ({"promotion": "manual", "approval_timeout_h": "3d"},
+     "approval_timeout_h: must be a number > 0, not '3d'"),
+    ({"approval_timeout_h": 24}, "approval_timeout_h: applies to promotion: manual only"),
 ], ids=str)
 def test_bad_promotion_raises_spec_error(tmp_path: Path, raw: dict, fields: dict,
                                          needle: str) -> None:
@@ -709,19 +721,23 @@ def test_partial_dask_block_keeps_the_other_defaults(tmp_path: Path, raw: dict) 
 
 
 @pytest.mark.parametrize(("training", "needle"), [
-    ({"engine": "spark"}, "training.engine 'spark' must be local or dask"),
-    ({"engine": None}, "training.engine None must be local or dask"),
-    ({"engine": "dask", "dask": {"workers": 2}}, "training.dask: unknown keys ['workers']"),
-    ({"engine": "dask", "dask": "tcp://10.0.0.5:8786"}, "training.dask must be a mapping"),
-    ({"engine": "dask", "dask": {"n_workers": 0}}, "training.dask.n_workers must be an integer"),
+    ({"engine": "spark"}, "training.engine: 'spark' is not one of: local, dask"),
+    ({"engine": None}, "training.engine: None is not one of: local, dask"),
+    ({"engine": "dask", "dask": {"workers": 2}},
+     "training.dask.workers: unknown key; allowed: scheduler_address, n_workers, "
+     "threads_per_worker"),
+    ({"engine": "dask", "dask": "tcp://10.0.0.5:8786"},
+     "training.dask: must be a mapping of: scheduler_address, n_workers, threads_per_worker"),
+    ({"engine": "dask", "dask": {"n_workers": 0}},
+     "training.dask.n_workers: must be an integer >= 1, not 0"),
     ({"engine": "dask", "dask": {"n_workers": 1.5}}, "training.dask.n_workers"),
     ({"engine": "dask", "dask": {"n_workers": "2"}}, "training.dask.n_workers"),
     ({"engine": "dask", "dask": {"n_workers": True}}, "training.dask.n_workers"),
     ({"engine": "dask", "dask": {"threads_per_worker": -1}},
-     "training.dask.threads_per_worker must be an integer >= 1"),
+     "training.dask.threads_per_worker: must be an integer >= 1, not -1"),
     ({"engine": "dask", "dask": {"threads_per_worker": 2.0}}, "training.dask.threads_per_worker"),
     ({"engine": "dask", "dask": {"scheduler_address": 8786}},
-     "training.dask.scheduler_address must be a scheduler address"),
+     "training.dask.scheduler_address: must be a scheduler address"),
     ({"engine": "dask", "dask": {"scheduler_address": ""}}, "training.dask.scheduler_address"),
     ({"engine": "local", "dask": {"n_wrokers": 2}}, "n_wrokers"),  # typos fail even when unused
 ], ids=str)
@@ -729,3 +745,126 @@ def test_bad_training_engine_settings(tmp_path: Path, raw: dict, training: dict,
                                       needle: str) -> None:
     raw["training"].update(training)
     assert_spec_error(write(tmp_path, raw), needle)
+
+
+# --- how errors read ------------------------------------------------------------------------
+
+
+def test_an_error_names_the_key_path_and_the_allowed_values(tmp_path: Path, raw: dict) -> None:
+    raw["trigger"]["mode"] = "pollling"
+    assert_spec_error(write(tmp_path, raw), "trigger.mode: 'pollling' is not one of: polling, "
+                                            "events")
+
+
+def test_an_unknown_key_is_named_with_the_allowed_keys(tmp_path: Path, raw: dict) -> None:
+    raw["training"]["epochs"] = 3
+    assert_spec_error(write(tmp_path, raw), "training.epochs: unknown key; allowed: seed, "
+                                            "holdout_share, num_boost_round, device, params")
+
+
+def test_a_range_error_says_the_range_and_the_value(tmp_path: Path, raw: dict) -> None:
+    raw["training"]["holdout_share"] = 0.9
+    assert_spec_error(write(tmp_path, raw), "training.holdout_share: must be a number within "
+                                            "[0.05, 0.5], not 0.9")
+
+
+def test_every_problem_is_listed_at_once(tmp_path: Path, raw: dict) -> None:
+    raw["training"]["holdout_share"] = 0.9
+    raw["features"][1]["min"] = "low"
+    raw["metric"]["bootstrap"]["samples"] = 10
+    path = write(tmp_path, raw)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    lines = str(info.value).splitlines()
+    assert lines[0] == f"{path}: 3 problems:"
+    assert sorted(line.split(":")[0].strip() for line in lines[1:]) == [
+        "features[1].min (feature 'age')", "metric.bootstrap.samples", "training.holdout_share"]
+
+
+# --- refusals at load time: specs that could not work on data -----------------------------------
+
+
+def test_a_feature_listed_twice_is_refused(tmp_path: Path, raw: dict) -> None:
+    raw["features"].append({"name": "age", "dtype": "float"})
+    assert_spec_error(write(tmp_path, raw), "features[8].name (feature 'age'): 'age' is listed "
+                                            "twice (first as features[1])")
+
+
+@pytest.mark.parametrize(("categories", "needle"), [
+    (["north", "south", "north"], "lists ['north'] more than once"),
+    # categories are text at data time: 1 and "1" would be one label listed twice
+    ([1, "1", 2], "lists ['1'] more than once (labels are compared as text: 1 and '1' are one "
+                  "label)"),
+], ids=["repeated", "same-as-text"])
+def test_a_category_listed_twice_is_refused(tmp_path: Path, raw: dict, categories: list,
+                                            needle: str) -> None:
+    raw["features"][-1]["categories"] = categories
+    assert_spec_error(write(tmp_path, raw),
+                      f"features[7].categories (feature 'region'): {needle}")
+
+
+def test_numeric_categories_become_text(tmp_path: Path, raw: dict) -> None:
+    raw["features"][-1]["categories"] = [1, 2, "3"]
+    region = load_spec(write(tmp_path, raw)).features[-1]
+    assert region.categories == ("1", "2", "3")
+
+
+def test_unquoted_yaml_booleans_in_categories_are_refused(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text()
+    assert "categories: [north, south, east, west]" in text
+    bad = write(tmp_path, text.replace("categories: [north, south, east, west]",
+                                       "categories: [yes, no, maybe]"))
+    with pytest.raises(SpecError) as info:
+        load_spec(bad)
+    message = str(info.value)
+    assert "2 problems" in message
+    assert ("features[7].categories[0] (feature 'region'): True: labels are strings or numbers, "
+            "and YAML read this one as a boolean (an unquoted yes, no, true, false, on or off): "
+            "quote it") in message
+    assert "features[7].categories[1] (feature 'region'): False:" in message
+
+    quoted = write(tmp_path, text.replace("categories: [north, south, east, west]",
+                                          "categories: ['yes', 'no', maybe]"), "quoted.yaml")
+    assert load_spec(quoted).features[-1].categories == ("yes", "no", "maybe")
+
+
+def test_unquoted_yaml_booleans_in_classes_are_refused(tmp_path: Path) -> None:
+    text = (Path(__file__).parent.parent / "fixtures" / "product_tier.yaml").read_text()
+    assert "classes: [bronze, silver, gold]" in text
+    bad = write(tmp_path, text.replace("classes: [bronze, silver, gold]",
+                                       "classes: [on, off, auto]"))
+    assert_spec_error(bad, "target.classes[0]: True: labels are strings or integers, and YAML "
+                           "read this one as a boolean")
+    quoted = write(tmp_path, text.replace("classes: [bronze, silver, gold]",
+                                          "classes: ['on', 'off', auto]"), "quoted.yaml")
+    assert load_spec(quoted).classes == ("on", "off", "auto")
+
+
+def test_categories_on_a_feature_that_is_not_a_category_are_refused(tmp_path: Path,
+                                                                    raw: dict) -> None:
+    raw["features"][2]["categories"] = ["a", "b"]  # debt_ratio, a float
+    assert_spec_error(write(tmp_path, raw), "features[2].categories (feature 'debt_ratio'): "
+                                            "apply to category features only, not float")
+
+
+def test_a_psi_limit_on_a_datetime_feature_is_refused(tmp_path: Path, raw: dict) -> None:
+    raw["features"].append({"name": "applied_at", "dtype": "datetime"})
+    raw["trigger"]["drift"]["feature_psi"] = {"applied_at": 0.2}
+    assert_spec_error(write(tmp_path, raw), "trigger.drift.feature_psi.applied_at: 'applied_at' "
+                                            "is a datetime feature")
+
+
+def test_example_pipelines_load_only_when_opted_in(tmp_path: Path) -> None:
+    """`pipelines/examples/` gets DAGs with CT_EXAMPLES=1 only (the demo shows its own)."""
+    plain = Settings.from_env({"CT_HOME": str(tmp_path)})
+    opted = Settings.from_env({"CT_HOME": str(tmp_path), "CT_EXAMPLES": "1"})
+    assert [s.name for s in load_specs(*plain.spec_dirs)] == ["credit_default"]
+    assert [s.name for s in load_specs(*opted.spec_dirs)] == ["credit_default", "house_prices"]
+
+
+def test_load_specs_refuses_a_name_twice_across_folders(tmp_path: Path, raw: dict) -> None:
+    write(tmp_path, raw, "one.yaml")
+    (tmp_path / "examples").mkdir()
+    write(tmp_path / "examples", raw, "again.yaml")
+    with pytest.raises(SpecError, match="duplicate pipeline names"):
+        load_specs(tmp_path, tmp_path / "examples")

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
-from pathlib import Path
+from dataclasses import asdict, replace
+from itertools import pairwise
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect
 
-from mlops_lib.store import SQL_DIR, BatchTaken, DecisionRecord, Store, apply_migrations
+from mlops_lib.stores.champion import ChampionMove, MoveRefused
+from mlops_lib.stores.migrations import upgrade
+from mlops_lib.stores.store import BatchTaken, DecisionRecord, Store
 
 pytestmark = pytest.mark.unit
 
@@ -31,48 +34,7 @@ def decision(**overrides: object) -> DecisionRecord:
     return replace(base, **overrides)
 
 
-# --- migrations --------------------------------------------------------------------------------
-
-
-def test_migrations_create_tables_once(store_url: str) -> None:
-    engine = create_engine(store_url)
-    try:
-        first = apply_migrations(engine)
-        second = apply_migrations(engine)
-        shipped = sorted(p.name for p in SQL_DIR.glob("*.sql"))
-        assert first == shipped and shipped[0] == "001_init.sql"
-        assert second == []
-        tables = set(inspect(engine).get_table_names())
-        assert {"batches", "quarantine", "training_runs", "decisions", "champion", "reports",
-                "schema_migrations"} <= tables
-        with engine.connect() as conn:
-            n = conn.execute(text("SELECT COUNT(*) FROM schema_migrations")).scalar_one()
-        assert n == len(shipped)
-    finally:
-        engine.dispose()
-
-
-def test_a_dialect_migration_runs_only_on_its_dialect_and_is_recorded_everywhere(
-        store_url: str, tmp_path: Path) -> None:
-    sql = tmp_path / "sql"
-    sql.mkdir()
-    (sql / "001_t.sql").write_text("CREATE TABLE t (a VARCHAR(8));")
-    (sql / "002_only_sqlite.sqlite.sql").write_text("INSERT INTO t (a) VALUES ('sqlite');")
-    (sql / "003_only_pg.postgresql.sql").write_text(
-        "-- a statement SQLite could not run\nALTER TABLE t ALTER COLUMN a TYPE VARCHAR(16);\n"
-        "INSERT INTO t (a) VALUES ('postgresql');")
-    engine = create_engine(store_url)
-    try:
-        names = ["001_t.sql", "002_only_sqlite.sqlite.sql", "003_only_pg.postgresql.sql"]
-        assert apply_migrations(engine, sql) == names  # skipped ones are recorded too
-        assert apply_migrations(engine, sql) == []  # and never tried again
-        with engine.connect() as conn:
-            rows = [r[0] for r in conn.execute(text("SELECT a FROM t"))]
-            recorded = sorted(r[0] for r in conn.execute(text(
-                "SELECT name FROM schema_migrations")))
-        assert rows == [engine.dialect.name] and recorded == names
-    finally:
-        engine.dispose()
+# --- schema (the migrations themselves: test_store_migrations.py) -----------------------------
 
 
 def test_every_batch_id_column_holds_1024_characters(store_url: str) -> None:
@@ -84,7 +46,8 @@ def test_every_batch_id_column_holds_1024_characters(store_url: str) -> None:
                    for c in inspect(store.engine).get_columns(t) if c["name"] == "batch_id"]
         assert {t for t, _, _ in columns} == {
             "batches", "quarantine", "training_runs", "drift_metrics", "training_batches",
-            "batch_conflicts", "drift_crossings"}
+            "batch_conflicts", "drift_crossings", "prediction_log", "scoring_batches",
+            "scoring_batch_conflicts"}
         if store.engine.dialect.name == "postgresql":  # SQLite keeps the declared 512, unenforced
             assert {length for _, _, length in columns} == {1024}
         long_id = "b" * 1024
@@ -100,19 +63,13 @@ def test_reopening_a_store_keeps_its_data(store_url: str) -> None:
     first = Store(store_url)
     first.claim_batch(P, "b1", "fp", FILES, "run-1")
     first.engine.dispose()
-    second = Store(store_url)  # migrates again: must be a no-op
+    before, after = upgrade(store_url)  # upgrading a current store again changes nothing
+    assert before == after
+    second = Store(store_url)
     try:
         assert second.known_batches(P) == {("b1", "fp")}
     finally:
         second.engine.dispose()
-
-
-def test_store_without_migrate_does_not_create_tables(store_url: str) -> None:
-    s = Store(store_url, migrate=False)
-    try:
-        assert "batches" not in inspect(s.engine).get_table_names()
-    finally:
-        s.engine.dispose()
 
 
 # --- batches -----------------------------------------------------------------------------------
@@ -338,6 +295,78 @@ def test_champions_are_per_pipeline(store: Store) -> None:
                                data_rev=None)
     assert store.get_champion(P).model_version == "1"  # type: ignore[union-attr]
     assert store.get_champion("other").model_version == "9"  # type: ignore[union-attr]
+
+
+
+def test_promote_champion_replaces_whichever_is_current_and_returns_the_audit_row(
+        store: Store) -> None:
+    first = store.promote_champion(P, "1", data_rev="r1", actor="alice", reason="first")
+    assert first is not None and (first.epoch, first.previous_version) == (1, None)
+    store.move_champion(P, "2", expected_epoch=1, dag_run_id="run-2", data_rev="r2")
+    move = store.promote_champion(P, "3", data_rev="r3", actor="alice", reason="hotfix")
+    assert move is not None
+    assert (move.epoch, move.previous_version, move.model_version, move.action) == (
+        3, "2", "3", "manual_promote")
+    assert store.champion_moves(P)[-1] == asdict(move)
+    assert store.promote_champion(P, "3", data_rev="r3", actor="bob", reason="again") is None
+    assert len(store.champion_moves(P)) == 3
+
+
+def test_rollback_champion_chooses_the_version_before_the_one_it_replaces(store: Store) -> None:
+    for version in ("1", "2", "3"):
+        store.promote_champion(P, version, data_rev=f"r{version}", actor="a", reason="up")
+    back = store.rollback_champion(P, to=None, actor="bob", reason="3 misbehaves")
+    assert back is not None
+    assert (back.previous_version, back.model_version, back.data_rev, back.action) == (
+        "3", "2", "r2", "rollback")
+    again = store.rollback_champion(P, to=None, actor="bob", reason="one step back again")
+    assert again is not None and (again.previous_version, again.model_version) == ("2", "3")
+    to_one = store.rollback_champion(P, to="1", actor="bob", reason="the first one")
+    assert to_one is not None and (to_one.model_version, to_one.data_rev) == ("1", "r1")
+    assert store.rollback_champion(P, to="1", actor="bob", reason="already") is None
+    with pytest.raises(MoveRefused, match="never the champion"):
+        store.rollback_champion(P, to="9", actor="bob", reason="not a rollback")
+    assert store.get_champion(P).model_version == "1"  # type: ignore[union-attr]
+
+
+def test_rollback_champion_refuses_when_there_is_nothing_to_go_back_to(store: Store) -> None:
+    with pytest.raises(MoveRefused, match="no champion"):
+        store.rollback_champion(P, to=None, actor="bob", reason="x")
+    store.promote_champion(P, "1", data_rev=None, actor="a", reason="first")
+    with pytest.raises(MoveRefused, match="no previous champion"):
+        store.rollback_champion(P, to=None, actor="bob", reason="x")
+    assert [m["model_version"] for m in store.champion_moves(P)] == ["1"]
+
+
+def test_racing_promotions_and_rollbacks_in_the_store_roll_back_to_the_right_version(
+        store: Store) -> None:
+    """Every rollback's target is the champion before the one its move replaced."""
+    store.promote_champion(P, "1", data_rev=None, actor="a", reason="setup")
+    store.promote_champion(P, "2", data_rev=None, actor="a", reason="setup")
+    done: dict[str, ChampionMove | None] = {}
+    barrier = threading.Barrier(8)
+
+    def mover(i: int) -> None:
+        barrier.wait()
+        for n in range(5):
+            reason = f"mover{i}-{n}"
+            done[reason] = (store.promote_champion(P, str(1 + (i + n) % 4), data_rev=None,
+                                                   actor="a", reason=reason) if i % 2 else
+                            store.rollback_champion(P, to=None, actor="b", reason=reason))
+
+    threads = [threading.Thread(target=mover, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    moves = store.champion_moves(P)
+    assert [m["epoch"] for m in moves] == list(range(1, len(moves) + 1))
+    assert all(b["previous_version"] == a["model_version"] for a, b in pairwise(moves))
+    assert [m for a, m in pairwise(moves) if m["action"] == "rollback"
+            and m["model_version"] != a["previous_version"]] == []
+    # What each call returned is its audit row, and a call that returned None wrote none.
+    assert {m["reason"]: m for m in moves[2:]} == {
+        reason: asdict(move) for reason, move in done.items() if move is not None}
 
 
 # --- reports -----------------------------------------------------------------------------------

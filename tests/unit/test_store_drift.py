@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import inspect
 
-from mlops_lib.drift import DriftResult, compute
+from mlops_lib.monitoring.drift import DriftResult, compute
 from mlops_lib.spec import Feature, MetricPolicy, PipelineSpec, Source
-from mlops_lib.store import Store
+from mlops_lib.stores.store import Store
 
 pytestmark = pytest.mark.unit
 

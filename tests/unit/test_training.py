@@ -14,22 +14,18 @@ import pyarrow.parquet as pq
 import pytest
 import xgboost as xgb
 
-from mlops_lib import training
-from mlops_lib.datagen import generate_batch
+from mlops_dev.datagen import generate_batch
 from mlops_lib.settings import REPO_ROOT
 from mlops_lib.spec import Feature, MetricPolicy, PipelineSpec, Source
-from mlops_lib.training import (
-    TrainedModel,
+from mlops_lib.training import environment, matrix, split, trainer
+from mlops_lib.training.environment import (
     available_cores,
     capture_environment,
     choose_device,
     gpu_name,
-    load_booster,
-    predict,
-    score,
-    split_holdout,
-    train_model,
 )
+from mlops_lib.training.split import split_holdout
+from mlops_lib.training.trainer import TrainedModel, load_booster, predict, score, train_model
 
 pytestmark = pytest.mark.unit
 
@@ -156,7 +152,7 @@ def tiers() -> PipelineSpec:
 
 @pytest.fixture(scope="module")
 def tier_frame(tiers: PipelineSpec) -> pd.DataFrame:
-    from mlops_lib.validation import conform
+    from mlops_lib.validation.conform import conform
 
     return conform(generate_batch(tiers, 2000, seed=5), tiers)  # as staged: labels categorical
 
@@ -186,7 +182,7 @@ def test_multiclass_predictions_are_one_probability_per_class(
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
     again = predict(load_booster(tier_model.to_json_bytes()), holdout, tiers)
     np.testing.assert_array_equal(again, p)
-    y = training.target_values(holdout, tiers)
+    y = matrix.target_values(holdout, tiers)
     metrics = score(y, p, tiers.task)
     assert set(metrics) == {"log_loss", "macro_f1", "accuracy", "ece"}
     assert tiers.metric.clears_floor(metrics["log_loss"])
@@ -201,8 +197,8 @@ def test_multiclass_label_order_follows_the_spec(tier_frame: pd.DataFrame,
     train, holdout = split_holdout(tier_frame, 0.25, seed=0)
     forward = predict(train_model(train, tiers).booster, holdout, tiers)
     backward = predict(train_model(train, reordered).booster, holdout, reordered)
-    assert training.target_values(holdout, reordered).tolist() == (
-        2 - training.target_values(holdout, tiers)).tolist()
+    assert matrix.target_values(holdout, reordered).tolist() == (
+        2 - matrix.target_values(holdout, tiers)).tolist()
     forward_labels = np.asarray(tiers.classes)[forward.argmax(axis=1)]
     backward_labels = np.asarray(reordered.classes)[backward.argmax(axis=1)]
     assert np.mean(forward_labels == backward_labels) > 0.9  # the same concept, other columns
@@ -239,7 +235,7 @@ def test_hidden_gpus_mean_cpu(monkeypatch: pytest.MonkeyPatch, visible: str) -> 
 
 def test_no_nvidia_smi_means_no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    monkeypatch.setattr(training.shutil, "which", lambda _: None)
+    monkeypatch.setattr(environment.shutil, "which", lambda _: None)
     assert gpu_name() is None
     assert choose_device("auto") == "cpu"
 
@@ -247,10 +243,10 @@ def test_no_nvidia_smi_means_no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_auto_device_is_cuda_when_a_gpu_and_a_cuda_build_are_there(
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(training, "gpu_name", lambda: "NVIDIA H100")
-    monkeypatch.setattr(training.xgb, "build_info", lambda: {"USE_CUDA": True})
+    monkeypatch.setattr(environment, "gpu_name", lambda: "NVIDIA H100")
+    monkeypatch.setattr(xgb, "build_info", lambda: {"USE_CUDA": True})
     assert choose_device("auto") == "cuda"
-    monkeypatch.setattr(training.xgb, "build_info", lambda: {"USE_CUDA": False})
+    monkeypatch.setattr(xgb, "build_info", lambda: {"USE_CUDA": False})
     assert choose_device("auto") == "cpu"
 
 
@@ -463,7 +459,7 @@ def test_prediction_reads_categories_by_label_not_by_code(model: TrainedModel,
 def test_unknown_or_missing_category_is_a_missing_value(cpu_spec: PipelineSpec) -> None:
     df = pd.DataFrame({"region": pd.Series(["north", "mars", None], dtype=object)})
     features = [f for f in cpu_spec.features if f.name == "region"]
-    values = training._column_values(df["region"], features[0])
+    values = matrix._column_values(df["region"], features[0])
     assert values[0] == 0.0  # north is the first category of the spec
     assert np.isnan(values[1]) and np.isnan(values[2])
 
@@ -475,15 +471,15 @@ def test_float32_path_predicts_like_the_pandas_dmatrix_path(model: TrainedModel,
     reference = model.booster.predict(
         xgb.DMatrix(frame[cpu_spec.model_inputs], enable_categorical=True))
     np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-6)
-    matrix = training.feature_matrix(frame, cpu_spec)
-    assert matrix.dtype == np.float32
-    assert matrix.shape == (len(frame), len(cpu_spec.model_inputs))
+    x = matrix.feature_matrix(frame, cpu_spec)
+    assert x.dtype == np.float32
+    assert x.shape == (len(frame), len(cpu_spec.model_inputs))
 
 
 def test_a_model_trained_on_a_pandas_dmatrix_predicts_the_same_through_our_path(
         frame: pd.DataFrame, cpu_spec: PipelineSpec) -> None:
     # Champions registered before the float32 path were trained on a pandas DMatrix.
-    params = training.training_params(cpu_spec, "cpu")
+    params = trainer.training_params(cpu_spec, "cpu")
     old = xgb.train(params, xgb.DMatrix(frame[cpu_spec.model_inputs],
                                         label=frame[cpu_spec.target], enable_categorical=True),
                     num_boost_round=10)
@@ -525,22 +521,22 @@ def test_early_stopping_off_trains_every_round_on_every_row(frame: pd.DataFrame,
 
 def test_validation_rows_are_seeded_and_disjoint_from_training(frame: pd.DataFrame,
                                                                cpu_spec: PipelineSpec) -> None:
-    mask = training.validation_mask(frame, cpu_spec)
+    mask = split.validation_mask(frame, cpu_spec)
     assert mask is not None
-    np.testing.assert_array_equal(mask, training.validation_mask(frame, cpu_spec))
+    np.testing.assert_array_equal(mask, split.validation_mask(frame, cpu_spec))
     assert 0.05 < mask.mean() < 0.15  # validation_share 0.1
     other = replace(cpu_spec, training=replace(cpu_spec.training, seed=1))
-    assert not np.array_equal(mask, training.validation_mask(frame, other))
+    assert not np.array_equal(mask, split.validation_mask(frame, other))
 
 
 def test_validation_matrix_reuses_the_training_cuts(frame: pd.DataFrame,
                                                     cpu_spec: PipelineSpec) -> None:
-    params = training.training_params(cpu_spec, "cpu")
-    x = training.feature_matrix(frame, cpu_spec)
+    params = trainer.training_params(cpu_spec, "cpu")
+    x = matrix.feature_matrix(frame, cpu_spec)
     y = frame[cpu_spec.target].to_numpy(dtype=np.float32)
-    dtrain = training._quantile_matrix(x[:1500], y[:1500], cpu_spec, params)
-    dval = training._quantile_matrix(x[1500:], y[1500:], cpu_spec, params, ref=dtrain)
-    alone = training._quantile_matrix(x[1500:], y[1500:], cpu_spec, params)
+    dtrain = matrix.quantile_matrix(x[:1500], y[:1500], cpu_spec, params)
+    dval = matrix.quantile_matrix(x[1500:], y[1500:], cpu_spec, params, ref=dtrain)
+    alone = matrix.quantile_matrix(x[1500:], y[1500:], cpu_spec, params)
     cuts_train = dtrain.get_quantile_cut()
     for a, b in zip(cuts_train, dval.get_quantile_cut(), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -558,12 +554,12 @@ def test_nthread_is_the_available_cores(model: TrainedModel) -> None:
 
 def test_available_cores_follow_affinity_and_cgroup_quota(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(training.os, "sched_getaffinity", lambda _: {0, 1, 2, 3})
-    monkeypatch.setattr(training, "cgroup_cpu_quota", lambda: None)
+    monkeypatch.setattr(environment.os, "sched_getaffinity", lambda _: {0, 1, 2, 3})
+    monkeypatch.setattr(environment, "cgroup_cpu_quota", lambda: None)
     assert available_cores() == 4
-    monkeypatch.setattr(training, "cgroup_cpu_quota", lambda: 2.5)
+    monkeypatch.setattr(environment, "cgroup_cpu_quota", lambda: 2.5)
     assert available_cores() == 2
-    monkeypatch.setattr(training, "cgroup_cpu_quota", lambda: 0.5)
+    monkeypatch.setattr(environment, "cgroup_cpu_quota", lambda: 0.5)
     assert available_cores() == 1
 
 
@@ -577,11 +573,11 @@ def test_environment_capture_keys_and_lock_hash() -> None:
     assert json.loads(env["xgboost_build_info"])["USE_CUDA"] == xgb.build_info()["USE_CUDA"]
     assert env["cpu_cores_total"] == str(os.cpu_count())
     assert float(env["ram_total_gib"]) > 0
-    assert all(isinstance(v, str) and len(v) <= training.MAX_TAG_CHARS for v in env.values())
+    assert all(isinstance(v, str) and len(v) <= environment.MAX_TAG_CHARS for v in env.values())
 
 
 def test_environment_without_a_gpu_has_no_gpu_details(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(training.shutil, "which", lambda _: None)
+    monkeypatch.setattr(environment.shutil, "which", lambda _: None)
     env = capture_environment("cpu")
     assert env["gpu_name"] == "none"
     assert not {"gpu_memory_mib", "gpu_driver", "gpu_count"} & set(env)
@@ -594,9 +590,9 @@ def test_environment_with_a_gpu_records_name_memory_and_driver(
         stdout = "NVIDIA H100 80GB HBM3, 81559, 570.86.15\n"
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    monkeypatch.setattr(training.shutil, "which", lambda _: "/usr/bin/nvidia-smi")
-    monkeypatch.setattr(training.subprocess, "run", lambda *a, **k: Smi())
-    monkeypatch.setattr(training, "git_sha", lambda: "abc")
+    monkeypatch.setattr(environment.shutil, "which", lambda _: "/usr/bin/nvidia-smi")
+    monkeypatch.setattr(environment.subprocess, "run", lambda *a, **k: Smi())
+    monkeypatch.setattr(environment, "git_sha", lambda: "abc")
     env = capture_environment("cuda")
     assert env["gpu_count"] == "1"
     assert env["gpu_memory_mib"] == "81559"
@@ -606,15 +602,15 @@ def test_environment_with_a_gpu_records_name_memory_and_driver(
 
 def test_long_environment_values_are_cut_to_the_tag_limit(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(training, "cpu_model", lambda: "x" * 9000)
+    monkeypatch.setattr(environment, "cpu_model", lambda: "x" * 9000)
     env = capture_environment("cpu")
-    assert env["cpu_model"] == "x" * training.MAX_TAG_CHARS
+    assert env["cpu_model"] == "x" * environment.MAX_TAG_CHARS
 
 
 def test_with_a_time_column_the_validation_rows_are_the_newest(frame: pd.DataFrame,
                                                                cpu_spec: PipelineSpec) -> None:
     timed = replace(cpu_spec, training=replace(cpu_spec.training, time_column="tenure_months"))
-    mask = training.validation_mask(frame, timed)
+    mask = split.validation_mask(frame, timed)
     assert mask is not None and mask.any()
     assert frame["tenure_months"][mask].min() >= frame["tenure_months"][~mask].max()
 
@@ -639,25 +635,25 @@ def test_arrow_feature_matrix_equals_the_pandas_one_bit_for_bit(cpu_spec: Pipeli
     table = _as_parquet_table(df)
     rows = np.array([4, 0, 499, 17, 17])
 
-    for from_pandas, from_arrow in zip(training.feature_matrices(df, cpu_spec, None, rows),
-                                       training.feature_matrices(table, cpu_spec, None, rows),
+    for from_pandas, from_arrow in zip(matrix.feature_matrices(df, cpu_spec, None, rows),
+                                       matrix.feature_matrices(table, cpu_spec, None, rows),
                                        strict=True):
         assert from_arrow.dtype == np.float32 and from_arrow.flags.f_contiguous
         np.testing.assert_array_equal(from_arrow, from_pandas)  # NaN == NaN here
-    assert np.isnan(training.feature_matrices(table, cpu_spec)[0]).any()
+    assert np.isnan(matrix.feature_matrices(table, cpu_spec)[0]).any()
 
 
 def test_large_integers_round_like_numpy_on_the_arrow_path(cpu_spec: PipelineSpec) -> None:
     feature = next(f for f in cpu_spec.features if f.dtype == "int")
     values = np.array([2**24 + 1, 2**40 + 3, -(2**31) - 5, 7], dtype=np.int64)
-    arrow = training._arrow_column_values(pa.chunked_array([values[:2], values[2:]]), feature)
+    arrow = matrix._arrow_column_values(pa.chunked_array([values[:2], values[2:]]), feature)
     np.testing.assert_array_equal(arrow, values.astype(np.float32))
 
 
 def test_training_on_table_rows_gives_the_model_of_the_pandas_split(
         frame: pd.DataFrame, cpu_spec: PipelineSpec, model: TrainedModel) -> None:
     table = _as_parquet_table(frame)
-    mask = training.holdout_mask(table, cpu_spec.training.holdout_share, cpu_spec.training.seed,
+    mask = split.holdout_mask(table, cpu_spec.training.holdout_share, cpu_spec.training.seed,
                                  None)
     from_table = train_model(table, cpu_spec, rows=np.flatnonzero(~mask))
     assert from_table.to_json_bytes() == model.to_json_bytes()
@@ -669,7 +665,7 @@ def test_time_ordered_training_on_table_rows_matches_the_pandas_split(
     timed = replace(cpu_spec, training=replace(cpu_spec.training, time_column="tenure_months"))
     train, _ = split_holdout(frame, 0.2, timed.training.seed, "tenure_months")
     table = _as_parquet_table(frame)
-    mask = training.holdout_mask(table, 0.2, timed.training.seed, "tenure_months")
+    mask = split.holdout_mask(table, 0.2, timed.training.seed, "tenure_months")
     assert mask.sum() == len(frame) - len(train)
     assert (train_model(table, timed, rows=np.flatnonzero(~mask)).to_json_bytes()
             == train_model(train, timed).to_json_bytes())
@@ -680,7 +676,7 @@ def test_max_train_rows_trains_on_a_seeded_stratified_sample(
     capped = replace(cpu_spec, training=replace(cpu_spec.training, max_train_rows=500))
     train, _ = split_holdout(frame, cpu_spec.training.holdout_share, cpu_spec.training.seed)
 
-    rows = training.capped_rows(train, capped, None)
+    rows = split.capped_rows(train, capped, None)
     sampled = train_model(train, capped)
 
     assert rows is not None and len(rows) == 500 and np.all(np.diff(rows) > 0)
@@ -696,7 +692,7 @@ def test_max_train_rows_above_the_data_changes_nothing(
         frame: pd.DataFrame, cpu_spec: PipelineSpec, model: TrainedModel) -> None:
     roomy = replace(cpu_spec, training=replace(cpu_spec.training, max_train_rows=10**9))
     train, _ = split_holdout(frame, cpu_spec.training.holdout_share, cpu_spec.training.seed)
-    assert training.capped_rows(train, roomy, None) is None
+    assert split.capped_rows(train, roomy, None) is None
     assert train_model(train, roomy).to_json_bytes() == model.to_json_bytes()
 
 
@@ -705,5 +701,5 @@ def test_max_train_rows_samples_within_the_given_rows(cpu_spec: PipelineSpec,
     capped = replace(cpu_spec, training=replace(cpu_spec.training, max_train_rows=300))
     table = _as_parquet_table(frame)
     given = np.arange(0, len(frame), 2)  # every other row, as a holdout split would leave
-    rows = training.capped_rows(table, capped, given)
+    rows = split.capped_rows(table, capped, given)
     assert rows is not None and len(rows) == 300 and set(rows) <= set(given)

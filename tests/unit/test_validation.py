@@ -1,32 +1,33 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 import pickle  # noqa: TID251 - Airflow pickles task exceptions; BatchRejected must survive it
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_lib import validation
-from mlops_lib.batches import BatchRef, ObjectInfo
-from mlops_lib.datagen import generate_batch, to_file_bytes
-from mlops_lib.manifest import build_manifest
+from mlops_dev.datagen import generate_batch, to_file_bytes
+from mlops_lib.landing.batches import BatchRef, ObjectInfo
+from mlops_lib.landing.manifest import build_manifest
 from mlops_lib.spec import Contract, Feature, Freshness, MetricPolicy, PipelineSpec, load_spec
-from mlops_lib.validation import (
-    BatchRejected,
-    ReasonCode,
-    ValidationReport,
-    check_listing,
-    check_manifest,
-    conform,
-    read_batch,
-    validate_batch,
-)
+from mlops_lib.validation import labels
+from mlops_lib.validation.bounds import ReadRules
+from mlops_lib.validation.checks import validate_batch
+from mlops_lib.validation.conform import conform
+from mlops_lib.validation.listing import check_listing
+from mlops_lib.validation.manifest_check import check_manifest
+from mlops_lib.validation.reading import read_batch
+from mlops_lib.validation.reasons import BatchRejected, ReasonCode
+from mlops_lib.validation.report import ValidationReport
+from tests.support import HOUSE_SPEC, migrated
 
 pytestmark = pytest.mark.unit
 
@@ -263,10 +264,10 @@ def _batch_changed(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Out
     """The same batch id lands again with other bytes: the ingest run's claim refuses it."""
     import tempfile
 
-    from mlops_lib import steps
-    from mlops_lib.batches import BatchRef, ObjectInfo
+    from mlops_lib.landing.batches import BatchRef, ObjectInfo
     from mlops_lib.services import Services
     from mlops_lib.settings import Settings
+    from mlops_lib.steps import ingest as steps
 
     def landed(etag: str) -> BatchRef:
         return BatchRef("b1", "landing/b1/", "landing/b1/_SUCCESS", "2026-01-01T00:00:00",
@@ -274,6 +275,7 @@ def _batch_changed(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Out
 
     with tempfile.TemporaryDirectory() as home:
         svc = Services(Settings.from_env({"CT_HOME": home}))
+        migrated(svc.settings.store_url)
         steps.register_batch(svc, spec, landed("e1"), "ingest-1")
         outcome = _rejected(lambda: steps.register_batch(svc, spec, landed("e2"), "ingest-2"))
         first, changed = landed("e1").fingerprint, landed("e2").fingerprint
@@ -308,6 +310,75 @@ def _ragged_csv(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcom
     return _rejected(lambda: read_batch([("b1/p.csv", body)], "csv"))
 
 
+def _value_overflow(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    return validate_batch(df.assign(income=df["income"].where(df.index != 5, 1e39)), spec,
+                          batch_id="b")  # float32 would make it inf
+
+
+def _timestamp_out_of_range(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    stamps = pd.date_range("2025-01-01", periods=len(df), freq="min").to_numpy("datetime64[us]")
+    stamps[3] = np.datetime64("9999-01-01", "us")  # a parquet timestamp[us] can hold it
+    dated = replace(spec, features=(*spec.features, Feature("applied_at", "datetime")))
+    return validate_batch(df.assign(applied_at=stamps), dated, batch_id="b")
+
+
+class _MemoryS3:
+    """The S3 calls the validate step makes, on a dict, to keep this table in the unit lane
+    (tests/integration/test_ingest_failures.py runs the same on the real S3 API)."""
+
+    def __init__(self, objects: dict[tuple[str, str], bytes]) -> None:
+        self.objects = objects
+
+    def get_object(self, **kw: str) -> dict[str, object]:
+        return {"Body": io.BytesIO(self.objects[kw["Bucket"], kw["Key"]])}
+
+    def copy_object(self, **kw: Any) -> None:
+        source = kw["CopySource"]
+        self.objects[kw["Bucket"], kw["Key"]] = self.objects[source["Bucket"], source["Key"]]
+
+    def put_object(self, **kw: Any) -> None:
+        self.objects[kw["Bucket"], kw["Key"]] = kw["Body"]
+
+    def upload_file(self, path: str, bucket: str, key: str) -> None:
+        self.objects[bucket, key] = Path(path).read_bytes()
+
+
+def _crashed(df: pd.DataFrame, spec: PipelineSpec, crashing: str) -> Outcome:
+    """The validate step on a claimed batch whose `crashing` function raises ValueError."""
+    import tempfile
+    from unittest.mock import patch
+
+    from mlops_lib.services import Services
+    from mlops_lib.settings import Settings
+    from mlops_lib.steps import ingest as steps
+
+    body = to_file_bytes(df, "parquet")
+    batch = _listed("landing/credit_default/b1/p.parquet", len(body))
+    with tempfile.TemporaryDirectory() as home, patch(crashing, side_effect=ValueError("boom")):
+        svc = Services(Settings.from_env({"CT_HOME": home}))
+        migrated(svc.settings.store_url)
+        svc.__dict__["s3"] = _MemoryS3({(spec.source.bucket, batch.files[0].key): body})
+        steps.register_batch(svc, spec, batch, "ingest-1")
+        outcome = _rejected(lambda: steps.validate(svc, spec, batch, "ingest-1"))
+        assert svc.store.get_batch(spec.name, "b1").status == "rejected"  # not left claimed
+        svc.store.engine.dispose()
+    return outcome
+
+
+def _conform_failed(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    return _crashed(df, spec, "mlops_lib.validation.conform.conform")
+
+
+def _internal_error(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    return _crashed(df, spec, "mlops_lib.validation.checks.validate_batch")
+
+
+def _decompressed_too_large(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    body = to_file_bytes(df, "parquet")  # its footer: len(df) rows x 9 columns, 8 bytes a cell
+    return _rejected(lambda: read_batch([("b1/p.parquet", body)], "parquet",
+                                        ReadRules(max_uncompressed_bytes=len(df) * 8)))
+
+
 SCENARIOS: dict[ReasonCode, Callable[[pd.DataFrame, PipelineSpec, PipelineSpec], Outcome]] = {
     ReasonCode.EMPTY_BATCH: _empty_batch,
     ReasonCode.UNREADABLE_FILE: _unreadable,
@@ -339,6 +410,11 @@ SCENARIOS: dict[ReasonCode, Callable[[pd.DataFrame, PipelineSpec, PipelineSpec],
     ReasonCode.UNSAFE_KEY: _unsafe_key,
     ReasonCode.FILE_TOO_LARGE: _file_too_large,
     ReasonCode.RAGGED_CSV: _ragged_csv,
+    ReasonCode.VALUE_OVERFLOW: _value_overflow,
+    ReasonCode.TIMESTAMP_OUT_OF_RANGE: _timestamp_out_of_range,
+    ReasonCode.CONFORM_FAILED: _conform_failed,
+    ReasonCode.INTERNAL_ERROR: _internal_error,
+    ReasonCode.DECOMPRESSED_TOO_LARGE: _decompressed_too_large,
 }
 
 
@@ -509,7 +585,7 @@ def test_integer_classes_match_ints_floats_and_text(tiers: PipelineSpec) -> None
 
 def test_conform_maps_labels_to_class_indices_as_training_does(
         tiers: PipelineSpec, tier_batch: pd.DataFrame) -> None:
-    from mlops_lib.training import target_values
+    from mlops_lib.training.trainer import target_values
 
     conformed = conform(tier_batch, tiers)
     expected = tier_batch["tier"].map({"bronze": 0, "silver": 1, "gold": 2}).to_numpy()
@@ -771,6 +847,18 @@ def test_freshness_reads_timestamps_with_offsets(good: pd.DataFrame, spec: Pipel
                           now=NOW + timedelta(hours=2)).reason_code == ReasonCode.STALE_DATA
 
 
+def test_a_year_9999_stamp_is_out_of_range_and_freshness_judges_the_others(
+        good: pd.DataFrame, spec: PipelineSpec) -> None:
+    # Its age would overflow a Timedelta: the batch crashed validation (INTERNAL_ERROR).
+    frame, timed_spec = timed(spec, good, NOW - timedelta(hours=2))
+    stamps = frame["applied_at"].to_numpy("datetime64[us]").copy()
+    stamps[7] = np.datetime64("9999-12-31", "us")
+    report = validate_batch(frame.assign(applied_at=stamps), timed_spec, batch_id="b", now=NOW)
+    assert codes(report) == {ReasonCode.TIMESTAMP_OUT_OF_RANGE}
+    assert check(report, "freshness")["value"] == pytest.approx(2.0)
+    assert check(report, "future_timestamps")["passed"] is True
+
+
 def test_freshness_without_a_clock_uses_utc_now(good: pd.DataFrame, spec: PipelineSpec) -> None:
     frame, timed_spec = timed(spec, good, datetime.now(UTC) - timedelta(hours=1))
     assert validate_batch(frame, timed_spec, batch_id="b").passed
@@ -834,7 +922,8 @@ def test_rows_per_class_is_only_for_two_classes(good: pd.DataFrame, spec: Pipeli
 def test_example_specs_accept_their_generated_batches(pipeline: str, seed: int,
                                                       drift: float) -> None:
     # The demo drops exactly these two batches; the contract must not reject them.
-    example = load_spec(PIPELINES / f"{pipeline}.yaml")
+    path = HOUSE_SPEC if pipeline == "house_prices" else PIPELINES / f"{pipeline}.yaml"
+    example = load_spec(path)
     df = generate_batch(example, 6000, seed=seed, drift=drift)
     back = read_batch([("part-0", to_file_bytes(df, example.source.format))],
                       example.source.format)
@@ -873,15 +962,15 @@ def test_an_unreadable_file_under_a_manifest_is_unreadable_not_a_mismatch(
     assert "b/p.csv" in str(info.value)
 
 
-@pytest.mark.parametrize("labels", [
+@pytest.mark.parametrize("values", [
     pd.Series([0, 1, 1]), pd.Series([0, 1, 2]), pd.Series([0.0, 1.0, 0.5, np.inf, -0.0]),
     pd.Series([True, False]), pd.Series(pd.array([1, None, 0], dtype="Int64")),
     pd.Series(pd.array([True, None], dtype="boolean")), pd.Series(["0", "1", "x"], dtype=object),
     pd.Series([0, "1", True, None, 1.0], dtype=object), pd.Series(pd.Categorical([0, 1, 1])),
     pd.Series(np.array([0, 1, 7], dtype=np.uint8)), pd.Series([np.nan, 1.0]),
 ], ids=lambda s: str(s.dtype) + ":" + ",".join(map(str, s.tolist())))
-def test_vectorised_binary_labels_match_the_per_label_rule(labels: pd.Series) -> None:
-    fast, slow = validation.binary_labels(labels), labels.map(validation._to_binary_label)
+def test_vectorised_binary_labels_match_the_per_label_rule(values: pd.Series) -> None:
+    fast, slow = labels.binary_labels(values), values.map(labels._to_binary_label)
     np.testing.assert_array_equal(fast.isna().to_numpy(), slow.isna().to_numpy())
     np.testing.assert_array_equal(fast.dropna().astype(int).to_numpy(),
                                   slow.dropna().astype(int).to_numpy())

@@ -1,0 +1,98 @@
+"""Why training runs: new batches, drift crossings, a schedule; and how arrival is seen."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic.dataclasses import dataclass
+
+from mlops_lib.spec.base import SPEC_CONFIG, Count, NonNegative, OrEmpty, Positive, Share, problem
+
+RetrainCause = Literal["arrival", "drift"]
+ArrivalMode = Literal["polling", "events"]
+
+
+@dataclass(frozen=True, config=SPEC_CONFIG)
+class DriftPolicy:
+    """When drift of arriving batches (against the champion's training data) asks for a
+    retrain: the share of drifted features reaches `share_drifted`, or a named feature's PSI
+    reaches its limit in `feature_psi`; for `consecutive_batches` batches in a row; at most
+    once per `cooldown_minutes`."""
+
+    share_drifted: Share | None = 0.5
+    """Share of drifted features that counts as a crossing; null: not on the share."""
+    feature_psi: Annotated[dict[str, Positive], OrEmpty] = Field(default_factory=dict)
+    """Feature name -> the PSI at which that feature alone counts as a crossing."""
+    consecutive_batches: Count = 1
+    """Crossings needed in a row."""
+    cooldown_minutes: NonNegative = 60.0
+    """At most one drift retrain per this many minutes."""
+
+    @model_validator(mode="after")
+    def _something_to_watch(self) -> DriftPolicy:
+        if self.share_drifted is None and not self.feature_psi:
+            raise problem((), "give share_drifted and/or feature_psi")
+        return self
+
+
+def _one_or_more(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+@dataclass(frozen=True, config=SPEC_CONFIG)
+class TriggerConfig:
+    """Why training runs: `retrain_on` new accepted batches and/or drift crossings (Airflow
+    Assets), plus an optional cron `schedule`; manual runs always work.
+
+    Arrival is seen by `polling` (a deferred S3 sensor) or by `events` (S3 bucket notification
+    → SQS queue `sqs_queue` → an AssetWatcher). A training run takes the accepted batches no
+    earlier live run trained on, oldest first, at most `max_batches_per_run`; with fewer than
+    `min_new_rows` rows among them it waits for more data.
+    """
+
+    poke_interval_s: Positive = 5.0
+    """polling: seconds between listings of the landing prefix."""
+    mode: ArrivalMode = "polling"
+    """polling (a deferred S3 sensor) | events (S3 notifications -> SQS -> an AssetWatcher)."""
+    sqs_queue: str | None = None
+    """events: the SQS queue that receives the landing bucket's notifications."""
+    retrain_on: Annotated[tuple[RetrainCause, ...], BeforeValidator(_one_or_more)] = (
+        "arrival",)
+    """arrival: every accepted batch | drift: when the drift policy is crossed."""
+    schedule: str | None = None
+    """A 5-field cron expression (UTC) or a preset such as @daily; absent: none."""
+    drift: Annotated[DriftPolicy, OrEmpty] = DriftPolicy()
+    """Measured per accepted batch against the champion's training data."""
+    min_new_rows: Annotated[int, Field(ge=0, strict=True)] = 0
+    """A run with fewer new rows waits for more data (manual runs can force)."""
+    max_batches_per_run: Count = 10
+    """A run takes at most this many new batches, oldest first."""
+
+    @field_validator("retrain_on")
+    @classmethod
+    def _once_each(cls, causes: tuple[RetrainCause, ...]) -> tuple[RetrainCause, ...]:
+        return tuple(dict.fromkeys(causes))
+
+    @field_validator("min_new_rows", mode="before")
+    @classmethod
+    def _none_is_zero(cls, rows: Any) -> Any:
+        return 0 if rows is None else rows
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron_or_preset(cls, schedule: str | None) -> str | None:
+        if schedule is None:
+            return None
+        schedule = schedule.strip()
+        if len(schedule.split()) != 5 and not schedule.startswith("@"):
+            raise ValueError(f"{schedule!r} must be a 5-field cron expression or a preset such "
+                             "as @daily")
+        return schedule
+
+    @model_validator(mode="after")
+    def _events_need_a_queue(self) -> TriggerConfig:
+        if self.mode == "events" and not self.sqs_queue:
+            raise problem("sqs_queue", "trigger.mode events needs trigger.sqs_queue (the SQS "
+                                       "queue that receives the landing bucket's notifications)")
+        return self

@@ -1,0 +1,98 @@
+"""The drift monitor's steps: measure accepted batches against the champion's training data,
+then apply the spec's drift policy to the stored history.
+
+Checking the policy reads the store only, so this module imports nothing heavy; measuring
+imports pandas, pyarrow and the statistics when it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mlops_lib.monitoring.drift_policy import evaluate
+from mlops_lib.services import Services
+from mlops_lib.spec import PipelineSpec
+from mlops_lib.steps.records import DriftMeasurement, DriftVerdict
+from mlops_lib.steps.shared import champion_snapshot, champion_table, staged_object, to_frame
+
+log = logging.getLogger(__name__)
+
+
+def measure_drift(svc: Services, spec: PipelineSpec, batch_ids: Sequence[str],
+                  dag_run_id: str) -> DriftMeasurement:
+    """Drift of each accepted batch against the champion's training data, on all rows; one
+    row per batch and feature in the store (a batch measured before keeps its numbers)."""
+    import pyarrow.parquet as pq
+
+    from mlops_lib.monitoring import drift as drift_stats
+
+    champion = champion_snapshot(svc, spec)
+    reference_table = champion_table(svc, spec, champion, dag_run_id, spec.feature_names)
+    if champion is None or reference_table is None:
+        log.info("No champion yet: nothing to measure drift against")
+        return DriftMeasurement(measured=(), champion=None)
+    reference = to_frame(reference_table)
+    del reference_table
+    measured = []
+    for batch_id in batch_ids:
+        record = svc.store.get_batch(spec.name, batch_id)
+        if record is None or record.status != "accepted" or not record.staged_uri:
+            log.info("Batch %s is not an accepted batch; not measured", batch_id)
+            continue
+        if svc.store.drift_metrics(spec.name, batch_id):
+            log.info("Batch %s was measured before; its statistics stay", batch_id)
+            measured.append(batch_id)
+            continue
+        bucket, key = staged_object(record.staged_uri)
+        with tempfile.TemporaryDirectory(dir=svc.scratch_dir(spec.name, dag_run_id)) as tmp:
+            staged = Path(tmp) / "batch.parquet"
+            svc.s3.download_file(bucket, key, str(staged))
+            current = to_frame(pq.read_table(staged, columns=spec.feature_names))
+        result = drift_stats.compute(reference, current, spec)
+        svc.store.record_drift(spec.name, batch_id, dag_run_id, result)
+        measured.append(batch_id)
+        log.info("Batch %s vs champion v%s data: %d of %d features drifted %s", batch_id,
+                 champion.version, result.n_drifted, result.n_compared,
+                 list(result.drifted_features))
+        for f in result.features:
+            log.info("  %-16s %-11s %s=%.4f (threshold %.3g) psi=%s%s", f.feature, f.kind,
+                     f.method, f.score if f.score is not None else float("nan"), f.threshold,
+                     "-" if f.psi is None else f"{f.psi:.4f}", "  DRIFTED" if f.drifted else "")
+    return DriftMeasurement(measured=tuple(measured), champion=champion.version)
+
+
+def check_drift_policy(svc: Services, spec: PipelineSpec, dag_run_id: str,
+                       now: datetime | None = None) -> DriftVerdict:
+    """Apply the spec's drift policy to the stored history; record a crossing once.
+
+    Returns the verdict; `crossed` True means a retrain is due (the caller announces it).
+    Without a champion a retrain is always due.
+    """
+    if svc.store.get_champion(spec.name) is None:
+        # Nothing to drift from: the first model is due. Not recorded as a crossing, so no
+        # cooldown starts; the training run's plan decides which batches it takes.
+        return DriftVerdict(crossed=True, reason="no champion yet: the first model is due")
+    history = svc.store.drift_history(spec.name)
+    if not history:
+        return DriftVerdict(crossed=False, reason="no drift measured yet")
+    newest = history[-1].batch_id
+    recorded = next((c for c in svc.store.drift_crossings(spec.name)
+                     if c["batch_id"] == newest), None)
+    if recorded is not None:  # a retry of the run that recorded it: announce the same one
+        return DriftVerdict(crossed=True, reason=recorded["reason"], batch_ids=(newest,),
+                            evidence=json.loads(recorded["evidence_json"]))
+    last = svc.store.last_drift_crossing(spec.name)
+    verdict = evaluate(history, spec.trigger.drift,
+                       last_crossing_at=None if last is None else last["created_at"],
+                       now=now or datetime.now(UTC))
+    if verdict.crossed:
+        svc.store.record_drift_crossing(spec.name, newest, dag_run_id, verdict)
+        log.warning("Drift policy crossed: %s", verdict.reason)
+    else:
+        log.info("Drift policy not crossed: %s", verdict.reason)
+    return verdict

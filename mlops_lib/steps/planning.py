@@ -1,0 +1,204 @@
+"""Why a training run fired and which accepted batches it trains on: pure decisions.
+
+The orchestrator describes the run (`RunContext`: run type, interval, asset events, params);
+`plan` answers with the cause, the provenance to record, and the batches to take from the
+candidates the store offers. No I/O here, so every trigger path is a unit test.
+
+- arrival / drift (asset events) and schedule: a *live* run consumes the accepted batches no
+  earlier live run trained on, oldest first, at most `max_batches_per_run`; with fewer than
+  `min_new_rows` rows it waits for more data (unless forced).
+- manual: like a live run; `batches` in the params names them instead, or `window_start` /
+  `window_end` a window of arrival times (neither consumes), and `force` retrains on the newest
+  batches when nothing is new or trains below `min_new_rows`.
+- backfill: a *shadow* run over its interval: the batches that had arrived in
+  [interval start, interval end), newest `max_batches_per_run` of them; it consumes nothing and
+  never moves the champion unless `promote` is set (and its data is newer, checked at decision).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from mlops_lib.spec import TriggerConfig
+
+RunType = Literal["scheduled", "asset_triggered", "manual", "backfill", "asset_materialization"]
+Cause = Literal["arrival", "drift", "schedule", "manual", "backfill"]
+
+
+@dataclass(frozen=True)
+class AssetEventInfo:
+    """An asset event that triggered the run, as Airflow hands it over."""
+
+    uri: str
+    extra: dict[str, Any]
+    source_dag_id: str | None = None
+    source_run_id: str | None = None
+    timestamp: str | None = None
+
+
+@dataclass(frozen=True)
+class RunContext:
+    dag_run_id: str
+    run_type: str
+    interval_start: str | None = None
+    interval_end: str | None = None
+    asset_events: tuple[AssetEventInfo, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+    triggered_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An accepted batch the store offers for training."""
+
+    batch_id: str
+    rows: int
+    arrived_at: str
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The pure planning answer, before the store takes the batches (`steps.plan`)."""
+
+    cause: Cause
+    trigger: dict[str, Any]          # provenance: recorded in the store and on the MLflow run
+    batch_ids: tuple[str, ...]
+    consume: bool                    # mark the batches trained (live runs taking new data)
+    may_promote: bool                # False: a shadow run (decision recorded, champion kept)
+    skip_reason: str | None = None   # set: nothing to train, the run ends here
+
+    @property
+    def summary(self) -> str:
+        return describe(self.trigger)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def cause_of(ctx: RunContext, *, batches_uri: str, drift_uri: str) -> Cause:
+    if ctx.run_type == "backfill":
+        return "backfill"
+    if ctx.run_type == "manual":
+        return "manual"
+    if ctx.run_type == "scheduled":
+        return "schedule"
+    uris = {e.uri for e in ctx.asset_events}
+    return "drift" if drift_uri in uris else "arrival" if batches_uri in uris else "manual"
+
+
+def plan(ctx: RunContext, policy: TriggerConfig, *, new: Sequence[Candidate],
+         in_interval: Sequence[Candidate], named: Sequence[Candidate], newest: Sequence[Candidate],
+         batches_uri: str, drift_uri: str) -> RunPlan:
+    """Decide the run's batches from the store's candidates.
+
+    new: accepted, not consumed by a live run, arrived by the cutoff (oldest first);
+    in_interval: accepted, arrived in the run's interval (backfill) or the manual window;
+    named: the accepted batches the params name (manual);
+    newest: the newest accepted batches (a forced retrain).
+    """
+    cause = cause_of(ctx, batches_uri=batches_uri, drift_uri=drift_uri)
+    params = ctx.params or {}
+    force = bool(params.get("force"))
+    trigger = _provenance(ctx, cause, batches_uri=batches_uri, drift_uri=drift_uri)
+    cap = policy.max_batches_per_run
+
+    def build(chosen: Sequence[Candidate], *, consume: bool, may_promote: bool,
+              skip: str | None = None) -> RunPlan:
+        ids = tuple(c.batch_id for c in chosen)
+        details = {**trigger, "batch_ids": list(ids),
+                   "rows": sum(c.rows for c in chosen),
+                   "data_watermark": max((c.arrived_at for c in chosen), default=None)}
+        if skip:
+            details["skipped"] = skip
+        return RunPlan(cause=cause, trigger=details, batch_ids=() if skip else ids,
+                            consume=consume and not skip, may_promote=may_promote,
+                            skip_reason=skip)
+
+    if cause == "backfill":
+        chosen = list(in_interval)[-cap:]
+        promote = bool(params.get("promote"))
+        if not chosen:
+            return build([], consume=False, may_promote=False,
+                         skip=f"no batch had been accepted in [{ctx.interval_start}, "
+                              f"{ctx.interval_end})")
+        return build(chosen, consume=False, may_promote=promote)
+    if cause == "manual" and (params.get("window_start") or params.get("window_end")):
+        chosen = list(in_interval)[-cap:]
+        if not chosen:
+            return build([], consume=False, may_promote=False,
+                         skip=f"no batch had been accepted in [{params.get('window_start')}, "
+                              f"{params.get('window_end')})")
+        return build(chosen, consume=False, may_promote=True)
+    if params.get("batches"):
+        wanted = [str(b) for b in params["batches"]]
+        found = {c.batch_id for c in named}
+        missing = [b for b in wanted if b not in found]
+        if missing:
+            return build([], consume=False, may_promote=False,
+                         skip=f"batches {missing} are not accepted batches of this pipeline")
+        return build(list(named), consume=False, may_promote=True)
+    chosen = list(new)[:cap]
+    if not chosen:
+        if force and newest:
+            return build(list(newest)[-cap:], consume=False, may_promote=True)
+        return build([], consume=False, may_promote=True,
+                     skip="no accepted batch is new since the last training run")
+    rows = sum(c.rows for c in chosen)
+    if rows < policy.min_new_rows and not force:
+        return build(chosen, consume=False, may_promote=True,
+                     skip=f"waiting for more data: {rows} new rows < trigger.min_new_rows "
+                          f"{policy.min_new_rows}")
+    return build(chosen, consume=True, may_promote=True)
+
+
+def _provenance(ctx: RunContext, cause: Cause, *, batches_uri: str,
+                drift_uri: str) -> dict[str, Any]:
+    params = ctx.params or {}
+    trigger: dict[str, Any] = {"type": cause, "dag_run_id": ctx.dag_run_id,
+                               "run_type": ctx.run_type}
+    if ctx.interval_start or ctx.interval_end:
+        trigger["interval"] = [ctx.interval_start, ctx.interval_end]
+    if cause in ("manual", "backfill"):
+        trigger |= {"user": ctx.triggered_by, "reason": params.get("reason") or "",
+                    "force": bool(params.get("force")), "promote": bool(params.get("promote"))}
+        if params.get("window_start") or params.get("window_end"):
+            trigger["window"] = [params.get("window_start"), params.get("window_end")]
+    arrivals = [e for e in ctx.asset_events if e.uri == batches_uri]
+    crossings = [e for e in ctx.asset_events if e.uri == drift_uri]
+    if arrivals:
+        trigger["arrivals"] = [{
+            "batch_id": e.extra.get("batch_id"), "fingerprint": e.extra.get("fingerprint"),
+            "files": e.extra.get("files", []), "ingest_run_id": e.source_run_id,
+            "at": e.timestamp} for e in arrivals]
+    if crossings:
+        trigger["drift"] = [{
+            "reason": e.extra.get("reason"), "batch_ids": e.extra.get("batch_ids", []),
+            "evidence": e.extra.get("evidence", {}), "monitor_run_id": e.source_run_id,
+            "at": e.timestamp} for e in crossings]
+    return trigger
+
+
+def describe(trigger: Mapping[str, Any]) -> str:
+    """One line for logs, run notes and the `ct.trigger` tag."""
+    kind = trigger.get("type", "unknown")
+    batches = trigger.get("batch_ids") or []
+    data = f"{len(batches)} batch(es) {', '.join(batches[:5])}" if batches else "no batches"
+    if kind == "arrival":
+        why = f"new data: {len(trigger.get('arrivals', []))} accepted batch event(s)"
+    elif kind == "drift":
+        why = "drift: " + "; ".join(str(d.get("reason")) for d in trigger.get("drift", []))
+    elif kind == "schedule":
+        why = f"schedule (interval {trigger.get('interval')})"
+    elif kind == "backfill":
+        why = (f"backfill of {trigger.get('interval')} by {trigger.get('user') or '?'}"
+               f"{' with promote' if trigger.get('promote') else ' (shadow)'}")
+    elif kind == "manual":
+        why = f"manual by {trigger.get('user') or '?'}: {trigger.get('reason') or 'no reason'}"
+    elif kind == "s3_batch":  # runs recorded before training had its own DAG
+        return f"S3 batch {trigger.get('batch_id')} ({len(trigger.get('files', []))} files)"
+    else:
+        why = str(kind)
+    skipped = f"; skipped: {trigger['skipped']}" if trigger.get("skipped") else ""
+    return f"{why}; trains on {data}{skipped}"

@@ -1,0 +1,73 @@
+"""Helpers several steps share: the champion as a run sees it, and the versioned data.
+
+The data helpers import pyarrow inside the function: the light tasks that only read the
+champion must not pay for it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlops_lib.services import Services
+from mlops_lib.spec import PipelineSpec
+from mlops_lib.steps.records import ChampionSnapshot, DatasetVersion
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+
+def champion_snapshot(svc: Services, spec: PipelineSpec) -> ChampionSnapshot | None:
+    """The store's champion now; None before the first promotion."""
+    champion = svc.store.get_champion(spec.name)
+    return None if champion is None else ChampionSnapshot(
+        version=champion.model_version, data_rev=champion.data_rev, epoch=champion.epoch,
+        dag_run_id=champion.dag_run_id)
+
+
+def staged_object(uri: str) -> tuple[str, str]:
+    """(bucket, key) of an `s3://bucket/key` URI the store recorded."""
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    return bucket, key
+
+
+def versioned_table(svc: Services, spec: PipelineSpec, version: DatasetVersion, dag_run_id: str,
+                    columns: Sequence[str] | None = None) -> pa.Table:
+    """Exactly the versioned bytes (so lineage is what was trained on), as an Arrow table.
+
+    Streamed to a scratch file and read from there: the process never holds the file's bytes
+    beside the table, and the file is gone once read.
+    """
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory(dir=svc.scratch_dir(spec.name, dag_run_id)) as tmp:
+        path = svc.versioner.read_to(version, Path(tmp) / "data.parquet")
+        return pq.read_table(path, columns=None if columns is None else list(columns))
+
+
+def champion_table(svc: Services, spec: PipelineSpec, champion: ChampionSnapshot | None,
+                   dag_run_id: str, columns: Sequence[str] | None = None) -> pa.Table | None:
+    """The champion's training data, exactly as versioned; None without a champion."""
+    if champion is None or not champion.data_rev:
+        return None
+    return versioned_table(svc, spec, svc.versioner.at(spec.name, champion.data_rev),
+                           dag_run_id, columns)
+
+
+def holdout_mask(table: pa.Table, spec: PipelineSpec) -> np.ndarray:
+    """True for the holdout rows: the same split for the challenger's training, the scoring of
+    both models and any later reproduction (training.split_holdout on a pandas frame)."""
+    from mlops_lib.training.trainer import holdout_mask as mask
+
+    return mask(table, spec.training.holdout_share, spec.training.seed,
+                spec.training.time_column)
+
+
+def to_frame(table: pa.Table) -> pd.DataFrame:
+    """A table the caller no longer needs as pandas, releasing Arrow memory column by column
+    while converting (the peak is about one copy, not two)."""
+    return table.to_pandas(self_destruct=True, split_blocks=True)

@@ -1,0 +1,27 @@
+"""`eval "$(mlops stack env)"` gives a shell where `airflow` and `mlops` are the project's and
+talk to the local stack (docs/backfill.md runs `airflow backfill create` in such a shell)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+VENV_BIN = Path(sys.executable).parent
+
+
+def test_the_eval_ed_environment_finds_the_projects_airflow(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CT_HOME": str(tmp_path / "stack")}
+    script = (f'eval "$({VENV_BIN / "mlops"} stack env)" && command -v airflow && '
+              'command -v mlops && echo "$AIRFLOW_HOME"')
+    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    airflow, mlops, airflow_home = done.stdout.split()
+    assert Path(airflow) == VENV_BIN / "airflow" and Path(mlops) == VENV_BIN / "mlops"
+    assert Path(airflow_home).is_relative_to(tmp_path / "stack")  # the stack's, not ~/airflow
+    assert os.environ.get("CT_HOME") != str(tmp_path / "stack")  # nothing leaked back
