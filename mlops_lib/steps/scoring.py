@@ -115,17 +115,21 @@ def score_batch(svc: Services, spec: PipelineSpec, batch: BatchRef, dag_run_id: 
 
 def _validated_files(svc: Services, spec: PipelineSpec,
                      batch: BatchRef) -> list[tuple[str, bytes]]:
-    """The batch's files pinned by ETag, once the contract (without target) accepts them."""
+    """The batch's files pinned by ETag, once the contract (without target) accepts them.
+
+    Judged column by column (parquet): the batch is never one frame, as it is never one when
+    scored."""
     from mlops_lib.stores import s3io
     from mlops_lib.validation.bounds import ReadRules
-    from mlops_lib.validation.checks import validate_batch
+    from mlops_lib.validation.checks import validate_columns
     from mlops_lib.validation.listing import check_listing
-    from mlops_lib.validation.reading import read_batch
+    from mlops_lib.validation.reading import read_columns
 
     check_listing(batch, spec)
     files = s3io.read_batch_files(svc.s3, spec.scoring_bucket, batch)
-    frame = read_batch(files, spec.source.format, ReadRules.of(spec.source))
-    validate_batch(frame, spec, batch_id=batch.batch_id, labelled=False).raise_for_failures()
+    columns = read_columns(files, spec.source.format, ReadRules.of(spec.source))
+    validate_columns(columns, spec, batch_id=batch.batch_id,
+                     labelled=False).raise_for_failures()
     return files
 
 

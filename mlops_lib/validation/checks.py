@@ -8,19 +8,23 @@ feature column and `target_checks` those of the labels.
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
 
-from mlops_lib.spec import Contract, PipelineSpec
+from mlops_lib.spec import Contract, Feature, PipelineSpec
+from mlops_lib.validation.columns import BatchColumns, FrameColumns
 from mlops_lib.validation.dtypes import dtype_problem
 from mlops_lib.validation.feature_checks import (
     check_categories,
     check_feature_dtype,
-    check_finite_features,
     check_nulls,
     check_range,
     check_value_limits,
+    finite_features_result,
+    infinite_values,
 )
 from mlops_lib.validation.limits import stamps_beyond_ns
 from mlops_lib.validation.reasons import ReasonCode
@@ -40,55 +44,95 @@ def validate_batch(df: pd.DataFrame, spec: PipelineSpec, *, batch_id: str,
     none of the rules about a training set's size and redundancy (min/max rows, duplicate
     rows, constant columns); every feature rule holds as for training.
     """
-    contract = spec.contract
-    n = len(df)
-    checks: list[CheckResult] = [_check_non_empty(df)]
+    return validate_columns(FrameColumns(df), spec, batch_id=batch_id, now=now,
+                            labelled=labelled)
+
+
+def validate_columns(batch: BatchColumns, spec: PipelineSpec, *, batch_id: str,
+                     now: datetime | None = None, labelled: bool = True) -> ValidationReport:
+    """`validate_batch` on a batch served column by column: each feature column is asked for
+    once (the freshness column once more), and only the duplicate-rows rule of a labelled
+    batch asks for the whole frame."""
+    n = batch.n_rows
+    usable = _usable_columns(batch.names)
+    judged = [_judge_feature(batch.column(f.name), f, n, labelled) for f in spec.features
+              if f.name in usable]
+    checks: list[CheckResult] = [_check_non_empty(n)]
     if labelled:
-        checks += _check_row_count(n, contract)
-    checks += _check_columns(df, spec, labelled)
-    usable = _usable_columns(df)
-    checks += [check_feature_dtype(df[f.name], f) for f in spec.features if f.name in usable]
+        checks += _check_row_count(n, spec.contract)
+    checks += _check_columns(batch.names, spec, labelled)
+    checks += [j.dtype for j in judged]
     if labelled and spec.target in usable:
-        checks += check_target(df[spec.target], spec)
-    checks.append(check_finite_features(df, spec, usable))
+        checks += check_target(batch.column(spec.target), spec)
+    checks.append(finite_features_result({j.name: j.infinite for j in judged if j.infinite}))
+    checks += [c for j in judged for c in j.values]
     if n:
-        checks += _check_feature_values(df, spec, usable)
-    if labelled and contract.max_duplicate_share is not None and n:
-        checks.append(_check_duplicate_rows(df, contract.max_duplicate_share))
-    if contract.freshness is not None and contract.freshness.column in usable and n:
-        checks += _check_freshness(df[contract.freshness.column], contract, clock(now))
-    if labelled:
-        checks += _check_constant_columns(df, spec, usable)
+        checks += _batch_level_checks(batch, spec, judged, labelled, clock(now))
     return ValidationReport(pipeline=spec.name, batch_id=batch_id, n_rows=n, checks=checks)
 
 
-def _usable_columns(df: pd.DataFrame) -> set[str]:
-    """Columns that can be checked alone: present once (df[name] is then a Series)."""
-    counts = pd.Index(df.columns).value_counts()
-    return {name for name, n in counts.items() if n == 1}
-
-
-def _check_feature_values(df: pd.DataFrame, spec: PipelineSpec,
-                          usable: set[str]) -> list[CheckResult]:
-    """Nulls, categories, range and limits of each feature, one by one (a non-empty batch)."""
+def _batch_level_checks(batch: BatchColumns, spec: PipelineSpec, judged: list[_JudgedFeature],
+                        labelled: bool, now: pd.Timestamp) -> list[CheckResult]:
+    """Duplicate rows and constant columns (a labelled batch), freshness (a non-empty one)."""
+    contract = spec.contract
     checks = []
-    for feature in spec.features:
-        if feature.name not in usable:
-            continue
-        s = df[feature.name]
-        checks.append(check_nulls(s, feature))
-        if feature.dtype == "category":
-            checks.append(check_categories(s, feature))
-        if feature.min_value is not None or feature.max_value is not None:
-            checks.append(check_range(s, feature))
-        limits = check_value_limits(s, feature)
-        if limits is not None:
-            checks.append(limits)
+    if labelled and contract.max_duplicate_share is not None:
+        checks.append(_check_duplicate_rows(batch.frame(), contract.max_duplicate_share))
+    if contract.freshness is not None and contract.freshness.column in _usable_columns(
+            batch.names):
+        checks += _check_freshness(batch.column(contract.freshness.column), contract, now)
+    if labelled and batch.n_rows >= 2:
+        checks += _check_constant_columns([j.name for j in judged if j.distinct == 1])
     return checks
 
 
-def _check_non_empty(df: pd.DataFrame) -> CheckResult:
-    n = len(df)
+@dataclass(frozen=True)
+class _JudgedFeature:
+    """What one feature column's checks found, kept once the column itself is let go."""
+
+    name: str
+    dtype: CheckResult
+    infinite: int
+    values: list[CheckResult]  # nulls, categories, range and limits (none for an empty batch)
+    distinct: int | None  # distinct non-null values (a labelled batch's), None if not counted
+
+
+def _judge_feature(s: pd.Series, feature: Feature, n: int, labelled: bool) -> _JudgedFeature:
+    dtype = check_feature_dtype(s, feature)
+    return _JudgedFeature(
+        name=feature.name, dtype=dtype,
+        infinite=infinite_values(s, feature) if dtype.passed else 0,
+        values=_check_feature_values(s, feature) if n else [],
+        distinct=_distinct(s) if labelled else None)
+
+
+def _distinct(s: pd.Series) -> int | None:
+    try:
+        return int(s.nunique(dropna=True))
+    except TypeError:  # unhashable cells (lists in an object column): DTYPE_MISMATCH's business
+        return None
+
+
+def _usable_columns(names: list[str]) -> set[str]:
+    """Columns that can be checked alone: present once (df[name] is then a Series)."""
+    counts = Counter(names)
+    return {name for name, n in counts.items() if n == 1}
+
+
+def _check_feature_values(s: pd.Series, feature: Feature) -> list[CheckResult]:
+    """Nulls, categories, range and limits of one feature (a non-empty batch)."""
+    checks = [check_nulls(s, feature)]
+    if feature.dtype == "category":
+        checks.append(check_categories(s, feature))
+    if feature.min_value is not None or feature.max_value is not None:
+        checks.append(check_range(s, feature))
+    limits = check_value_limits(s, feature)
+    if limits is not None:
+        checks.append(limits)
+    return checks
+
+
+def _check_non_empty(n: int) -> CheckResult:
     return CheckResult("non_empty", n > 0, f"{n} rows", "at least 1 row",
                        None if n else ReasonCode.EMPTY_BATCH, value=n, threshold=1)
 
@@ -110,8 +154,8 @@ def _check_row_count(n: int, contract: Contract) -> list[CheckResult]:
     return checks
 
 
-def _check_columns(df: pd.DataFrame, spec: PipelineSpec, labelled: bool) -> list[CheckResult]:
-    present = list(df.columns)
+def _check_columns(present: list[str], spec: PipelineSpec,
+                   labelled: bool) -> list[CheckResult]:
     required = spec.columns if labelled else spec.feature_names
     id_column = None if labelled else spec.scoring.id_column
     missing = [c for c in required if c not in present]
@@ -199,21 +243,9 @@ def _check_freshness(s: pd.Series, contract: Contract, now: pd.Timestamp) -> lis
     ]
 
 
-def _check_constant_columns(df: pd.DataFrame, spec: PipelineSpec,
-                            usable: set[str]) -> list[CheckResult]:
-    """A warning per feature holding a single distinct value: legal, but carries no signal."""
-    if len(df) < 2:
-        return []
-    constant = []
-    for f in spec.features:
-        if f.name not in usable:
-            continue
-        try:
-            distinct = df[f.name].nunique(dropna=True)
-        except TypeError:
-            continue
-        if distinct == 1:
-            constant.append(f.name)
+def _check_constant_columns(constant: list[str]) -> list[CheckResult]:
+    """A warning for the features holding a single distinct value: legal, but carries no
+    signal."""
     if not constant:
         return []
     return [CheckResult(

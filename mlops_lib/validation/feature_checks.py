@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops_lib.spec import Feature, PipelineSpec
+from mlops_lib.spec import Feature
 from mlops_lib.validation.dtypes import dtype_problem
 from mlops_lib.validation.limits import (
     FLOAT32_MAX,
@@ -43,18 +43,16 @@ def check_feature_dtype(s: pd.Series, feature: Feature) -> CheckResult:
                        ReasonCode.DTYPE_MISMATCH if problem else None)
 
 
-def check_finite_features(df: pd.DataFrame, spec: PipelineSpec, usable: set[str]) -> CheckResult:
+def infinite_values(s: pd.Series, feature: Feature) -> int:
+    """+/-inf values in a float or int feature whose dtype check passed (0 for other dtypes)."""
     # NaN is fine (XGBoost treats it as missing); +/-inf is not a value any producer means.
-    offending: dict[str, int] = {}
-    for f in spec.features:
-        if f.dtype not in ("float", "int") or f.name not in usable:
-            continue
-        s = df[f.name]
-        if dtype_problem(s, f.dtype) is not None:
-            continue
-        n_inf = int(np.isinf(as_float(s.dropna())).sum())
-        if n_inf:
-            offending[f.name] = n_inf
+    if feature.dtype not in ("float", "int"):
+        return 0
+    return int(np.isinf(as_float(s.dropna())).sum())
+
+
+def finite_features_result(offending: dict[str, int]) -> CheckResult:
+    """The one finite_features check of a batch: the +/-inf count of each offending feature."""
     return CheckResult(
         "finite_features", not offending,
         f"infinite values in features: {offending}" if offending else "all finite",
