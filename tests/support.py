@@ -103,3 +103,21 @@ def run_dag_file(tmp_path: Path, source: str) -> dict[str, Any]:
     assert proc.returncode == 0, proc.stderr[-4000:]
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("@@JSON@@"))
     return json.loads(line.removeprefix("@@JSON@@"))  # type: ignore[no-any-return]
+
+
+def drifted_measurement(spec: Any, seed: int) -> Any:
+    """A drift result (mlops_lib.monitoring.drift.compute) in which every numeric feature of
+    `spec` drifted: what the drift monitor records for a batch far from the champion's data."""
+    from dataclasses import replace
+
+    import numpy as np
+    import pandas as pd
+
+    from mlops_lib.monitoring.drift import compute
+
+    rng = np.random.default_rng(seed)
+    names = [f.name for f in spec.features if f.dtype in ("float", "int")]
+    reference = pd.DataFrame({n: rng.normal(0, 1, 2000) for n in names})
+    current = pd.DataFrame({n: rng.normal(3, 1, 2000) for n in names})
+    numeric = replace(spec, features=tuple(f for f in spec.features if f.name in names))
+    return compute(reference, current, numeric)
