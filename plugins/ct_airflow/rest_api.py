@@ -75,6 +75,13 @@ class AirflowApi:
         return list(self._request(
             "GET", f"{_run_path(dag_id, run_id)}/upstreamAssetEvents")["asset_events"])
 
+    def extra_links(self, dag_id: str, run_id: str, task_id: str, *,
+                    map_index: int = -1) -> dict[str, str | None]:
+        """A task instance's extra links, name -> URL, as the UI's buttons open them."""
+        return dict(self._request(
+            "GET", f"{_run_path(dag_id, run_id)}/taskInstances/{quote(task_id, safe='')}/links"
+                   f"?map_index={map_index}")["extra_links"])
+
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         """Every task instance of the run, mapped ones included (the API pages by 100)."""
         found: list[dict[str, Any]] = []

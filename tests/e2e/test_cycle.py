@@ -88,6 +88,34 @@ def test_batch_in_s3_runs_the_cycle_to_a_champion(stack: LiveStack) -> None:
     assert b"<html" in body[:2000].lower()
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed")
+def test_the_report_link_opens_the_runs_report_as_a_titled_page(stack: LiveStack) -> None:
+    """The "Evidently report" button of `build_reports`, as the UI gets it (the REST API's
+    extra links), opens the report as a page of its own over HTTP, and a browser shows a
+    title naming the pipeline and the run."""
+    decided = [d.dag_run_id for d in stack.store.decisions(PIPELINE) if d.dag_run_id]
+    if decided:
+        run_id = decided[-1]
+    else:  # run alone: train once first
+        dropped = drop_batch(PIPELINE, rows=2000, seed=31, settings=stack.settings)
+        run_id = cycle(stack, PIPELINE, dropped.batch_id).dag_run_id
+    links = stack.api.extra_links(stack.dag_id, run_id, "build_reports")
+    url = links.get("Evidently report") or ""
+    assert url.startswith("http://127.0.0.1:") and url.endswith(".html"), links
+    assert "#/experiments" not in url  # the page itself, not MLflow's cropped artifact viewer
+
+    dom = subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+         "--virtual-time-budget=20000", "--dump-dom", url],
+        capture_output=True, text=True, timeout=180, check=True).stdout
+    title = dom.split("<title>", 1)[1].split("</title>", 1)[0] if "<title>" in dom else ""
+    assert PIPELINE in title and run_id in title, title
+    assert "ct-report-heading" in dom and "Current:" in dom  # the heading above the report
+
+
 def test_a_manual_run_from_the_cli_records_who_and_why(
         stack: LiveStack, capsys: pytest.CaptureFixture[str]) -> None:
     """`mlops trigger` starts a training run on a named batch; the run, its note and its
