@@ -15,7 +15,13 @@ install:  ## install uv if needed, the locked Python env (.venv) and the S3 serv
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user "uv==0.13.9" \
 		|| $(PYTHON) -m pip install --quiet --break-system-packages "uv==0.13.9"
 	$(UV) sync --frozen
+	@$(MAKE) -s stack/node_modules/.package-lock.json
+
+# The S3 server's packages, installed again only when the lock changes: `npm ci` empties
+# node_modules first, which would pull files from under a stack that is running.
+stack/node_modules/.package-lock.json: stack/package-lock.json
 	cd stack && npm ci --no-audit --no-fund --silent
+	@touch $@
 
 up: install  ## start the local stack (S3 on disk, MLflow, Airflow) and print its URLs and login
 	$(RUN) mlops stack up
