@@ -22,6 +22,11 @@ def add_commands(sub: Any) -> None:
     champ = sub.add_parser("champion", help="the current champion of a pipeline")
     champ.add_argument("pipeline", help="the pipeline's name (its spec's `name`)")
 
+    status = sub.add_parser("status", help="where a pipeline stands: champion, newest batches, "
+                                           "and what its next training run waits for")
+    status.add_argument("pipeline", help="the pipeline's name")
+    status.add_argument("--json", action="store_true", help="print JSON instead of lines")
+
     hist = sub.add_parser("history", help="every decision and champion move of a pipeline")
     hist.add_argument("pipeline", help="the pipeline's name")
     hist.add_argument("--json", action="store_true", help="print JSON instead of lines")
@@ -109,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         return _store(args)
     if args.command == "champion":
         return _champion(args.pipeline)
+    if args.command == "status":
+        return _status(args)
     if args.command in ("history", "promote", "rollback", "reconcile"):
         return _operate(args)
     if args.command in ("lineage", "reproduce"):
@@ -163,6 +170,24 @@ def _champion(pipeline: str) -> int:
         print(f"{pipeline}: no champion yet")
         return 1
     print(json.dumps(champion.__dict__, indent=2))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from mlops_lib.operations.status import pipeline_status
+    from mlops_lib.settings import Settings
+    from mlops_lib.spec import load_specs
+    from mlops_lib.stores.store import Store
+
+    settings = Settings.from_env()
+    spec = next((s for s in load_specs(*settings.spec_dirs) if s.name == args.pipeline), None)
+    if spec is None:
+        print(f"error: no pipeline spec named {args.pipeline!r}", file=sys.stderr)
+        return 1
+    status = pipeline_status(Store(settings.store_url), spec)
+    print(json.dumps(asdict(status), indent=2) if args.json else "\n".join(status.lines()))
     return 0
 
 

@@ -86,6 +86,12 @@ class BatchTables(Tables):
         rows = self._all(" ".join(sql), p=pipeline, start=arrived_from, end=arrived_before)
         return [batch_of_row(r) for r in rows]
 
+    def recent_batches(self, pipeline: str, limit: int) -> list[BatchRecord]:
+        """The newest `limit` batches of any status, newest first."""
+        rows = self._all("SELECT * FROM batches WHERE pipeline = :p "
+                         "ORDER BY arrived_at DESC, batch_id DESC LIMIT :n", p=pipeline, n=limit)
+        return [batch_of_row(r) for r in rows]
+
     def take_training_batches(self, pipeline: str, dag_run_id: str, batch_ids: list[str], *,
                               live: bool) -> list[str]:
         """Record the batches a training run trains on; a re-run gets its first selection.

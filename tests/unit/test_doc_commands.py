@@ -7,6 +7,7 @@ is what catches a renamed option or a removed command before a user does."""
 
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
 from pathlib import Path
@@ -91,3 +92,21 @@ def test_every_documented_make_target_exists() -> None:
                if args and not args[0].startswith("-") and "=" not in args[0]
                and args[0] not in targets]
     assert not missing, missing
+
+
+def _undocumented(parser: argparse.ArgumentParser, path: str) -> list[str]:
+    missing = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            described = {a.dest for a in action._choices_actions if a.help}
+            for name, sub in action.choices.items():
+                if name not in described:
+                    missing.append(f"{path} {name} (the command)")
+                missing += _undocumented(sub, f"{path} {name}")
+        elif not isinstance(action, argparse._HelpAction) and not action.help:
+            missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+    return missing
+
+
+def test_every_command_and_option_says_what_it_does_in_help() -> None:
+    assert _undocumented(build_parser(), "mlops") == []
