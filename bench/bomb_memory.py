@@ -17,7 +17,7 @@ the verdict, next to a floor: a child that imports the same modules and loads th
 Goal: each bomb rejected in under 1 s; peak RSS under 300 MiB with the default limits, and
 under 300 MiB above the limit for `strings`.
 
-    uv run python bench/bomb_memory.py          # ~20 s on 2 cores, most of it building bombs
+    .venv/bin/python bench/bomb_memory.py          # ~20 s on 2 cores, most of it building bombs
 
 Writes bench/results/bomb_memory.json (or --out) and prints a table.
 """

@@ -7,8 +7,8 @@ frames, all rows; the script reports the speed ratio, the share of features with
 verdict, the largest score difference, and the machine. Goal (issue 4 / issue 6, benchmark 2):
 >= 30x faster and >= 95 % of verdicts the same.
 
-    uv run python bench/drift_vs_evidently.py              # 1M rows (Evidently: ~2 min, ~3 GiB)
-    uv run python bench/drift_vs_evidently.py --rows 100000
+    .venv/bin/python bench/drift_vs_evidently.py              # 1M rows (Evidently: ~2 min, ~3 GiB)
+    .venv/bin/python bench/drift_vs_evidently.py --rows 100000
 
 Writes bench/results/drift_vs_evidently.json and prints a table.
 """

@@ -6,8 +6,8 @@ table: each goal of issue 6, the figure measured, whether it is met, and when an
 measured. A benchmark without a result file is listed as "not measured", never guessed. The rest
 of the document (the analysis of each figure) is written by hand.
 
-    uv run python bench/report.py            # after the benchmarks (make bench runs it last)
-    uv run python bench/report.py --check    # exit 1 when the block is not up to date
+    .venv/bin/python bench/report.py            # after the benchmarks (make bench runs it last)
+    .venv/bin/python bench/report.py --check    # exit 1 when the block is not up to date
 """
 
 from __future__ import annotations

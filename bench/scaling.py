@@ -12,8 +12,8 @@ is not in the loop: its overhead per run is benchmark 3 (bench/stack_latency_mem
 Per stage: wall time inside the task process, the process's peak RSS (getrusage ru_maxrss) and
 its RSS after imports, before any work (the baseline a task pays for its imports).
 
-    uv run python bench/scaling.py                       # 1M, 3M, 10M rows (~25 min, 2 cores)
-    uv run python bench/scaling.py --rows 1000000 3000000
+    .venv/bin/python bench/scaling.py                       # 1M, 3M, 10M rows (~25 min, 2 cores)
+    .venv/bin/python bench/scaling.py --rows 1000000 3000000
 
 Writes bench/results/scaling.json (or --out) and prints a table.
 """

@@ -12,13 +12,13 @@ peak memory.
 (b) memory, ``--big-rows`` (10M) rows in one parquet file, each part of ``steps.scoring
     .score_batch``'s in-memory work in a fresh process, peak RSS from ``getrusage``:
     - ``score``: the file's bytes -> read_chunks -> score_chunks (the scoring part);
-    - ``validate``: the file's bytes -> ``validation.reading.read_batch`` -> ``validate_batch(...,
-      labelled=False)`` (the contract check before it, which reads the whole batch as ingest
-      does). S3, MLflow and the store are not in the loop.
+    - ``validate``: the file's bytes -> ``validation.reading.read_columns`` ->
+      ``validate_columns(..., labelled=False)`` (the contract check before it, which reads the
+      batch one column at a time). S3, MLflow and the store are not in the loop.
     Goal: a 10M-row scoring batch in <= 3 GiB peak RSS.
 
-    uv run python bench/scoring.py                        # 1M rows x 3 each, then 10M rows
-    uv run python bench/scoring.py --rows 200000 --big-rows 0
+    .venv/bin/python bench/scoring.py                        # 1M rows x 3 each, then 10M rows
+    .venv/bin/python bench/scoring.py --rows 200000 --big-rows 0
 
 Writes bench/results/scoring.json (or --out) and prints a summary.
 """
@@ -95,14 +95,14 @@ def child_bare(parquet: Path, folder: Path) -> dict[str, Any]:
 
 def child_validate(parquet: Path, spec: PipelineSpec) -> dict[str, Any]:
     from mlops_lib.validation.bounds import ReadRules
-    from mlops_lib.validation.checks import validate_batch
-    from mlops_lib.validation.reading import read_batch
+    from mlops_lib.validation.checks import validate_columns
+    from mlops_lib.validation.reading import read_columns
 
     started = time.perf_counter()
-    frame = read_batch([(parquet.name, parquet.read_bytes())], "parquet",
-                       ReadRules.of(spec.source))
-    report = validate_batch(frame, spec, batch_id="bench", labelled=False)
-    return {"seconds": time.perf_counter() - started, "rows": len(frame),
+    columns = read_columns([(parquet.name, parquet.read_bytes())], "parquet",
+                           ReadRules.of(spec.source))
+    report = validate_columns(columns, spec, batch_id="bench", labelled=False)
+    return {"seconds": time.perf_counter() - started, "rows": columns.n_rows,
             "passed": report.passed}
 
 

@@ -23,8 +23,8 @@ start-up: everything else). Goals (drop → sensor success): ≤ 3 s polling (`d
 ≤ 1.5 s events (`drop_to_watcher_event_s`: there the sensor is the watcher's trigger; the
 ingest run's `find_batches` listing that follows is reported as `drop_to_sensor_s`).
 
-    uv run python bench/stack_latency_memory.py --batches 3
-    uv run python bench/stack_latency_memory.py --mode events --batches 3  # moto: S3 + SQS
+    .venv/bin/python bench/stack_latency_memory.py --batches 3
+    .venv/bin/python bench/stack_latency_memory.py --mode events --batches 3  # moto: S3 + SQS
 Writes bench/results/stack_latency_memory_<mode>.json.
 """
 

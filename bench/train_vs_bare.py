@@ -12,9 +12,9 @@ overhead). Each run is a fresh subprocess (clean peak RSS); the two alternate, `
 each, and medians are compared (the fastest runs too: on a shared machine they are the least
 disturbed). Goal (issue 6, benchmark 1): service / bare <= 1.05x.
 
-    uv run python bench/train_vs_bare.py                 # 1M rows x 28 features, 150 rounds
-    uv run python bench/train_vs_bare.py --rows 200000
-    uv run python bench/train_vs_bare.py --device cuda   # needs a visible GPU and a CUDA build
+    .venv/bin/python bench/train_vs_bare.py                 # 1M rows x 28 features, 150 rounds
+    .venv/bin/python bench/train_vs_bare.py --rows 200000
+    .venv/bin/python bench/train_vs_bare.py --device cuda   # needs a visible GPU and a CUDA build
 
 Writes bench/results/train_vs_bare.json (or --out) and prints a summary.
 """
@@ -218,7 +218,7 @@ def main() -> None:
     result = {
         "benchmark": "training task core vs bare xgboost.train",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "uv run python bench/train_vs_bare.py " + " ".join(sys.argv[1:]),
+        "command": ".venv/bin/python bench/train_vs_bare.py " + " ".join(sys.argv[1:]),
         "machine": machine(),
         "rows": args.rows,
         "features": len(spec.model_inputs),

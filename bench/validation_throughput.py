@@ -10,8 +10,8 @@ time (and the memory) goes; then one more run of validate_batch and conform unde
 their costliest functions (`--no-profile` skips it; the profiler inflates per-row Python calls,
 so read its seconds as a ranking). The batch passes every check, as a good batch must.
 
-    uv run python bench/validation_throughput.py                  # 2M rows, 3 runs per stage
-    uv run python bench/validation_throughput.py --rows 200000 --format csv
+    .venv/bin/python bench/validation_throughput.py                  # 2M rows, 3 runs per stage
+    .venv/bin/python bench/validation_throughput.py --rows 200000 --format csv
 
 Writes bench/results/validation_throughput.json (or --out) and prints a table.
 """
