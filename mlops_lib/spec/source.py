@@ -9,6 +9,7 @@ from pydantic.dataclasses import dataclass
 
 from mlops_lib.landing.batches import Completion, CompletionMode
 from mlops_lib.landing.keys import unsafe_key_reason
+from mlops_lib.landing.partitions import DEFAULT_PARTITION_DATE, partition_pattern_problem
 from mlops_lib.spec.base import SPEC_CONFIG, OrEmpty, Positive
 
 FileFormat = Literal["parquet", "csv"]
@@ -60,6 +61,11 @@ class Source:
     it with DECOMPRESSED_TOO_LARGE, so a small file that expands enormously is never read."""
     csv: Annotated[CsvOptions, OrEmpty] = Field(default_factory=CsvOptions)
     """format csv: how its cells are read."""
+    partition_date: str | None = DEFAULT_PARTITION_DATE
+    """A regular expression with the named groups year, month and day that finds the day a
+    batch's data belongs to in its folder name (default: an ISO date such as `2026-11-01` or
+    `dt=2026-11-01`); null: none. A backfill selects batches by that day, and by arrival
+    when the name has none (docs/backfill.md)."""
 
     @property
     def completion_rule(self) -> Completion:
@@ -80,6 +86,14 @@ class Source:
     @classmethod
     def _one_trailing_slash(cls, prefix: str) -> str:
         return key_prefix(prefix, example="landing/<pipeline>/")
+
+    @field_validator("partition_date")
+    @classmethod
+    def _reads_a_date(cls, pattern: str | None) -> str | None:
+        problem = None if pattern is None else partition_pattern_problem(pattern)
+        if problem is not None:
+            raise ValueError(problem)
+        return pattern
 
     @field_validator("marker")
     @classmethod

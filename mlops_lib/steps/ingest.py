@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops_lib.landing.batches import BatchRef
+from mlops_lib.landing.partitions import event_time_text
 from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.steps.records import LandedFile, ValidatedBatch
@@ -41,8 +42,9 @@ def register_batch(svc: Services, spec: PipelineSpec, batch: BatchRef,
     and recorded, never trained on in place of what was accepted.
     """
     files = [f.to_dict() for f in batch.files]
+    event_time = event_time_text(batch.batch_id, spec.source.partition_date)
     record, created = svc.store.claim_batch(spec.name, batch.batch_id, batch.fingerprint,
-                                            files, dag_run_id)
+                                            files, dag_run_id, event_time=event_time)
     if record.fingerprint != batch.fingerprint:
         svc.store.record_batch_conflict(spec.name, batch.batch_id, batch.fingerprint, files,
                                         dag_run_id)
@@ -53,8 +55,10 @@ def register_batch(svc: Services, spec: PipelineSpec, batch: BatchRef,
     if not created and record.dag_run_id != dag_run_id:
         raise BatchAlreadyClaimed(f"batch {batch.batch_id} was claimed by run "
                                   f"{record.dag_run_id} ({record.status})")
-    log.info("Batch %s claimed by %s: %d files, fingerprint %s", batch.batch_id, dag_run_id,
-             len(files), batch.fingerprint[:12])
+    log.info("Batch %s claimed by %s: %d files, fingerprint %s%s", batch.batch_id, dag_run_id,
+             len(files), batch.fingerprint[:12],
+             f"; its data belongs to {record.event_time[:10]} (date partition)"
+             if record.event_time else "")
     for f in batch.files:
         log.info("  s3://%s/%s etag %s (%d bytes)", spec.source.bucket, f.key, f.etag, f.size)
     return batch

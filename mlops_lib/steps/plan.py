@@ -92,7 +92,8 @@ def _log_plan(spec: PipelineSpec, dag_run_id: str, trigger: Mapping[str, Any]) -
 
 
 def _in_window(store: Store, pipeline: str, ctx: RunContext) -> list[BatchRecord]:
-    """Accepted batches that arrived in a backfill's interval or a manual run's window."""
+    """Accepted batches whose data belongs to a backfill's interval or a manual run's window:
+    by the day of their date partition, else by their arrival."""
     params = ctx.params or {}
     if ctx.run_type == "backfill":
         start, end = ctx.interval_start, ctx.interval_end
@@ -100,7 +101,8 @@ def _in_window(store: Store, pipeline: str, ctx: RunContext) -> list[BatchRecord
         start, end = (_utc_iso(params.get(k)) for k in ("window_start", "window_end"))
     else:
         return []
-    return store.accepted_batches(pipeline, arrived_from=start, arrived_before=end)
+    return store.accepted_batches(pipeline, arrived_from=start, arrived_before=end,
+                                  by_data_time=True)
 
 
 def _utc_iso(value: Any) -> str | None:

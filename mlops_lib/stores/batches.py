@@ -16,8 +16,10 @@ class BatchTables(Tables):
     """`batches`, `batch_conflicts`, `quarantine` and `training_batches`."""
 
     def claim_batch(self, pipeline: str, batch_id: str, fingerprint: str,
-                    files: list[dict[str, Any]], dag_run_id: str) -> tuple[BatchRecord, bool]:
-        """Record a batch as claimed by a run; returns (record, created).
+                    files: list[dict[str, Any]], dag_run_id: str,
+                    event_time: str | None = None) -> tuple[BatchRecord, bool]:
+        """Record a batch as claimed by a run; returns (record, created). `event_time`: the
+        day its data belongs to, when its folder name is a date partition.
 
         If the batch is already recorded the existing row is returned unchanged, so a re-fired
         sensor or a retried task never processes a batch twice.
@@ -27,6 +29,7 @@ class BatchTables(Tables):
             "pipeline": pipeline, "batch_id": batch_id, "fingerprint": fingerprint,
             "files_json": json.dumps(files), "status": "claimed", "reason_code": None,
             "reason": None, "dag_run_id": dag_run_id, "arrived_at": now, "updated_at": now,
+            "event_time": event_time,
         })
         record = self.get_batch(pipeline, batch_id)
         assert record is not None
@@ -70,15 +73,17 @@ class BatchTables(Tables):
         return found
 
     def accepted_batches(self, pipeline: str, *, arrived_from: str | None = None,
-                         arrived_before: str | None = None,
-                         untrained_only: bool = False) -> list[BatchRecord]:
+                         arrived_before: str | None = None, untrained_only: bool = False,
+                         by_data_time: bool = False) -> list[BatchRecord]:
         """Accepted batches by arrival time (oldest first), optionally in [from, before) and
-        only those no live training run has consumed."""
+        only those no live training run has consumed. `by_data_time`: the window bounds the
+        batch's data time instead (its partition's day, else its arrival)."""
         sql = ["SELECT * FROM batches b WHERE b.pipeline = :p AND b.status = 'accepted'"]
+        when = "COALESCE(b.event_time, b.arrived_at)" if by_data_time else "b.arrived_at"
         if arrived_from is not None:
-            sql.append("AND b.arrived_at >= :start")
+            sql.append(f"AND {when} >= :start")
         if arrived_before is not None:
-            sql.append("AND b.arrived_at < :end")
+            sql.append(f"AND {when} < :end")
         if untrained_only:
             sql.append("AND NOT EXISTS (SELECT 1 FROM training_batches t WHERE "
                        "t.pipeline = b.pipeline AND t.batch_id = b.batch_id AND t.live = 1)")

@@ -26,6 +26,12 @@ class BatchRecord:
     arrived_at: str
     rows_accepted: int | None = None
     staged_uri: str | None = None
+    event_time: str | None = None  # the day of its date partition, if its folder names one
+
+    @property
+    def data_time(self) -> str:
+        """When its data belongs: the partition's day, else its arrival."""
+        return self.event_time or self.arrived_at
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,7 +77,7 @@ def batch_of_row(row: dict[str, Any]) -> BatchRecord:
                        status=row["status"], reason_code=row["reason_code"],
                        reason=row["reason"], dag_run_id=row["dag_run_id"],
                        arrived_at=row["arrived_at"], rows_accepted=row.get("rows_accepted"),
-                       staged_uri=row.get("staged_uri"))
+                       staged_uri=row.get("staged_uri"), event_time=row.get("event_time"))
 
 
 def decision_row(d: DecisionRecord, created_at: str | None = None) -> dict[str, Any]:
