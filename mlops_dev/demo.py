@@ -335,7 +335,7 @@ def _print_outcome(store: Store, outcome: BatchOutcome, say: Any) -> None:
     from mlops_lib.steps.planning import describe
 
     run = store.get_training_run(DEMO_PIPELINE, outcome.dag_run_id) or {}
-    say(f"  training run {outcome.dag_run_id} fired on {describe(run.get('trigger', {}))}")
+    say(f"  training run {outcome.dag_run_id} fired: {describe(run.get('trigger', {}))}")
     d = outcome.decision
     baseline = "no champion" if d.baseline_version is None else (
         f"champion v{d.baseline_version} {d.metric}={d.baseline_value:.4f}")

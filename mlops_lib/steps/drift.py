@@ -76,7 +76,8 @@ def check_drift_policy(svc: Services, spec: PipelineSpec, dag_run_id: str,
     if svc.store.get_champion(spec.name) is None:
         # Nothing to drift from: the first model is due. Not recorded as a crossing, so no
         # cooldown starts; the training run's plan decides which batches it takes.
-        return DriftVerdict(crossed=True, reason="no champion yet: the first model is due")
+        return DriftVerdict(crossed=True, reason="no champion yet: the first model is due",
+                            evidence={"first_model": True})
     history = svc.store.drift_history(spec.name)
     if not history:
         return DriftVerdict(crossed=False, reason="no drift measured yet")

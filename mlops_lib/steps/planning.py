@@ -8,10 +8,11 @@ candidates the store offers. No I/O here, so every trigger path is a unit test.
   earlier live run trained on, oldest first, at most `max_batches_per_run`; with fewer than
   `min_new_rows` rows it waits for more data (unless forced).
 - manual: like a live run; `batches` in the params names them instead, or `window_start` /
-  `window_end` a window of arrival times (neither consumes), and `force` retrains on the newest
+  `window_end` a window of data times (neither consumes), and `force` retrains on the newest
   batches when nothing is new or trains below `min_new_rows`.
-- backfill: a *shadow* run over its interval: the batches that had arrived in
-  [interval start, interval end), newest `max_batches_per_run` of them; it consumes nothing and
+- backfill: a *shadow* run over its interval: the batches whose data belongs to
+  [interval start, interval end) (the day of their date partition, else their arrival),
+  newest `max_batches_per_run` of them; it consumes nothing and
   never moves the champion unless `promote` is set (and its data is newer, checked at decision).
 """
 
@@ -121,14 +122,14 @@ def plan(ctx: RunContext, policy: TriggerConfig, *, new: Sequence[Candidate],
         promote = bool(params.get("promote"))
         if not chosen:
             return build([], consume=False, may_promote=False,
-                         skip=f"no batch had been accepted in [{ctx.interval_start}, "
+                         skip=f"no accepted batch has data in [{ctx.interval_start}, "
                               f"{ctx.interval_end})")
         return build(chosen, consume=False, may_promote=promote)
     if cause == "manual" and (params.get("window_start") or params.get("window_end")):
         chosen = list(in_interval)[-cap:]
         if not chosen:
             return build([], consume=False, may_promote=False,
-                         skip=f"no batch had been accepted in [{params.get('window_start')}, "
+                         skip=f"no accepted batch has data in [{params.get('window_start')}, "
                               f"{params.get('window_end')})")
         return build(chosen, consume=False, may_promote=True)
     if params.get("batches"):
@@ -182,23 +183,31 @@ def _provenance(ctx: RunContext, cause: Cause, *, batches_uri: str,
 
 def describe(trigger: Mapping[str, Any]) -> str:
     """One line for logs, run notes and the `ct.trigger` tag."""
-    kind = trigger.get("type", "unknown")
+    if trigger.get("type") == "s3_batch":  # runs recorded before training had its own DAG
+        return f"S3 batch {trigger.get('batch_id')} ({len(trigger.get('files', []))} files)"
     batches = trigger.get("batch_ids") or []
     data = f"{len(batches)} batch(es) {', '.join(batches[:5])}" if batches else "no batches"
-    if kind == "arrival":
-        why = f"new data: {len(trigger.get('arrivals', []))} accepted batch event(s)"
-    elif kind == "drift":
-        why = "drift: " + "; ".join(str(d.get("reason")) for d in trigger.get("drift", []))
-    elif kind == "schedule":
-        why = f"schedule (interval {trigger.get('interval')})"
-    elif kind == "backfill":
-        why = (f"backfill of {trigger.get('interval')} by {trigger.get('user') or '?'}"
-               f"{' with promote' if trigger.get('promote') else ' (shadow)'}")
-    elif kind == "manual":
-        why = f"manual by {trigger.get('user') or '?'}: {trigger.get('reason') or 'no reason'}"
-    elif kind == "s3_batch":  # runs recorded before training had its own DAG
-        return f"S3 batch {trigger.get('batch_id')} ({len(trigger.get('files', []))} files)"
-    else:
-        why = str(kind)
+    if len(batches) > 5:  # a note stays one line; the run's plan in the store lists them all
+        data += f" and {len(batches) - 5} more"
     skipped = f"; skipped: {trigger['skipped']}" if trigger.get("skipped") else ""
-    return f"{why}; trains on {data}{skipped}"
+    return f"{_why(trigger)}; trains on {data}{skipped}"
+
+
+def _why(trigger: Mapping[str, Any]) -> str:
+    kind = trigger.get("type", "unknown")
+    crossings = trigger.get("drift", [])
+    if kind == "arrival":
+        return f"new data: {len(trigger.get('arrivals', []))} accepted batch event(s)"
+    if kind == "drift" and crossings and all(
+            (d.get("evidence") or {}).get("first_model") for d in crossings):
+        return "first model: the pipeline has no champion yet"
+    if kind == "drift":
+        return "drift: " + "; ".join(str(d.get("reason")) for d in crossings)
+    if kind == "schedule":
+        return f"schedule (interval {trigger.get('interval')})"
+    if kind == "backfill":
+        return (f"backfill of {trigger.get('interval')} by {trigger.get('user') or '?'}"
+                f"{' with promote' if trigger.get('promote') else ' (shadow)'}")
+    if kind == "manual":
+        return f"manual by {trigger.get('user') or '?'}: {trigger.get('reason') or 'no reason'}"
+    return str(kind)

@@ -78,6 +78,20 @@ def test_drift_event_wins_over_arrival_as_the_cause() -> None:
     assert describe(p.trigger).startswith("drift: 6 of 8 features drifted")
 
 
+def test_the_first_model_says_so_and_a_long_batch_list_says_how_many_more() -> None:
+    """The drift monitor announces the first model when there is no champion: the run says
+    "first model", not "drift"; a note names five batches and counts the rest."""
+    first = AssetEventInfo(DRIFT, {"reason": "no champion yet: the first model is due",
+                                   "batch_ids": [], "evidence": {"first_model": True}},
+                           "ct_p_drift_monitor", "monitor_1")
+    ids = [f"b{i}" for i in range(1, 8)]
+    p = run(RunContext("r1", "asset_triggered", asset_events=(first,)), new=cands(*ids))
+    assert p.cause == "drift" and p.batch_ids == tuple(ids)
+    line = describe(p.trigger)
+    assert line.startswith("first model: the pipeline has no champion yet; trains on 7 batch")
+    assert "b1, b2, b3, b4, b5 and 2 more" in line and "drift" not in line
+
+
 def test_manual_run_records_user_and_reason_and_may_name_batches() -> None:
     ctx = RunContext("m1", "manual", params={"reason": "new labels", "batches": ["b1"]},
                      triggered_by="ana")
@@ -106,7 +120,7 @@ def test_backfill_is_a_shadow_run_over_its_interval() -> None:
                     in_interval=cands("b1"))
     assert promoting.may_promote and not promoting.consume
     empty = run(ctx, in_interval=[])
-    assert empty.skip_reason and "no batch had been accepted" in empty.skip_reason
+    assert empty.skip_reason and "no accepted batch has data in" in empty.skip_reason
 
 
 def test_manual_run_over_a_window_of_arrivals() -> None:
@@ -116,4 +130,4 @@ def test_manual_run_over_a_window_of_arrivals() -> None:
     assert p.batch_ids == ("b1", "b2") and not p.consume and p.may_promote
     assert p.trigger["window"] == ["2026-11-01T00:00:00Z", "2026-11-03T00:00:00Z"]
     empty = run(ctx, in_interval=[])
-    assert empty.skip_reason and "no batch had been accepted" in empty.skip_reason
+    assert empty.skip_reason and "no accepted batch has data in" in empty.skip_reason
