@@ -13,7 +13,7 @@ import yaml
 from tests.support import EXAMPLE_SPEC, HOUSE_SPEC
 
 CYCLE = "credit_default"      # test_cycle: retrains on every accepted batch (arrival)
-DRIFTING = "credit_drift"     # test_cycle: retrains on drift crossings and daily; backfilled
+DRIFTING = "credit_drift"     # test_cycle: retrains on drift crossings and daily
 HOUSE = "house_prices"        # test_cycle: CSV with a manifest, regression
 MANUAL = "credit_manual"      # test_manual_approval: promotion waits for a person
 EVENTS = "credit_events"      # test_events: S3 notification -> SQS -> AssetWatcher
@@ -39,7 +39,7 @@ def _write(directory: Path, *specs: dict[str, object]) -> Path:
 
 def write_cycle_pipelines(directory: Path) -> Path:
     """The example specs, with the arrival pipeline retraining on every batch and a drift-only
-    copy (its own landing prefix, no cooldown) for the drift and backfill tests."""
+    copy (its own landing prefix, no cooldown) for the drift tests."""
     raw = yaml.safe_load(EXAMPLE_SPEC.read_text())
     arrival = {**raw, "trigger": {"poke_interval_s": 1, "retrain_on": ["arrival"]}}
     drifting = {**raw, "name": DRIFTING,

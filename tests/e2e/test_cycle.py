@@ -4,8 +4,8 @@ tracking server, and Airflow's api-server, scheduler, dag-processor and triggere
 A batch uploaded with boto3 must wake the deferred sensor of the ingest DAG, be accepted, and
 (through the accepted-batches asset) run the training DAG to a champion; an invalid batch must
 fail with its reason code, stay untouched in S3, and create no model version. A drift-only
-pipeline retrains only when its drift monitor announces a crossing, and a backfill over past
-intervals makes shadow runs that never move the champion.
+pipeline retrains only when its drift monitor announces a crossing (backfill over past date
+partitions: docs/backfill.md's blocks, run by tests/e2e/test_demo.py).
 With CT_TEST_PG set, Airflow's metadata DB and the project store live on PostgreSQL.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -365,72 +364,6 @@ def test_drift_only_pipeline_retrains_when_its_policy_is_crossed(stack: LiveStac
     index = stack.s3.get_object(  # type: ignore[attr-defined]
         Bucket=stack.settings.artifact_bucket, Key=f"reports/{DRIFTING}/index.html")
     assert outcome.dag_run_id.encode() in index["Body"].read()
-
-
-@pytest.mark.timeout(1800)  # two backfills of three training runs each, one after the other
-def test_backfill_makes_shadow_runs_once(stack: LiveStack) -> None:
-    """Three past days, each with one batch that arrived then: `airflow backfill create` runs
-    the training DAG per day on that day's arrivals only, records shadow decisions and moves
-    no champion; the same backfill again (reprocessing completed runs) creates nothing new."""
-    dag_id = f"ct_{DRIFTING}"
-    batches = stack.store.accepted_batches(DRIFTING)
-    while len(batches) < 3:  # run alone: land some history first (the first one trains)
-        dropped = drop_batch(DRIFTING, rows=3000, seed=210 + len(batches),
-                             settings=stack.settings)
-        wait_for_batch(stack.store, DRIFTING, dropped.batch_id, timeout=CYCLE_TIMEOUT,
-                       api=stack.api, trained=not batches)
-        batches = stack.store.accepted_batches(DRIFTING)
-    deadline = time.monotonic() + CYCLE_TIMEOUT
-    while any(r["state"] in ("queued", "running") for r in stack.api.dag_runs(dag_id)):
-        assert time.monotonic() < deadline, "live training runs did not finish"
-        time.sleep(2)  # a live run still deciding would move the champion under us
-    days = ["2026-11-01", "2026-11-02", "2026-11-03"]
-    for day, batch in zip(days, batches[-3:], strict=True):  # history: they arrived back then
-        stack.store._exec("UPDATE batches SET arrived_at = :t WHERE pipeline = :p AND "
-                          "batch_id = :b", t=f"{day}T12:00:00.000+00:00", p=DRIFTING,
-                          b=batch.batch_id)
-    champion_before = stack.store.get_champion(DRIFTING)
-    moves_before = stack.store.champion_moves(DRIFTING)
-
-    def backfill(reprocess: str) -> list[dict[str, object]]:
-        proc = subprocess.run(
-            [str(Path(sys.executable).parent / "airflow"), "backfill", "create",
-             "--dag-id", dag_id, "--from-date", days[0], "--to-date", days[-1],
-             "--reprocess-behavior", reprocess],
-            env={**os.environ, **stack.cfg.airflow_env()}, capture_output=True, text=True,
-            timeout=120)
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-        deadline = time.monotonic() + 3 * CYCLE_TIMEOUT
-        while time.monotonic() < deadline:  # one backfill per DAG at a time: wait it out
-            if all(b["completed_at"] for b in stack.api.backfills(dag_id)):
-                return [r for r in stack.api.dag_runs(dag_id, limit=100)
-                        if r["run_type"] == "backfill"]
-            time.sleep(3)
-        raise TimeoutError(f"backfill ({reprocess}) did not finish: {stack.api.backfills(dag_id)}")
-
-    runs = backfill("none")
-    assert len(runs) == 3 and all(r["state"] == "success" for r in runs), runs
-    versions = _model_versions(stack, DRIFTING)
-    for run in runs:
-        plan = stack.store.get_training_run(DRIFTING, run["dag_run_id"])
-        day = run["logical_date"][:10]
-        assert plan["trigger"]["type"] == "backfill"
-        [batch_id] = stack.store.training_batch_ids(DRIFTING, run["dag_run_id"])
-        assert batch_id == batches[-3:][days.index(day)].batch_id  # that day's arrival only
-        decision = stack.store.get_decision(DRIFTING, run["dag_run_id"])
-        assert decision is not None and decision.decision in ("shadow", "keep"), decision
-    assert stack.store.get_champion(DRIFTING) == champion_before
-    assert stack.store.champion_moves(DRIFTING) == moves_before
-    decisions = [d for d in stack.store.decisions(DRIFTING)]
-
-    again = backfill("completed")
-    assert sorted(r["dag_run_id"] for r in again) == sorted(r["dag_run_id"] for r in runs)
-    assert all(r["state"] == "success" for r in again), again
-    assert _model_versions(stack, DRIFTING) == versions
-    assert stack.store.decisions(DRIFTING) == decisions
-    assert stack.store.get_champion(DRIFTING) == champion_before
-    assert stack.registry.alias_version(f"ct_{DRIFTING}", CHAMPION) == (
-        champion_before.model_version if champion_before else None)
 
 
 def test_batch_dropped_while_the_triggerer_is_down_runs_once_after_restart(

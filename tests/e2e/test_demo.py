@@ -4,19 +4,22 @@ right after on the same state, and once more after `make reset FORCE=1`.
 Each run is `make` in a subprocess with the embedded defaults (SQLite, the S3 server on disk,
 MLflow and Airflow started by the demo), on ports and a stack home of this test's own. The
 first and the third tell the whole story (two promotions, a drift verdict, a scored batch);
-the second finds the champion, scores one more batch with it and says how to start over."""
+the second finds the champion, scores one more batch with it and says how to start over.
+
+Then the docs' command blocks run as written on the stack the third one left (the doc-test):
+every shell block of README.md and docs/ is run or skipped with the reason its marker gives."""
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.doc_blocks import DocBlock, all_blocks
+from tests.e2e.doc_checks import CHECKS, DocStack, doc_stack
 from tests.support import REPO_ROOT, free_port
 
 pytestmark = pytest.mark.e2e
@@ -72,27 +75,38 @@ def test_make_demo_runs_again_on_the_same_state_and_after_a_reset(
     _make(demo_env, "reset", "FORCE=1")
     assert not home.exists()
     _assert_whole_story(_make(demo_env, "demo"))
-    _operator_block_runs_as_written(demo_env)
 
 
-def _readme_block(containing: str) -> str:
-    text = (REPO_ROOT / "README.md").read_text()
-    blocks = re.findall(r"^```(?:bash|sh)\n(.*?)^```", text, flags=re.M | re.S)
-    [block] = [b for b in blocks if containing in b]
-    return block
+DOC_BLOCKS = all_blocks()
 
 
-def _operator_block_runs_as_written(env: dict[str, str]) -> None:
-    """The README's operator commands, typed after the demo (champion v2): status, champion,
-    history, a manual promotion of v1, a rollback to v2, reconcile."""
-    block = _readme_block(".venv/bin/mlops status credit_default")
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+@pytest.fixture(scope="module")
+def demo_stack(demo_env: dict[str, str]) -> Iterator[DocStack]:
+    """The stack the demo test left (champion v2); run alone, the demo runs first."""
+    home = Path(demo_env["CT_HOME"])
+    if not (home / "ct_store.db").exists():
+        _assert_whole_story(_make(demo_env, "demo"))
+    with doc_stack(demo_env) as stack:
+        yield stack
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("block", DOC_BLOCKS, ids=[b.id for b in DOC_BLOCKS])
+def test_doc_block_runs_as_written(block: DocBlock, request: pytest.FixtureRequest) -> None:
+    """Each shell block of README.md and docs/, in reading order, typed into a user's shell
+    on the demo's stack: exit 0, no traceback, the output the doc shows, and what the doc says
+    happens then (tests/e2e/doc_checks.py). A block that makes sense only on a user's machine
+    says why in its marker and is reported here as skipped."""
+    if not block.run:
+        pytest.skip(f"doc block {block.id}: {block.skip_reason}")
+    stack: DocStack = request.getfixturevalue("demo_stack")
+    env = request.getfixturevalue("demo_env")
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", block.body], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=900, check=False)
     out = done.stdout + done.stderr
-    assert done.returncode == 0, out[-6000:]
-    assert "champion  v2 since " in out, out  # mlops status
-    assert "→ v1" in out and "v1 → v2" in out, out  # history: readable moves
-    moves = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")
-             and '"epoch"' in line]
-    assert [(m["previous"], m["version"]) for m in moves[-2:]] == [("2", "1"), ("1", "2")], out
-    assert "credit_default: champion 2; alias in sync" in out, out
+    assert done.returncode == 0, f"{block.id}:\n{block.body}\n{out[-6000:]}"
+    assert "Traceback" not in out, out[-6000:]
+    missing = [text for text in block.expect if text not in out]
+    assert not missing, f"{block.id}: {missing} not in\n{out[-6000:]}"
+    if block.check is not None:
+        CHECKS[block.check](stack, out)

@@ -59,7 +59,8 @@ def _commands(line: str, program: str) -> list[list[str]]:
             words = part.split()
         for i, word in enumerate(words):
             if word in (program, f".venv/bin/{program}"):
-                found.append(words[i + 1:])
+                # a shell expansion stands for a value of the right type: a number parses
+                found.append(["1" if "$" in w else w for w in words[i + 1:]])
                 break
     return found
 
