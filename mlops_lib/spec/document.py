@@ -22,6 +22,7 @@ from mlops_lib.spec.base import (
 )
 from mlops_lib.spec.contract import ContractSection
 from mlops_lib.spec.features import Feature
+from mlops_lib.spec.labels import LabelsConfig
 from mlops_lib.spec.metric import METRIC_DIRECTIONS, TASK_METRICS, MetricSection, TaskType
 from mlops_lib.spec.pipeline import PipelineSpec, PromotionMode
 from mlops_lib.spec.scoring import ScoringConfig
@@ -92,6 +93,9 @@ class PipelineDocument:
     scoring: Annotated[ScoringConfig | None, OrEmpty] = None
     """Where unlabelled batches land to be scored by the champion (the section, even empty,
     makes the scoring DAG ct_<name>_score); see docs/scoring.md."""
+    labels: Annotated[LabelsConfig | None, OrEmpty] = None
+    """Where the late labels of scored rows land, to measure how each model version really
+    does; needs the id column the scored rows carry. See docs/monitoring.md."""
     promotion: PromotionMode = "auto"
     """auto: the gate's decision is applied | manual: a person approves each promotion in
     Airflow."""
@@ -112,7 +116,7 @@ class PipelineDocument:
         raise_problems([*_feature_problems(self), *_metric_problems(self),
                         *_training_problems(self), *_trigger_problems(self),
                         *_contract_problems(self), *_promotion_problems(self),
-                        *_scoring_problems(self)])
+                        *_scoring_problems(self), *_labels_problems(self)])
         return self
 
     def to_spec(self, path: str) -> PipelineSpec:
@@ -126,6 +130,7 @@ class PipelineDocument:
             task=self.target.task, features=self.features, metric=self.metric.policy(),
             training=self.training, trigger=self.trigger, contract=self.contract.contract(),
             scoring=self.scoring or ScoringConfig(), scoring_dag=self.scoring is not None,
+            labels=self.labels,
             classes=classes, promotion=self.promotion,
             approval_timeout_h=self.approval_timeout_h or DEFAULT_APPROVAL_TIMEOUT_H,
             owner=self.owner, description=self.description, path=path)
@@ -229,3 +234,33 @@ def _scoring_problems(doc: PipelineDocument) -> Problems:
                                       "taken for a training batch")
     if scoring.id_column is not None and scoring.id_column == doc.target.column:
         yield ("scoring", "id_column"), "the target cannot be the id column"
+
+
+def _labels_problems(doc: PipelineDocument) -> Problems:
+    labels = doc.labels
+    if labels is None:
+        return
+    scoring = doc.scoring or ScoringConfig()
+    id_column = labels.id_column or scoring.id_column
+    if doc.scoring is None:
+        yield ("labels",), ("needs a `scoring:` section: labels are joined to the rows the "
+                            "champion scored")
+    elif id_column is None:
+        yield ("labels", "id_column"), ("required when scoring.id_column is not set: a label "
+                                        "names its scored row by id (a row number is not "
+                                        "unique across batches)")
+    elif labels.id_column is not None and scoring.id_column not in (None, labels.id_column):
+        yield ("labels", "id_column"), (f"{labels.id_column!r} is not scoring.id_column "
+                                        f"{scoring.id_column!r}, the id the predictions carry")
+    if id_column is not None and id_column == doc.target.column:
+        yield ("labels", "id_column"), "the target cannot be the id column"
+    prefix = labels.prefix or f"labels/{doc.name}/"
+    bucket = labels.bucket or doc.source.bucket
+    others = {"landing": (doc.source.bucket, doc.source.prefix),
+              "scoring": (scoring.bucket or doc.source.bucket,
+                          scoring.prefix or f"scoring/{doc.name}/")}
+    for what, (other_bucket, other_prefix) in others.items():
+        if bucket == other_bucket and (prefix.startswith(other_prefix)
+                                       or other_prefix.startswith(prefix)):
+            yield ("labels", "prefix"), (f"{prefix!r} overlaps the {what} prefix "
+                                         f"{other_prefix!r}")

@@ -9,6 +9,7 @@ from pydantic.dataclasses import dataclass
 from mlops_lib.spec.base import SPEC_CONFIG, Number
 from mlops_lib.spec.contract import Contract
 from mlops_lib.spec.features import Feature
+from mlops_lib.spec.labels import LabelsConfig
 from mlops_lib.spec.metric import MetricPolicy, TaskType
 from mlops_lib.spec.scoring import ScoringConfig
 from mlops_lib.spec.source import Source
@@ -33,6 +34,9 @@ class PipelineSpec:
     # The spec has a `scoring:` section: its scoring DAG exists. Without one, `mlops score`
     # still scores ad hoc with the defaults above.
     scoring_dag: bool = False
+    # The late labels of scored rows (`labels:`); None: the pipeline measures no realized
+    # performance.
+    labels: LabelsConfig | None = None
     # multiclass_classification: the class labels as text, in the order that gives their
     # indices 0..k-1 (the model's probability columns); empty for the other tasks.
     classes: tuple[str, ...] = ()
@@ -99,6 +103,21 @@ class PipelineSpec:
     def scoring_prefix(self) -> str:
         """The folder of the scoring batches: scoring.prefix, else `scoring/<name>/`."""
         return self.scoring.prefix or f"scoring/{self.name}/"
+
+    @property
+    def labels_bucket(self) -> str:
+        """Where label drops land: labels.bucket, else the landing bucket."""
+        return (self.labels and self.labels.bucket) or self.source.bucket
+
+    @property
+    def labels_prefix(self) -> str:
+        """The folder of the label drops: labels.prefix, else `labels/<name>/`."""
+        return (self.labels and self.labels.prefix) or f"labels/{self.name}/"
+
+    @property
+    def label_id_column(self) -> str | None:
+        """The id a label names its scored row by: labels.id_column, else scoring.id_column."""
+        return (self.labels and self.labels.id_column) or self.scoring.id_column
 
     @property
     def batches_asset_uri(self) -> str:

@@ -1,5 +1,6 @@
 """The project's metadata store: batches, training runs, decisions, the champion, drift,
-model-registration claims, the prediction log, the scoring batches' claims.
+model-registration claims, the prediction log, the scoring batches' claims, late labels and
+realized performance.
 
 Typed, idempotent writes: every write is keyed (pipeline + batch id or DAG run id) so that a
 retried Airflow task finds the row it wrote before instead of writing a second one.
@@ -15,6 +16,7 @@ from mlops_lib.stores.champion import DecisionTables
 from mlops_lib.stores.claims import ClaimTables, ModelClaim
 from mlops_lib.stores.database import SQL_DIR, StoreNotReady, engine_for, query
 from mlops_lib.stores.drift_tables import DriftTables
+from mlops_lib.stores.labels import LabelTables
 from mlops_lib.stores.predictions import PredictionRecord, PredictionTables
 from mlops_lib.stores.records import (
     BatchRecord,
@@ -34,7 +36,7 @@ __all__ = [
 
 
 class Store(BatchTables, RunTables, DecisionTables, DriftTables, ClaimTables,
-            PredictionTables, ScoringBatchTables):
+            PredictionTables, ScoringBatchTables, LabelTables):
     """Typed access to the metadata store at a SQLAlchemy URL (SQLite or PostgreSQL).
 
     Cheap to build: the engine is the process's one for that URL (`engine_for`), and the

@@ -31,7 +31,8 @@ HEAD = known_revisions()[-1]
 TABLES = {"batches", "quarantine", "training_runs", "decisions", "champion", "reports",
           "drift_metrics", "champion_moves", "training_batches", "batch_conflicts",
           "drift_crossings", "model_claims", "prediction_log", "scoring_batches",
-          "scoring_batch_conflicts"}
+          "scoring_batch_conflicts", "label_drops", "labels", "label_corrections",
+          "performance_windows"}
 
 
 # -- the pre-Alembic runner, as it was (mlops_lib/stores/store.py before Alembic) -------------

@@ -1,0 +1,147 @@
+"""Measure realized performance: every logged prediction file joined to the labels so far.
+
+For each prediction-log record (the champion's and the shadow challenger's), the scored rows
+with a label give a `batch` window: the spec's metric with a bootstrap interval, every metric
+of the task, the coverage, the calibration bins and, for binary classification, the label-free
+estimate on all the batch's rows (`monitoring.estimated`) beside it. Per version and role,
+the labelled rows in scoring order give rolling `rows` windows of `labels.window_rows` rows.
+Deterministic (seeded): the same labels give the same windows, so a re-run rewrites the
+same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from mlops_lib.monitoring.label_join import Labelled, MergedLabels, join
+from mlops_lib.monitoring.performance import RealizedPerformance, realized, rolling_windows
+from mlops_lib.services import Services
+from mlops_lib.spec import PipelineSpec
+from mlops_lib.steps.labels import read_predictions, stored_labels
+from mlops_lib.stores.labels import PerformanceWindow
+from mlops_lib.stores.predictions import PredictionRecord
+from mlops_lib.stores.records import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PerformanceMeasured:
+    pipeline: str
+    labels: int
+    windows: tuple[PerformanceWindow, ...]
+
+
+@dataclass(frozen=True)
+class _Scored:
+    record: PredictionRecord
+    labelled: Labelled
+
+
+def measure_performance(svc: Services, spec: PipelineSpec) -> PerformanceMeasured:
+    """Recompute and store every window of the pipeline's predictions that have labels."""
+    labels = stored_labels(svc, spec.name)
+    scored = [s for s in (_labelled(svc, spec, r, labels)
+                          for r in svc.store.predictions(spec.name, limit=1_000_000))
+              if s.labelled.rows]
+    windows = [_batch_window(spec, s) for s in scored]
+    windows += _rolling(spec, scored)
+    svc.store.record_performance(spec.name, windows)
+    for w in windows:
+        if w.window_kind == "batch":
+            log.info("v%s (%s) on %s: %s %.4f [%.4f, %.4f] over %d labelled of %d scored",
+                     w.model_version, w.role, w.window_key, w.metric, _nan(w.value),
+                     _nan(w.ci_low), _nan(w.ci_high), w.rows_labelled, w.rows_scored)
+    return PerformanceMeasured(pipeline=spec.name, labels=labels.rows, windows=tuple(windows))
+
+
+def score_columns(spec: PipelineSpec) -> list[str]:
+    if spec.task == "regression":
+        return ["prediction"]
+    if spec.task == "multiclass_classification":
+        return [f"score_{c}" for c in spec.classes]
+    return ["score"]
+
+
+def _labelled(svc: Services, spec: PipelineSpec, record: PredictionRecord,
+              labels: MergedLabels) -> _Scored:
+    id_column = spec.label_id_column or ""
+    frame = read_predictions(svc, record, [id_column, *score_columns(spec)])
+    labelled = join(frame, labels, id_column=id_column, score_columns=score_columns(spec))
+    if spec.task == "binary_classification":  # every scored row, for the estimate
+        labelled = Labelled(labelled.y, labelled.p, labelled.rows_scored,
+                            all_scores=frame["score"].to_numpy(dtype="float64"))
+    return _Scored(record, labelled)
+
+
+def _batch_window(spec: PipelineSpec, scored: _Scored) -> PerformanceWindow:
+    record = scored.record
+    perf = _realized(spec, scored.labelled)
+    return _window(spec, record.model_version, record.role, "batch", record.batch_id, perf,
+                   estimated=_estimated(spec, scored.labelled),
+                   scored=(record.scored_at, record.scored_at))
+
+
+def _rolling(spec: PipelineSpec, scored: list[_Scored]) -> list[PerformanceWindow]:
+    size = spec.labels.window_rows if spec.labels is not None else 1000
+    by_model: dict[tuple[str, str], list[_Scored]] = defaultdict(list)
+    for s in scored:
+        by_model[(s.record.model_version, s.record.role)].append(s)
+    out = []
+    for (version, role), parts in by_model.items():
+        parts.sort(key=lambda s: (s.record.scored_at, s.record.batch_id))
+        y = np.concatenate([s.labelled.y for s in parts])
+        p = np.concatenate([s.labelled.p for s in parts])
+        times = [s.record.scored_at for s in parts for _ in range(s.labelled.rows)]
+        for window in rolling_windows(np.arange(len(y)), size):
+            first, last = int(window[0]), int(window[-1])
+            labelled = Labelled(y[window], p[window], rows_scored=len(window))
+            out.append(_window(spec, version, role, "rows", f"{first}-{last}",
+                               _realized(spec, labelled), estimated=None,
+                               scored=(times[first], times[last])))
+    return out
+
+
+def _realized(spec: PipelineSpec, labelled: Labelled) -> RealizedPerformance:
+    return realized(labelled, task=spec.task, metric=spec.metric.name,
+                    threshold=spec.metric.threshold, seed=spec.metric.bootstrap_seed)
+
+
+def _estimated(spec: PipelineSpec, labelled: Labelled) -> float | None:
+    from mlops_lib.monitoring.estimated import ESTIMABLE, estimate
+
+    if labelled.all_scores is None or spec.metric.name not in ESTIMABLE:
+        return None
+    return estimate(labelled.all_scores, spec.metric.name,
+                    threshold=spec.metric.threshold).value
+
+
+def _window(spec: PipelineSpec, version: str, role: str, kind: str, key: str,
+            perf: RealizedPerformance, *, estimated: float | None,
+            scored: tuple[str, str]) -> PerformanceWindow:
+    return PerformanceWindow(
+        pipeline=spec.name, model_version=str(version), role=role, window_kind=kind,
+        window_key=key, metric=perf.metric, value=_finite(perf.value),
+        ci_low=_finite(perf.ci_low), ci_high=_finite(perf.ci_high),
+        estimated=None if estimated is None else _finite(estimated),
+        rows_labelled=perf.rows_labelled, rows_scored=perf.rows_scored,
+        metrics_json=json.dumps({m.name: _finite(m.value) for m in perf.metrics},
+                                sort_keys=True),
+        reliability_json=json.dumps([{k: _finite(v) if isinstance(v, float) else v
+                                      for k, v in asdict(b).items()}
+                                     for b in perf.reliability]),
+        scored_from=scored[0], scored_to=scored[1], computed_at=utcnow())
+
+
+def _finite(x: float) -> float | None:
+    return None if x is None or math.isnan(x) else float(x)
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else x
