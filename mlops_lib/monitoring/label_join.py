@@ -100,8 +100,8 @@ def merge_drops(drops: Iterable[LabelDrop], rule: CorrectionRule) -> MergedLabel
 class Labelled:
     """The scored rows of one prediction file that have a label: `y` and the predictions
     `p` (one score per row, or (rows, k) probabilities), row for row; `rows_scored` is the
-    file's row count, so `coverage` is the labelled share; `all_scores`, when kept, are the
-    scores of every scored row (labelled or not), for the label-free estimate."""
+    file's row count, so `coverage` is the labelled share; `all_scores` are the scores of
+    every scored row (labelled or not), for the label-free estimate (None: not kept)."""
 
     y: np.ndarray
     p: np.ndarray
@@ -124,6 +124,7 @@ def join(predictions: pd.DataFrame, labels: MergedLabels, *, id_column: str,
     row_ids = id_text(predictions[id_column])  # the same text as the labels' ids
     hit = row_ids.isin(by_id.index).to_numpy()
     y = by_id.reindex(row_ids[hit]).to_numpy(dtype="float64")
-    scores = predictions[score_columns].to_numpy(dtype="float64")[hit]
-    p = scores[:, 0] if scores.shape[1] == 1 else scores
-    return Labelled(y=y, p=p, rows_scored=len(predictions))
+    scores = predictions[score_columns].to_numpy(dtype="float64")
+    if scores.shape[1] == 1:
+        scores = scores[:, 0]
+    return Labelled(y=y, p=scores[hit], rows_scored=len(predictions), all_scores=scores)

@@ -151,12 +151,12 @@ def _written(before: MergedLabels, after: MergedLabels,
     """The labels to insert (ids new to the store) and to update (corrected ids)."""
     old_ids = set(before.frame[ROW_ID])
     corrected = {c.row_id for c in after.corrections[len(before.corrections):]}
+    ids = after.frame[ROW_ID]
+    written = after.frame[~ids.isin(old_ids) | ids.isin(corrected)]
     new: list[StoredLabel] = []
     changed: list[StoredLabel] = []
-    for row_id, label, event_time, ref in after.frame[[ROW_ID, LABEL, EVENT_TIME, DROP_ID]] \
+    for row_id, label, event_time, ref in written[[ROW_ID, LABEL, EVENT_TIME, DROP_ID]] \
             .itertuples(index=False):
-        if row_id in old_ids and row_id not in corrected:
-            continue
         stored = StoredLabel(row_id=str(row_id), label=float(label),
                              event_time=None if pd.isna(event_time) else
                              pd.Timestamp(event_time).isoformat(),

@@ -21,6 +21,7 @@ import numpy as np
 
 from mlops_lib.monitoring.label_join import Labelled, MergedLabels, join
 from mlops_lib.monitoring.performance import RealizedPerformance, realized, rolling_windows
+from mlops_lib.scoring.contract import serving_contract
 from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.steps.labels import read_predictions, stored_labels
@@ -62,22 +63,16 @@ def measure_performance(svc: Services, spec: PipelineSpec) -> PerformanceMeasure
 
 
 def score_columns(spec: PipelineSpec) -> list[str]:
-    if spec.task == "regression":
-        return ["prediction"]
-    if spec.task == "multiclass_classification":
-        return [f"score_{c}" for c in spec.classes]
-    return ["score"]
+    """The prediction files' score columns (the serving contract's outputs but the label)."""
+    return [c for c in serving_contract(spec).output_columns if c != "predicted_label"]
 
 
 def _labelled(svc: Services, spec: PipelineSpec, record: PredictionRecord,
               labels: MergedLabels) -> _Scored:
     id_column = spec.label_id_column or ""
     frame = read_predictions(svc, record, [id_column, *score_columns(spec)])
-    labelled = join(frame, labels, id_column=id_column, score_columns=score_columns(spec))
-    if spec.task == "binary_classification":  # every scored row, for the estimate
-        labelled = Labelled(labelled.y, labelled.p, labelled.rows_scored,
-                            all_scores=frame["score"].to_numpy(dtype="float64"))
-    return _Scored(record, labelled)
+    return _Scored(record, join(frame, labels, id_column=id_column,
+                                score_columns=score_columns(spec)))
 
 
 def _batch_window(spec: PipelineSpec, scored: _Scored) -> PerformanceWindow:
@@ -98,13 +93,13 @@ def _rolling(spec: PipelineSpec, scored: list[_Scored]) -> list[PerformanceWindo
         parts.sort(key=lambda s: (s.record.scored_at, s.record.batch_id))
         y = np.concatenate([s.labelled.y for s in parts])
         p = np.concatenate([s.labelled.p for s in parts])
-        times = [s.record.scored_at for s in parts for _ in range(s.labelled.rows)]
+        times = np.repeat([s.record.scored_at for s in parts], [s.labelled.rows for s in parts])
         for window in rolling_windows(np.arange(len(y)), size):
             first, last = int(window[0]), int(window[-1])
             labelled = Labelled(y[window], p[window], rows_scored=len(window))
             out.append(_window(spec, version, role, "rows", f"{first}-{last}",
                                _realized(spec, labelled), estimated=None,
-                               scored=(times[first], times[last])))
+                               scored=(str(times[first]), str(times[last]))))
     return out
 
 
@@ -116,7 +111,8 @@ def _realized(spec: PipelineSpec, labelled: Labelled) -> RealizedPerformance:
 def _estimated(spec: PipelineSpec, labelled: Labelled) -> float | None:
     from mlops_lib.monitoring.estimated import ESTIMABLE, estimate
 
-    if labelled.all_scores is None or spec.metric.name not in ESTIMABLE:
+    if (spec.task != "binary_classification" or labelled.all_scores is None
+            or spec.metric.name not in ESTIMABLE):
         return None
     return estimate(labelled.all_scores, spec.metric.name,
                     threshold=spec.metric.threshold).value

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from mlops_lib.stores.records import utcnow
 from mlops_lib.stores.tables import Tables
@@ -93,6 +93,10 @@ class PerformanceWindow:
 class LabelTables(Tables):
     """`label_drops`, `labels`, `label_corrections` and `performance_windows`."""
 
+    def _insert_many(self, conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
+        """One INSERT of `rows` (all with the same columns), as executemany."""
+        conn.execute(self._insert_sql(table, rows[0])[0], rows)
+
     def claim_label_drop(self, pipeline: str, drop_id: str, fingerprint: str,
                          dag_run_id: str) -> tuple[LabelDropClaim, bool]:
         now = utcnow()
@@ -109,12 +113,12 @@ class LabelTables(Tables):
                    fingerprint: str) -> LabelDropClaim | None:
         row = self._one("SELECT * FROM label_drops WHERE pipeline = :p AND drop_id = :d "
                         "AND fingerprint = :f", p=pipeline, d=drop_id, f=fingerprint)
-        return None if row is None else _claim(row)
+        return None if row is None else LabelDropClaim(**row)
 
     def label_drops(self, pipeline: str, *, limit: int = 100) -> list[LabelDropClaim]:
         rows = self._all("SELECT * FROM label_drops WHERE pipeline = :p "
                          "ORDER BY claimed_at DESC, drop_id LIMIT :n", p=pipeline, n=int(limit))
-        return [_claim(r) for r in rows]
+        return [LabelDropClaim(**r) for r in rows]
 
     def reject_label_drop(self, claim: LabelDropClaim, reason_code: str) -> None:
         self._exec("UPDATE label_drops SET status = 'rejected', reason_code = :r, "
@@ -137,7 +141,7 @@ class LabelTables(Tables):
                 return False
             base = {"pipeline": claim.pipeline}
             if new:
-                conn.execute(*_many("labels", [{**base, **asdict(x)} for x in new]))
+                self._insert_many(conn, "labels", [{**base, **asdict(x)} for x in new])
             if changed:
                 conn.execute(text(
                     "UPDATE labels SET label = :label, event_time = :event_time, "
@@ -145,8 +149,8 @@ class LabelTables(Tables):
                     "WHERE pipeline = :pipeline AND row_id = :row_id"),
                     [{**base, **asdict(x)} for x in changed])
             if corrections:
-                conn.execute(*_many("label_corrections",
-                                    [{**base, **asdict(c)} for c in corrections]))
+                self._insert_many(conn, "label_corrections",
+                                  [{**base, **asdict(c)} for c in corrections])
             conn.execute(text(
                 "UPDATE label_drops SET status = 'accepted', rows_labelled = :n, "
                 "corrections = :c, updated_at = :t WHERE pipeline = :p AND drop_id = :d "
@@ -173,7 +177,7 @@ class LabelTables(Tables):
             conn.execute(text("DELETE FROM performance_windows WHERE pipeline = :p"),
                          {"p": pipeline})
             if windows:
-                conn.execute(*_many("performance_windows", [asdict(w) for w in windows]))
+                self._insert_many(conn, "performance_windows", [asdict(w) for w in windows])
 
     def performance(self, pipeline: str, *, model_version: str | None = None
                     ) -> list[PerformanceWindow]:
@@ -183,16 +187,6 @@ class LabelTables(Tables):
                          "ORDER BY model_version, role, window_kind, scored_from, window_key",
                          p=pipeline, v=None if model_version is None else str(model_version))
         return [_window(r) for r in rows]
-
-
-def _many(table: str, rows: list[dict[str, Any]]) -> tuple[Any, list[dict[str, Any]]]:
-    cols = list(rows[0])
-    return (text(f"INSERT INTO {table} ({', '.join(cols)}) "
-                 f"VALUES ({', '.join(':' + c for c in cols)})"), rows)
-
-
-def _claim(row: dict[str, Any]) -> LabelDropClaim:
-    return LabelDropClaim(**row)
 
 
 def _window(row: dict[str, Any]) -> PerformanceWindow:
