@@ -1,5 +1,5 @@
-"""Three DAGs per pipeline spec in `pipelines/` (adding a model is adding a file), and a
-fourth for a spec with a `scoring:` section:
+"""Three DAGs per pipeline spec in `pipelines/` (adding a model is adding a file), a fourth
+for a spec with a `scoring:` section and a fifth for one with a `labels:` section:
 
 - `ct_<name>_ingest`: waits for batches in S3 (a deferred sensor, or S3 → SQS events), claims,
   validates and stages each one, and announces accepted batches on an Asset;
@@ -9,7 +9,10 @@ fourth for a spec with a `scoring:` section:
   by hand (Params form) or by `airflow backfill create` (shadow runs);
 - `ct_<name>_score`: waits for unlabelled batches under the scoring prefix (the same sensor as
   ingest), claims each one, scores it with the champion (and the challenger, in shadow) and
-  reports on the champion's predictions (Evidently).
+  reports on the champion's predictions (Evidently);
+- `ct_<name>_labels`: waits for label drops under the labels prefix, merges each one, turns its
+  labelled rows into a training batch, measures realized performance and announces crossings
+  of the performance policy on an Asset.
 
 Wiring only: the work is in `ct_airflow.tasks` → `mlops_lib.steps` (one module per step).
 """
@@ -19,11 +22,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task, task_group
+from ct_airflow import labels_tasks as labels
 from ct_airflow import scoring_tasks as scoring
 from ct_airflow import tasks as ct
 from ct_airflow.approval import PromotionApprovalOperator
 from ct_airflow.links import report_task
-from ct_airflow.schedules import batches_asset, drift_asset, training_schedule
+from ct_airflow.schedules import (
+    batches_asset,
+    drift_asset,
+    performance_asset,
+    training_schedule,
+)
 from ct_airflow.sensors import S3BatchSensor
 
 from mlops_lib.settings import Settings
@@ -38,16 +47,17 @@ def _defaults(spec: PipelineSpec) -> dict[str, object]:
 
 
 def _batch_sensor(spec: PipelineSpec, *, bucket: str, prefix: str, completion: object,
-                  seen: str) -> S3BatchSensor:
+                  seen: str, polling: bool = False,
+                  task_id: str = "wait_for_batches") -> S3BatchSensor:
     """The run's first task: the complete batches under `prefix` the store has not seen (the
     `seen` query). Polling: waits deferred for them; events: the queue woke the run, look once."""
     sensor_args = {"pipeline": spec.name, "bucket": bucket, "prefix": prefix,
                    "completion": completion, "poke_interval": spec.trigger.poke_interval_s,
                    "seen": seen}
-    if spec.trigger.mode == "events":
+    if spec.trigger.mode == "events" and not polling:
         return S3BatchSensor(task_id="find_batches", deferrable=False, mode="poke", timeout=1,
                              soft_fail=True, **sensor_args)
-    return S3BatchSensor(task_id="wait_for_batches", timeout=7 * 24 * 3600, **sensor_args)
+    return S3BatchSensor(task_id=task_id, timeout=7 * 24 * 3600, **sensor_args)
 
 
 def ingest_dag(spec: PipelineSpec, settings: Settings) -> DAG:
@@ -117,7 +127,44 @@ def scoring_dag(spec: PipelineSpec, settings: Settings) -> DAG:
                     spec.name, claimed)
                 scored >> shadow
 
-        score.expand(batch=found.output)
+        scored = score.expand(batch=found.output)
+        if spec.labels is not None:  # the label-free estimate of each new batch, before labels
+            scored >> task(labels.measure_performance, trigger_rule="all_done")(spec.name)
+    return dag
+
+
+def labels_dag(spec: PipelineSpec) -> DAG:
+    assert spec.labels is not None
+    with DAG(
+        dag_id=spec.labels_dag_id, schedule="@continuous", max_active_runs=1, start_date=START,
+        catchup=False, tags=["continuous-training", "labels", spec.name],
+        default_args=_defaults(spec),
+        description=f"Late labels of {spec.name} from s3://{spec.labels_bucket}/"
+                    f"{spec.labels_prefix}: realized performance and the performance trigger",
+        doc_md=f"Spec: `{spec.path}`. A label drop is a folder complete by "
+               f"{spec.labels.completion}; corrections: {spec.labels.on_correction}. Labelled "
+               f"rows become a training batch; crossings of `{spec.trigger.performance}` "
+               f"update `{spec.performance_asset_uri}` (retrain on: "
+               f"{', '.join(spec.trigger.retrain_on) or 'nothing'}).",
+    ) as dag:
+        # Label drops are polled in either trigger mode (no queue watches the labels prefix).
+        found = _batch_sensor(spec, bucket=spec.labels_bucket, prefix=spec.labels_prefix,
+                              completion=spec.labels.completion_rule, seen="known_label_drops",
+                              polling=True, task_id="wait_for_label_drops")
+
+        @task_group(group_id="drop")
+        def take(drop: dict[str, object]) -> None:
+            accepted = task(labels.ingest_label_drop, map_index_template=BATCH_LABEL)(
+                spec.name, drop)
+            task(labels.stage_labelled_rows, outlets=[batches_asset(spec)],
+                 map_index_template=BATCH_LABEL)(spec.name, accepted)
+
+        taken = take.expand(drop=found.output)
+        # Every drop counts once it is in, even when another drop of the run was refused.
+        measured = task(labels.measure_performance, trigger_rule="all_done")(spec.name)
+        taken >> measured
+        task(labels.check_performance_policy, outlets=[performance_asset(spec)])(
+            spec.name, measured)
     return dag
 
 
@@ -189,5 +236,6 @@ def training_dag(spec: PipelineSpec) -> DAG:
 _settings = Settings.from_env()
 for _spec in load_specs(*_settings.spec_dirs):
     for _dag in (ingest_dag(_spec, _settings), drift_monitor_dag(_spec), training_dag(_spec),
-                 *([scoring_dag(_spec, _settings)] if _spec.scoring_dag else [])):
+                 *([scoring_dag(_spec, _settings)] if _spec.scoring_dag else []),
+                 *([labels_dag(_spec)] if _spec.labels is not None else [])):
         globals()[_dag.dag_id] = _dag

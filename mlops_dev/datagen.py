@@ -10,6 +10,14 @@ Two sources of randomness are kept apart on purpose:
 `drift` moves only the feature distributions (covariate drift). The label function is unchanged,
 which is what a champion model trained before the drift should still be able to score.
 
+`concept` changes the label function instead (concept drift): P(y|x) moves while P(x) stays put.
+Concept k > 0 keeps every feature's distribution (one seed, one set of feature columns; only the
+target differs) but labels through fresh weights, category effects and interaction pair hashed
+from the spec name and k, with concept 0's signal projected out of it: the two signals are
+uncorrelated, so a model of concept 0 ranks concept-k labels little better than chance. The base
+rate, class shares and regression scale are those of concept 0. `concept_drift_stream` lays out
+a run of batches that switches from concept 0 to concept 1 at one index.
+
 A multiclass label is an ordered logit of the same signal: logistic noise is added to the scaled
 signal and cut at points that give each class of `spec.classes` its (hashed, roughly even)
 share, so neighbouring classes are confused more than distant ones. Labels are the spec's class
@@ -70,22 +78,41 @@ class _Concept:
     target_scale: float = 1.0
     cutpoints: tuple[float, ...] = ()  # multiclass: k - 1 ascending cuts of the latent score
     classes: tuple[str, ...] = ()
+    # Concept k > 0: base_weight times concept 0's raw signal is subtracted from this one's.
+    base: _Concept | None = None
+    base_weight: float = 0.0
 
 
 def generate_batch(
-    spec: PipelineSpec, n_rows: int, *, seed: int, drift: float = 0.0
+    spec: PipelineSpec, n_rows: int, *, seed: int, drift: float = 0.0, concept: int = 0
 ) -> pd.DataFrame:
-    """A frame with exactly `spec.columns`, typed as validation expects; same seed, same frame."""
+    """A frame with exactly `spec.columns`, typed as validation expects; same seed, same frame.
+
+    `concept` picks the label function (0: the original); the features do not depend on it.
+    """
     if n_rows < 0:
         raise ValueError(f"n_rows must be >= 0, got {n_rows}")
     if not 0.0 <= drift <= 1.0:
         raise ValueError(f"drift must be within [0, 1], got {drift}")
-    concept = _concept_for(spec.name, spec.task, spec.features, spec.classes)
+    if concept < 0:
+        raise ValueError(f"concept must be >= 0, got {concept}")
+    model = _concept_for(spec.name, spec.task, spec.features, spec.classes, concept)
     rng = np.random.default_rng([_stable_hash(spec.name), seed])
-    columns = _draw_features(concept, n_rows, rng, drift)
-    signal = _normalised_signal(concept, columns)
-    columns[spec.target] = _draw_target(concept, signal, rng)
+    columns = _draw_features(model, n_rows, rng, drift)
+    signal = _normalised_signal(model, columns)
+    columns[spec.target] = _draw_target(model, signal, rng)
     return pd.DataFrame(columns, columns=spec.columns)
+
+
+def concept_drift_stream(
+    spec: PipelineSpec, batches: int, rows: int, *, change_at: int, seed: int
+) -> list[pd.DataFrame]:
+    """`batches` frames of `rows` rows (seeds seed, seed + 1, ...) without feature drift, labelled
+    by concept 0 before index `change_at` and by concept 1 from it on."""
+    if batches < 0:
+        raise ValueError(f"batches must be >= 0, got {batches}")
+    return [generate_batch(spec, rows, seed=seed + i, concept=int(i >= change_at))
+            for i in range(batches)]
 
 
 def to_file_bytes(df: pd.DataFrame, fmt: str) -> bytes:
@@ -111,7 +138,9 @@ def _stable_hash(*parts: str) -> int:
 
 @lru_cache(maxsize=64)
 def _concept_for(name: str, task: TaskType, features: tuple[Feature, ...],
-                 classes: tuple[str, ...] = ()) -> _Concept:
+                 classes: tuple[str, ...] = (), k: int = 0) -> _Concept:
+    if k > 0:
+        return _relabelled(name, _concept_for(name, task, features, classes, 0), k)
     # Each feature's parameters hash its own name, so adding a feature to a spec leaves the
     # distributions of the others unchanged.
     models = tuple(_feature_model(name, f) for f in features)
@@ -150,6 +179,38 @@ def _feature_model(spec_name: str, feature: Feature) -> _FeatureModel:
                              effects=tuple(map(float, effects)), tilt=tuple(map(float, tilt)))
     # string and datetime features carry no signal: ids and timestamps should not be learnable.
     return _FeatureModel(feature, drift_sign=drift_sign)
+
+
+def _relabelled(name: str, base: _Concept, k: int) -> _Concept:
+    """Concept k > 0: `base`'s feature distributions, a new label function uncorrelated to it."""
+    tag = f"concept-{k}"
+    models = tuple(_reweighted(name, m, tag) for m in base.models)
+    numeric = [m.feature.name for m in models if m.feature.dtype in ("float", "int")]
+    order = np.random.default_rng(_stable_hash(name, "interaction", tag)).permutation(len(numeric))
+    interaction = tuple(numeric[i] for i in order[:2])
+    fresh = _Concept(task=base.task, models=models, interaction=interaction,
+                     interaction_weight=base.interaction_weight, classes=base.classes)
+    # Project concept 0's signal out on the calibration sample, so the two are uncorrelated.
+    rng = np.random.default_rng(_stable_hash(name, "calibration"))
+    reference = _draw_features(fresh, _CALIBRATION_ROWS, rng, drift=0.0)
+    own, old = _raw_signal(fresh, reference), _raw_signal(base, reference)
+    variance = float(old.var())
+    covariance = float(((own - own.mean()) * (old - old.mean())).mean())
+    beta = covariance / variance if variance > 1e-12 else 0.0
+    return _calibrate(name, replace(fresh, base=base, base_weight=beta))
+
+
+def _reweighted(spec_name: str, m: _FeatureModel, tag: str) -> _FeatureModel:
+    """The same distribution with a weight (and category effects) drawn from a hash with `tag`."""
+    if m.feature.dtype in ("string", "datetime"):
+        return m
+    rng = np.random.default_rng(_stable_hash(spec_name, m.feature.name, tag))
+    weight = float(rng.choice([-1.0, 1.0]) * rng.uniform(0.4, 1.2))
+    if m.feature.dtype != "category":
+        return replace(m, weight=weight)
+    probs = np.asarray(m.probs)
+    effects = rng.normal(0.0, 1.0, len(probs))
+    return replace(m, weight=weight, effects=tuple(map(float, effects - float(probs @ effects))))
 
 
 def _calibrate(name: str, concept: _Concept) -> _Concept:
@@ -254,6 +315,8 @@ def _raw_signal(concept: _Concept, columns: dict[str, _Column]) -> np.ndarray:
     elif len(concept.interaction) == 1:
         a = scaled[concept.interaction[0]]
         signal += concept.interaction_weight * (a * a - 1.0)
+    if concept.base is not None:
+        signal -= concept.base_weight * _raw_signal(concept.base, columns)
     return signal
 
 

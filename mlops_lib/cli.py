@@ -85,6 +85,15 @@ def add_commands(sub: Any) -> None:
     preds.add_argument("--batch", default=None, help="only this scoring batch")
     preds.add_argument("--json", action="store_true", help="print JSON instead of lines")
 
+    perf = sub.add_parser("performance", help="realized vs estimated performance per model "
+                                              "version and window, against its promotion")
+    perf.add_argument("pipeline", help="the pipeline's name")
+    perf.add_argument("--version", default=None, help="only this registered version")
+    perf.add_argument("--kind", choices=("batch", "rows", "all"), default="all",
+                      help="batch windows (one per scoring batch), rolling rows windows, or "
+                           "all (default)")
+    perf.add_argument("--json", action="store_true", help="print JSON instead of lines")
+
     lin = sub.add_parser("lineage", help="what made a model version: data, code, env, run")
     lin.add_argument("pipeline", help="the pipeline's name")
     lin.add_argument("version", help="the registered model version")
@@ -122,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         return _lineage(args)
     if args.command in ("score", "predictions"):
         return _scoring(args)
+    if args.command == "performance":
+        return _performance(args)
     return 2
 
 
@@ -275,6 +286,23 @@ def _scoring(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{rows} rows scored by {spec.registered_model_name} v{version} -> {out}")
+    return 0
+
+
+def _performance(args: argparse.Namespace) -> int:
+    from mlops_lib.operations import performance_view as pv
+    from mlops_lib.services import Services
+
+    store = Services().store
+    # every window: the view filters, and tells "none yet" from "none that match"
+    windows = store.performance(args.pipeline)
+    metric = windows[0].metric if windows else None  # one measurement: one metric
+    champion = store.get_champion(args.pipeline)
+    view = pv.build_view(args.pipeline, windows,
+                         pv.promotion_values(store.decisions(args.pipeline), metric),
+                         None if champion is None else champion.model_version,
+                         kind=args.kind, version=args.version)
+    print(json.dumps(pv.to_dict(view), indent=2) if args.json else "\n".join(pv.lines(view)))
     return 0
 
 

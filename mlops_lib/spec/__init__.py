@@ -13,7 +13,13 @@ from mlops_lib.spec.pipeline import PipelineSpec, PromotionMode
 from mlops_lib.spec.scoring import ScoringConfig
 from mlops_lib.spec.source import DEFAULT_MAX_FILE_BYTES, FileFormat, Source
 from mlops_lib.spec.training import DaskConfig, TrainingConfig, TrainingEngine
-from mlops_lib.spec.trigger import ArrivalMode, DriftPolicy, RetrainCause, TriggerConfig
+from mlops_lib.spec.trigger import (
+    ArrivalMode,
+    DriftPolicy,
+    PerformancePolicy,
+    RetrainCause,
+    TriggerConfig,
+)
 
 __all__ = [
     "ArrivalMode",
@@ -21,6 +27,7 @@ __all__ = [
     "DEFAULT_MAX_FILE_BYTES",
     "DaskConfig",
     "DriftPolicy",
+    "PerformancePolicy",
     "Dtype",
     "ExtraColumnsPolicy",
     "Feature",

@@ -239,6 +239,9 @@ def _scoring_problems(doc: PipelineDocument) -> Problems:
 def _labels_problems(doc: PipelineDocument) -> Problems:
     labels = doc.labels
     if labels is None:
+        if "performance" in doc.trigger.retrain_on:
+            yield ("trigger", "retrain_on"), ("performance needs a `labels:` section: realized "
+                                              "performance comes from late labels")
         return
     scoring = doc.scoring or ScoringConfig()
     id_column = labels.id_column or scoring.id_column

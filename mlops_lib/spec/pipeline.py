@@ -83,6 +83,12 @@ class PipelineSpec:
         return f"ct_{self.name}_score"
 
     @property
+    def labels_dag_id(self) -> str:
+        """Takes label drops, measures realized performance and judges the performance policy
+        (only with a `labels:` section)."""
+        return f"ct_{self.name}_labels"
+
+    @property
     def scoring_sqs_queue(self) -> str | None:
         """Events mode: the queue of the scoring prefix's notifications, `<sqs_queue>-scoring`
         (S3 keeps one notification configuration per queue and prefix)."""
@@ -126,6 +132,10 @@ class PipelineSpec:
     @property
     def drift_asset_uri(self) -> str:
         return f"ct://{self.name}/drift-crossings"
+
+    @property
+    def performance_asset_uri(self) -> str:
+        return f"ct://{self.name}/performance-drops"
 
     @property
     def landing_asset_uri(self) -> str:

@@ -1,4 +1,5 @@
-"""Why training runs: new batches, drift crossings, a schedule; and how arrival is seen."""
+"""Why training runs: new batches, drift crossings, performance drops, a schedule; and how
+arrival is seen."""
 
 from __future__ import annotations
 
@@ -7,9 +8,19 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
-from mlops_lib.spec.base import SPEC_CONFIG, Count, NonNegative, OrEmpty, Positive, Share, problem
+from mlops_lib.spec.base import (
+    SPEC_CONFIG,
+    Count,
+    NonNegative,
+    Number,
+    OrEmpty,
+    Positive,
+    Share,
+    problem,
+)
 
-RetrainCause = Literal["arrival", "drift"]
+RetrainCause = Literal["arrival", "drift", "performance"]
+WindowKind = Literal["batch", "rows"]
 ArrivalMode = Literal["polling", "events"]
 
 
@@ -36,6 +47,38 @@ class DriftPolicy:
         return self
 
 
+@dataclass(frozen=True, config=SPEC_CONFIG)
+class PerformancePolicy:
+    """When realized performance of the champion (late labels joined to its predictions) asks
+    for a retrain: a labelled window of `window` kind, with at least `min_labelled_rows`
+    labels, whose bootstrap interval lies wholly beyond `max_drop` below the champion's
+    holdout metric at promotion (or beyond `floor`); for `consecutive_windows` windows in a
+    row; at most once per `cooldown_minutes`. See docs/monitoring.md."""
+
+    max_drop: NonNegative | None = 0.05
+    """How far the metric may fall from its value at promotion (absolute, in the metric's
+    units; a rise for metrics to minimize); null: not judged against promotion."""
+    floor: Number | None = None
+    """An absolute limit the metric must stay on the right side of; null: none."""
+    min_labelled_rows: Count = 200
+    """A window with fewer labelled rows is not judged."""
+    consecutive_windows: Count = 1
+    """Breaching windows needed in a row (the newest ones)."""
+    cooldown_minutes: NonNegative = 60.0
+    """At most one performance retrain per this many minutes."""
+    window: WindowKind = "batch"
+    """batch: one window per scored batch | rows: rolling windows of labels.window_rows rows."""
+    alert_on_estimate: bool = False
+    """Warn (log and run note, no retrain) when a batch's label-free estimate already breaches
+    the same limits: an early signal, blind to concept drift."""
+
+    @model_validator(mode="after")
+    def _something_to_judge(self) -> PerformancePolicy:
+        if self.max_drop is None and self.floor is None:
+            raise problem((), "give max_drop and/or floor")
+        return self
+
+
 def _one_or_more(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
@@ -59,11 +102,14 @@ class TriggerConfig:
     """events: the SQS queue that receives the landing bucket's notifications."""
     retrain_on: Annotated[tuple[RetrainCause, ...], BeforeValidator(_one_or_more)] = (
         "arrival",)
-    """arrival: every accepted batch | drift: when the drift policy is crossed."""
+    """arrival: every accepted batch | drift: when the drift policy is crossed |
+    performance: when the performance policy is crossed (needs a `labels:` section)."""
     schedule: str | None = None
     """A 5-field cron expression (UTC) or a preset such as @daily; absent: none."""
     drift: Annotated[DriftPolicy, OrEmpty] = DriftPolicy()
     """Measured per accepted batch against the champion's training data."""
+    performance: Annotated[PerformancePolicy, OrEmpty] = PerformancePolicy()
+    """Judged on the champion's realized performance each time labels arrive."""
     min_new_rows: Annotated[int, Field(ge=0, strict=True)] = 0
     """A run with fewer new rows waits for more data (manual runs can force)."""
     max_batches_per_run: Count = 10

@@ -1,7 +1,8 @@
 """Measure realized performance: every logged prediction file joined to the labels so far.
 
 For each prediction-log record (the champion's and the shadow challenger's), the scored rows
-with a label give a `batch` window: the spec's metric with a bootstrap interval, every metric
+with a label give a `batch` window (a batch with no label yet has one too, with the estimate
+alone): the spec's metric with a bootstrap interval, every metric
 of the task, the coverage, the calibration bins and, for binary classification, the label-free
 estimate on all the batch's rows (`monitoring.estimated`) beside it. Per version and role,
 the labelled rows in scoring order give rolling `rows` windows of `labels.window_rows` rows.
@@ -48,11 +49,11 @@ class _Scored:
 def measure_performance(svc: Services, spec: PipelineSpec) -> PerformanceMeasured:
     """Recompute and store every window of the pipeline's predictions that have labels."""
     labels = stored_labels(svc, spec.name)
-    scored = [s for s in (_labelled(svc, spec, r, labels)
-                          for r in svc.store.predictions(spec.name, limit=1_000_000))
-              if s.labelled.rows]
+    scored = [_labelled(svc, spec, r, labels)
+              for r in svc.store.predictions(spec.name, limit=1_000_000)]
+    # A batch without labels yet still gets its window: the label-free estimate, no value.
     windows = [_batch_window(spec, s) for s in scored]
-    windows += _rolling(spec, scored)
+    windows += _rolling(spec, [s for s in scored if s.labelled.rows])
     svc.store.record_performance(spec.name, windows)
     for w in windows:
         if w.window_kind == "batch":

@@ -50,7 +50,8 @@ def plan_training(svc: Services, spec: PipelineSpec, ctx: RunContext) -> Trainin
         in_interval=_candidates(_in_window(store, spec.name, ctx)),
         named=_candidates([b for b in accepted if b.batch_id in wanted]),
         newest=_candidates(accepted),
-        batches_uri=spec.batches_asset_uri, drift_uri=spec.drift_asset_uri)
+        batches_uri=spec.batches_asset_uri, drift_uri=spec.drift_asset_uri,
+        performance_uri=spec.performance_asset_uri)
     trigger = {**the_plan.trigger, "may_promote": the_plan.may_promote}
     batch_ids = list(the_plan.batch_ids)
     if batch_ids:

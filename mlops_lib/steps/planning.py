@@ -4,9 +4,10 @@ The orchestrator describes the run (`RunContext`: run type, interval, asset even
 `plan` answers with the cause, the provenance to record, and the batches to take from the
 candidates the store offers. No I/O here, so every trigger path is a unit test.
 
-- arrival / drift (asset events) and schedule: a *live* run consumes the accepted batches no
-  earlier live run trained on, oldest first, at most `max_batches_per_run`; with fewer than
-  `min_new_rows` rows it waits for more data (unless forced).
+- arrival / drift / performance (asset events) and schedule: a *live* run consumes the
+  accepted batches no earlier live run trained on, oldest first, at most
+  `max_batches_per_run`; with fewer than `min_new_rows` rows it waits for more data (unless
+  forced).
 - manual: like a live run; `batches` in the params names them instead, or `window_start` /
   `window_end` a window of data times (neither consumes), and `force` retrains on the newest
   batches when nothing is new or trains below `min_new_rows`.
@@ -25,7 +26,7 @@ from typing import Any, Literal
 from mlops_lib.spec import TriggerConfig
 
 RunType = Literal["scheduled", "asset_triggered", "manual", "backfill", "asset_materialization"]
-Cause = Literal["arrival", "drift", "schedule", "manual", "backfill"]
+Cause = Literal["arrival", "drift", "performance", "schedule", "manual", "backfill"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ class RunPlan:
         return asdict(self)
 
 
-def cause_of(ctx: RunContext, *, batches_uri: str, drift_uri: str) -> Cause:
+def cause_of(ctx: RunContext, *, batches_uri: str, drift_uri: str,
+             performance_uri: str | None = None) -> Cause:
     if ctx.run_type == "backfill":
         return "backfill"
     if ctx.run_type == "manual":
@@ -86,12 +88,14 @@ def cause_of(ctx: RunContext, *, batches_uri: str, drift_uri: str) -> Cause:
     if ctx.run_type == "scheduled":
         return "schedule"
     uris = {e.uri for e in ctx.asset_events}
+    if performance_uri is not None and performance_uri in uris:
+        return "performance"
     return "drift" if drift_uri in uris else "arrival" if batches_uri in uris else "manual"
 
 
 def plan(ctx: RunContext, policy: TriggerConfig, *, new: Sequence[Candidate],
          in_interval: Sequence[Candidate], named: Sequence[Candidate], newest: Sequence[Candidate],
-         batches_uri: str, drift_uri: str) -> RunPlan:
+         batches_uri: str, drift_uri: str, performance_uri: str | None = None) -> RunPlan:
     """Decide the run's batches from the store's candidates.
 
     new: accepted, not consumed by a live run, arrived by the cutoff (oldest first);
@@ -99,10 +103,12 @@ def plan(ctx: RunContext, policy: TriggerConfig, *, new: Sequence[Candidate],
     named: the accepted batches the params name (manual);
     newest: the newest accepted batches (a forced retrain).
     """
-    cause = cause_of(ctx, batches_uri=batches_uri, drift_uri=drift_uri)
+    cause = cause_of(ctx, batches_uri=batches_uri, drift_uri=drift_uri,
+                     performance_uri=performance_uri)
     params = ctx.params or {}
     force = bool(params.get("force"))
-    trigger = _provenance(ctx, cause, batches_uri=batches_uri, drift_uri=drift_uri)
+    trigger = _provenance(ctx, cause, batches_uri=batches_uri, drift_uri=drift_uri,
+                          performance_uri=performance_uri)
     cap = policy.max_batches_per_run
 
     def build(chosen: Sequence[Candidate], *, consume: bool, may_promote: bool,
@@ -154,8 +160,8 @@ def plan(ctx: RunContext, policy: TriggerConfig, *, new: Sequence[Candidate],
     return build(chosen, consume=True, may_promote=True)
 
 
-def _provenance(ctx: RunContext, cause: Cause, *, batches_uri: str,
-                drift_uri: str) -> dict[str, Any]:
+def _provenance(ctx: RunContext, cause: Cause, *, batches_uri: str, drift_uri: str,
+                performance_uri: str | None) -> dict[str, Any]:
     params = ctx.params or {}
     trigger: dict[str, Any] = {"type": cause, "dag_run_id": ctx.dag_run_id,
                                "run_type": ctx.run_type}
@@ -166,19 +172,27 @@ def _provenance(ctx: RunContext, cause: Cause, *, batches_uri: str,
                     "force": bool(params.get("force")), "promote": bool(params.get("promote"))}
         if params.get("window_start") or params.get("window_end"):
             trigger["window"] = [params.get("window_start"), params.get("window_end")]
-    arrivals = [e for e in ctx.asset_events if e.uri == batches_uri]
-    crossings = [e for e in ctx.asset_events if e.uri == drift_uri]
-    if arrivals:
-        trigger["arrivals"] = [{
-            "batch_id": e.extra.get("batch_id"), "fingerprint": e.extra.get("fingerprint"),
-            "files": e.extra.get("files", []), "ingest_run_id": e.source_run_id,
-            "at": e.timestamp} for e in arrivals]
-    if crossings:
-        trigger["drift"] = [{
-            "reason": e.extra.get("reason"), "batch_ids": e.extra.get("batch_ids", []),
-            "evidence": e.extra.get("evidence", {}), "monitor_run_id": e.source_run_id,
-            "at": e.timestamp} for e in crossings]
+    uris = {"arrivals": batches_uri, "drift": drift_uri, "performance": performance_uri}
+    for key, uri in uris.items():
+        events = [_event(key, e) for e in ctx.asset_events if uri and e.uri == uri]
+        if events:
+            trigger[key] = events
     return trigger
+
+
+def _event(kind: str, e: AssetEventInfo) -> dict[str, Any]:
+    """What the run records of one triggering asset event (its provenance)."""
+    if kind == "arrivals":
+        return {"batch_id": e.extra.get("batch_id"), "fingerprint": e.extra.get("fingerprint"),
+                "files": e.extra.get("files", []), "ingest_run_id": e.source_run_id,
+                "at": e.timestamp}
+    if kind == "drift":
+        return {"reason": e.extra.get("reason"), "batch_ids": e.extra.get("batch_ids", []),
+                "evidence": e.extra.get("evidence", {}), "monitor_run_id": e.source_run_id,
+                "at": e.timestamp}
+    return {"reason": e.extra.get("reason"), "model_version": e.extra.get("model_version"),
+            "windows": e.extra.get("window_keys", []), "evidence": e.extra.get("evidence", {}),
+            "labels_run_id": e.source_run_id, "at": e.timestamp}
 
 
 def describe(trigger: Mapping[str, Any]) -> str:
@@ -203,6 +217,9 @@ def _why(trigger: Mapping[str, Any]) -> str:
         return "first model: the pipeline has no champion yet"
     if kind == "drift":
         return "drift: " + "; ".join(str(d.get("reason")) for d in crossings)
+    if kind == "performance":
+        return "; ".join(str(d.get("reason")) for d in trigger.get("performance", [])) or (
+            "fired on performance")
     if kind == "schedule":
         return f"schedule (interval {trigger.get('interval')})"
     if kind == "backfill":

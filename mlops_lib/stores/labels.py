@@ -9,6 +9,7 @@ arrive: a measurement replaces all of a pipeline's windows in one transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -91,7 +92,8 @@ class PerformanceWindow:
 
 
 class LabelTables(Tables):
-    """`label_drops`, `labels`, `label_corrections` and `performance_windows`."""
+    """`label_drops`, `labels`, `label_corrections`, `performance_windows` and
+    `performance_crossings`."""
 
     def _insert_many(self, conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
         """One INSERT of `rows` (all with the same columns), as executemany."""
@@ -187,6 +189,25 @@ class LabelTables(Tables):
                          "ORDER BY model_version, role, window_kind, scored_from, window_key",
                          p=pipeline, v=None if model_version is None else str(model_version))
         return [_window(r) for r in rows]
+
+
+    def record_performance_crossing(self, pipeline: str, dag_run_id: str, *,
+                                    model_version: str, window_kind: str, window_key: str,
+                                    reason: str, evidence: dict[str, Any]) -> bool:
+        """Record a crossing keyed by the champion's newest breaching window; False when it
+        was recorded before (by this run's earlier try, or by another run)."""
+        return self._insert_once("performance_crossings", {
+            "pipeline": pipeline, "model_version": str(model_version),
+            "window_kind": window_kind, "window_key": window_key, "dag_run_id": dag_run_id,
+            "reason": reason, "evidence_json": json.dumps(evidence, default=str),
+            "created_at": utcnow()})
+
+    def performance_crossings(self, pipeline: str) -> list[dict[str, Any]]:
+        """Every crossing of the pipeline, oldest first, `evidence` parsed."""
+        rows = self._all("SELECT * FROM performance_crossings WHERE pipeline = :p "
+                         "ORDER BY created_at, window_key", p=pipeline)
+        return [{**{k: v for k, v in r.items() if k != "evidence_json"},
+                 "evidence": json.loads(r["evidence_json"])} for r in rows]
 
 
 def _window(row: dict[str, Any]) -> PerformanceWindow:

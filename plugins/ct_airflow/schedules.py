@@ -23,6 +23,11 @@ def drift_asset(spec: PipelineSpec) -> Asset:
     return Asset(uri=spec.drift_asset_uri, name=f"{spec.name}_drift_crossings")
 
 
+def performance_asset(spec: PipelineSpec) -> Asset:
+    """Updated by the labels DAG when the performance policy is crossed (extra: verdict)."""
+    return Asset(uri=spec.performance_asset_uri, name=f"{spec.name}_performance_drops")
+
+
 def training_schedule(spec: PipelineSpec) -> Any:
     """One training DAG serves every trigger: the assets the spec retrains on (accepted
     batches, drift crossings), or'ed with its cron; manual runs always work.
@@ -30,7 +35,8 @@ def training_schedule(spec: PipelineSpec) -> Any:
     The cron uses data intervals (not trigger times) so that a backfill run knows the
     interval whose arrivals it retrains on.
     """
-    by_cause = {"arrival": batches_asset(spec), "drift": drift_asset(spec)}
+    by_cause = {"arrival": batches_asset(spec), "drift": drift_asset(spec),
+                "performance": performance_asset(spec)}
     assets = [by_cause[cause] for cause in spec.trigger.retrain_on]
     condition = functools.reduce(operator.or_, assets) if assets else None
     if spec.trigger.schedule is None:

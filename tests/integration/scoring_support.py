@@ -53,6 +53,17 @@ class Served:
                                      self.spec.scoring.completion_rule)
         return batch
 
+    def land_labels(self, drop_id: str, frame: pd.DataFrame) -> BatchRef:
+        """`frame` as the CSV of label drop `drop_id`; the drop as the labels sensor sees it."""
+        spec = self.spec
+        s3io.upload_batch(self.s3, spec.labels_bucket, spec.labels_prefix, drop_id,
+                          {"labels.csv": frame.to_csv(index=False).encode()})
+        (drop,) = [b for b in completed_batches(
+            s3io.list_objects(self.s3, spec.labels_bucket, spec.labels_prefix),
+            spec.labels_prefix, spec.labels.completion_rule if spec.labels else "_SUCCESS")
+            if b.batch_id == drop_id]
+        return drop
+
     def train(self, batch_id: str, seed: int) -> str:
         """Land a labelled batch `batch_id`, ingest it and train on it alone; the version the
         train step registered (not promoted)."""

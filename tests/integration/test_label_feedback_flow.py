@@ -17,14 +17,12 @@ import pytest
 
 from mlops_dev import datagen
 from mlops_lib.evaluation import metrics
-from mlops_lib.landing.batches import BatchRef, completed_batches
 from mlops_lib.monitoring.labels import LabelReason, LabelsRejected
 from mlops_lib.spec import PipelineSpec, ScoringConfig
 from mlops_lib.spec.labels import LabelsConfig
 from mlops_lib.steps import scoring
 from mlops_lib.steps.labels import ingest_label_drop
 from mlops_lib.steps.performance import measure_performance
-from mlops_lib.stores import s3io
 from tests.integration.scoring_support import Served, serve
 
 pytestmark = pytest.mark.integration
@@ -42,17 +40,6 @@ def served(spec: PipelineSpec, s3: Any, s3_endpoint: str, mlflow_server: str, st
     return served
 
 
-def _land_labels(served: Served, drop_id: str, frame: pd.DataFrame) -> BatchRef:
-    spec = served.spec
-    s3io.upload_batch(served.s3, spec.labels_bucket, spec.labels_prefix, drop_id,
-                      {"labels.csv": frame.to_csv(index=False).encode()})
-    (drop,) = [b for b in completed_batches(
-        s3io.list_objects(served.s3, spec.labels_bucket, spec.labels_prefix),
-        spec.labels_prefix, spec.labels.completion_rule if spec.labels else None)
-        if b.batch_id == drop_id]
-    return drop
-
-
 def test_labels_arrive_late_in_pieces_are_corrected_and_measure_the_champion(
         served: Served) -> None:
     svc, spec = served.svc, served.spec
@@ -64,8 +51,8 @@ def test_labels_arrive_late_in_pieces_are_corrected_and_measure_the_champion(
     predictions = pd.read_parquet(io.BytesIO(served.read(scored.predictions_uri)))
     labels = pd.DataFrame({"loan_id": ids, spec.target: truth[spec.target].astype(int)})
 
-    first = ingest_label_drop(svc, spec, _land_labels(served, "day-1", labels[:300]), "l__1")
-    again = ingest_label_drop(svc, spec, _land_labels(served, "day-1", labels[:300]), "l__1")
+    first = ingest_label_drop(svc, spec, served.land_labels("day-1", labels[:300]), "l__1")
+    again = ingest_label_drop(svc, spec, served.land_labels("day-1", labels[:300]), "l__1")
 
     assert first.created and (first.rows, first.new_labels, first.corrections) == (300, 300, 0)
     assert not again.created and again.rows == 300
@@ -86,8 +73,8 @@ def test_labels_arrive_late_in_pieces_are_corrected_and_measure_the_champion(
 
     corrected = labels[300:].copy()
     flip = labels[:1].assign(**{spec.target: 1 - labels[spec.target][:1]})
-    second = ingest_label_drop(svc, spec, _land_labels(
-        served, "day-2", pd.concat([corrected, flip])), "l__2")
+    second = ingest_label_drop(svc, spec, served.land_labels(
+        "day-2", pd.concat([corrected, flip])), "l__2")
 
     assert (second.rows, second.new_labels, second.corrections) == (301, 300, 1)
     (audit,) = svc.store.label_corrections(spec.name)
@@ -117,7 +104,7 @@ def test_a_bad_label_drop_is_quarantined_untouched_and_stays_refused(served: Ser
     unlabelled = served.unlabelled(50, seed=3).assign(loan_id=np.arange(FIRST_ID, FIRST_ID + 50))
     scoring.score_batch(svc, spec, served.drop(unlabelled), "score__1")
     for drop_id, (frame, code) in BAD_DROPS.items():
-        drop = _land_labels(served, drop_id, frame)
+        drop = served.land_labels(drop_id, frame)
         raw = served.read(f"s3://{spec.labels_bucket}/{drop.files[0].key}")
 
         for attempt in ("l__1", "l__1"):  # a retry refuses it again, for the same reason

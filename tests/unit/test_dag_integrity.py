@@ -390,3 +390,44 @@ def test_manual_promotion_waits_for_a_human_approval(tmp_path: Path) -> None:
     assert "approve_promotion" not in auto
     assert set(auto["promote_champion"]["upstream"]) == gate
     assert auto["promote_champion"]["trigger_rule"] == "all_success"
+
+
+def test_a_labels_section_adds_the_labels_dag_and_performance_can_retrain(
+        tmp_path: Path) -> None:
+    """Label drops are polled (deferred) under the labels prefix with their own seen set; each
+    drop is merged, then staged as a training batch (announced as accepted); performance is
+    measured once every drop is done, and a crossing updates the performance asset, which the
+    training DAG runs on. The scoring DAG measures (the label-free estimate) after scoring."""
+    specs = tmp_path / "pipelines"
+    specs.mkdir()
+    path = write_spec(specs, "churn_risk", owner="ml-platform", prefix="landing/churn_risk/")
+    raw = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({
+        **raw, "scoring": {**raw["scoring"], "id_column": "loan_id"}, "labels": {},
+        "trigger": {**raw["trigger"], "retrain_on": ["drift", "performance"]}},
+        sort_keys=False))
+
+    bag = load_dagbag(tmp_path, specs)
+
+    assert bag["import_errors"] == {} and bag["serialization_errors"] == {}
+    assert sorted(bag["dags"]) == sorted([*dag_ids("churn_risk"), "ct_churn_risk_labels"])
+    dag = bag["dags"]["ct_churn_risk_labels"]
+    assert dag["timetable"] == "ContinuousTimetable" and "labels" in dag["tags"]
+    assert {t: set(v["upstream"]) for t, v in dag["tasks"].items()} == {
+        "wait_for_label_drops": set(),
+        "drop.ingest_label_drop": {"wait_for_label_drops"},
+        "drop.stage_labelled_rows": {"drop.ingest_label_drop"},
+        "measure_performance": {"drop.stage_labelled_rows"},
+        "check_performance_policy": {"measure_performance"}}
+    tasks = dag["tasks"]
+    sensor = tasks["wait_for_label_drops"]
+    assert sensor["deferrable"] is True and sensor["seen"] == "known_label_drops"
+    assert sensor["prefix"] == "labels/churn_risk/"
+    assert tasks["measure_performance"]["trigger_rule"] == "all_done"
+    assert tasks["drop.stage_labelled_rows"]["outlets"] == ["ct://churn_risk/accepted-batches"]
+    assert tasks["check_performance_policy"]["outlets"] == ["ct://churn_risk/performance-drops"]
+    assert bag["dags"]["ct_churn_risk"]["schedule_assets"] == [
+        "ct://churn_risk/drift-crossings", "ct://churn_risk/performance-drops"]
+    scoring = bag["dags"]["ct_churn_risk_score"]["tasks"]
+    assert scoring["measure_performance"]["upstream"] == ["batch.build_scoring_report"]
+    assert scoring["measure_performance"]["trigger_rule"] == "all_done"
