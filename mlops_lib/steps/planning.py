@@ -8,6 +8,8 @@ candidates the store offers. No I/O here, so every trigger path is a unit test.
   accepted batches no earlier live run trained on, oldest first, at most
   `max_batches_per_run`; with fewer than `min_new_rows` rows it waits for more data (unless
   forced).
+- performance: like a live run, on the batches that arrived since the first breaching window
+  was scored (its labelled rows, and newer data): older batches would teach the old concept.
 - manual: like a live run; `batches` in the params names them instead, or `window_start` /
   `window_end` a window of data times (neither consumes), and `force` retrains on the newest
   batches when nothing is new or trains below `min_new_rows`.
@@ -105,32 +107,54 @@ def plan(ctx: RunContext, policy: TriggerConfig, *, new: Sequence[Candidate],
     """
     cause = cause_of(ctx, batches_uri=batches_uri, drift_uri=drift_uri,
                      performance_uri=performance_uri)
-    params = ctx.params or {}
-    force = bool(params.get("force"))
-    trigger = _provenance(ctx, cause, batches_uri=batches_uri, drift_uri=drift_uri,
-                          performance_uri=performance_uri)
-    cap = policy.max_batches_per_run
+    build = _Build(cause, _provenance(ctx, cause, batches_uri=batches_uri, drift_uri=drift_uri,
+                                      performance_uri=performance_uri))
+    explicit = _explicit(ctx, cause, build, policy.max_batches_per_run, in_interval, named)
+    if explicit is not None:
+        return explicit
+    if cause == "performance":  # the data since the drop began, not the old concept again
+        since = drop_began(ctx, performance_uri)
+        new = [c for c in new if since is None or c.arrived_at >= since]
+        if not new:
+            return build([], consume=False, may_promote=True,
+                         skip=f"no accepted batch arrived since the performance drop began "
+                              f"({since}): the labelled rows of the breaching windows were "
+                              "not accepted as training data")
+    return _live(ctx, policy, build, new, newest)
 
-    def build(chosen: Sequence[Candidate], *, consume: bool, may_promote: bool,
-              skip: str | None = None) -> RunPlan:
+
+@dataclass(frozen=True)
+class _Build:
+    """Makes the RunPlan of the batches chosen, with the run's provenance."""
+
+    cause: Cause
+    trigger: dict[str, Any]
+
+    def __call__(self, chosen: Sequence[Candidate], *, consume: bool, may_promote: bool,
+                 skip: str | None = None) -> RunPlan:
         ids = tuple(c.batch_id for c in chosen)
-        details = {**trigger, "batch_ids": list(ids),
+        details = {**self.trigger, "batch_ids": list(ids),
                    "rows": sum(c.rows for c in chosen),
                    "data_watermark": max((c.arrived_at for c in chosen), default=None)}
         if skip:
             details["skipped"] = skip
-        return RunPlan(cause=cause, trigger=details, batch_ids=() if skip else ids,
-                            consume=consume and not skip, may_promote=may_promote,
-                            skip_reason=skip)
+        return RunPlan(cause=self.cause, trigger=details, batch_ids=() if skip else ids,
+                       consume=consume and not skip, may_promote=may_promote,
+                       skip_reason=skip)
 
+
+def _explicit(ctx: RunContext, cause: Cause, build: _Build, cap: int,
+              in_interval: Sequence[Candidate], named: Sequence[Candidate]) -> RunPlan | None:
+    """Backfill, a manual window or named batches: the data asked for (nothing consumed);
+    None for a run that takes the new data."""
+    params = ctx.params or {}
     if cause == "backfill":
         chosen = list(in_interval)[-cap:]
-        promote = bool(params.get("promote"))
         if not chosen:
             return build([], consume=False, may_promote=False,
                          skip=f"no accepted batch has data in [{ctx.interval_start}, "
                               f"{ctx.interval_end})")
-        return build(chosen, consume=False, may_promote=promote)
+        return build(chosen, consume=False, may_promote=bool(params.get("promote")))
     if cause == "manual" and (params.get("window_start") or params.get("window_end")):
         chosen = list(in_interval)[-cap:]
         if not chosen:
@@ -146,6 +170,14 @@ def plan(ctx: RunContext, policy: TriggerConfig, *, new: Sequence[Candidate],
             return build([], consume=False, may_promote=False,
                          skip=f"batches {missing} are not accepted batches of this pipeline")
         return build(list(named), consume=False, may_promote=True)
+    return None
+
+
+def _live(ctx: RunContext, policy: TriggerConfig, build: _Build, new: Sequence[Candidate],
+          newest: Sequence[Candidate]) -> RunPlan:
+    """A run on the new data: oldest first, capped, consumed; or a reason to wait."""
+    force = bool((ctx.params or {}).get("force"))
+    cap = policy.max_batches_per_run
     chosen = list(new)[:cap]
     if not chosen:
         if force and newest:
@@ -178,6 +210,15 @@ def _provenance(ctx: RunContext, cause: Cause, *, batches_uri: str, drift_uri: s
         if events:
             trigger[key] = events
     return trigger
+
+
+def drop_began(ctx: RunContext, performance_uri: str | None) -> str | None:
+    """When the first breaching window of the run's performance crossings was scored."""
+    starts = [str(w["scored"][0])
+              for e in ctx.asset_events if performance_uri and e.uri == performance_uri
+              for w in (e.extra.get("evidence") or {}).get("windows", [])
+              if w.get("breaches") and (w.get("scored") or [None])[0]]
+    return min(starts, default=None)
 
 
 def _event(kind: str, e: AssetEventInfo) -> dict[str, Any]:

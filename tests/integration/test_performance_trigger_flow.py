@@ -1,8 +1,8 @@
 """The performance trigger below Airflow, on a real MLflow server, moto's S3 server and the
 store (SQLite and PostgreSQL): labels that agree with the champion keep the policy quiet; labels
 of a changed concept (the outcome flipped) drop its realized ROC AUC and cross the policy, once,
-with the numbers behind it; each drop's labelled rows become an accepted training batch, which
-the performance-triggered training run takes."""
+with the numbers behind it; each drop's labelled rows become an accepted training batch, and
+the performance-triggered training run takes those since the drop began."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def served(spec: PipelineSpec, s3: Any, s3_endpoint: str, mlflow_server: str, st
     served = serve(spec, s3, s3_endpoint, mlflow_server, store_url, tmp_path, monkeypatch)
     served.spec = replace(
         served.spec, scoring=ScoringConfig(id_column="loan_id"), labels=LabelsConfig(),
-        trigger=replace(served.spec.trigger, retrain_on=("performance",),
+        trigger=replace(served.spec.trigger, retrain_on=("performance",), min_new_rows=0,
                         performance=PerformancePolicy(floor=0.7, min_labelled_rows=100,
                                                     cooldown_minutes=0.0)))
     return served
@@ -102,9 +102,13 @@ def test_a_performance_drop_fires_once_and_retrains_on_the_labelled_rows(
     assert stage_labelled_rows(svc, spec, drop2.batch_id, drop2.fingerprint,
                                "labels__2").status == "accepted"
     event = AssetEventInfo(spec.performance_asset_uri,
-                           {"reason": fired.reason, "window_keys": list(fired.window_keys)},
+                           {"reason": fired.reason, "window_keys": list(fired.window_keys),
+                            "evidence": fired.evidence},
                            spec.labels_dag_id, "labels__2", "2026-12-06T12:00:00+00:00")
     planned = plan.plan_training(svc, spec, RunContext(
         "asset_triggered__perf", "asset_triggered", asset_events=(event,)))
+    # Only the data since the drop began: d1's rows (the old concept) and the first training
+    # batch wait for another run.
     assert planned.trigger["type"] == "performance"
-    assert {"labelled-d1", "labelled-d2"} <= set(planned.batch_ids)
+    assert planned.batch_ids == ("labelled-d2",), planned.trigger.get("skipped")
+    assert planned.trigger["performance"][0]["reason"] == fired.reason

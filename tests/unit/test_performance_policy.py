@@ -198,15 +198,39 @@ def test_a_bad_performance_policy_is_refused(tmp_path: Path, trigger: dict[str, 
 
 
 def test_a_performance_drop_is_the_runs_cause_and_its_note() -> None:
-    event = AssetEventInfo("ct://p/performance-drops", {
-        "reason": "fired on performance: roc_auc 0.71 [0.69, 0.73] over 5,200 labelled rows",
-        "model_version": "3", "window_keys": ["b2"], "evidence": {"limit": 0.81}},
-        "ct_p_labels", "labels_run_7", "2026-12-06T12:00:00+00:00")
-    ctx = RunContext("r1", "asset_triggered", asset_events=(event,))
-    p = plan(ctx, TriggerConfig(), new=[Candidate("labelled-d1", 5200, "2026-12-06")],
-             in_interval=[], named=[], newest=[], batches_uri="ct://p/accepted-batches",
-             drift_uri="ct://p/drift-crossings", performance_uri="ct://p/performance-drops")
+    ctx = RunContext("r1", "asset_triggered", asset_events=(performance_event(),))
+    p = performance_plan(ctx, [Candidate("labelled-d1", 5200, "2026-12-06T11:00:00.000+00:00")])
     assert p.cause == "performance" and p.consume and p.batch_ids == ("labelled-d1",)
     (recorded,) = p.trigger["performance"]
     assert recorded["labels_run_id"] == "labels_run_7" and recorded["windows"] == ["b2"]
     assert describe(p.trigger).startswith("fired on performance: roc_auc 0.71 [0.69, 0.73]")
+
+
+def performance_event(scored: str = "2026-12-06T10:00:00.000+00:00") -> AssetEventInfo:
+    return AssetEventInfo("ct://p/performance-drops", {
+        "reason": "fired on performance: roc_auc 0.71 [0.69, 0.73] over 5,200 labelled rows",
+        "model_version": "3", "window_keys": ["b2"],
+        "evidence": {"limit": 0.81, "windows": [
+            {"window_key": "b1", "breaches": False, "scored": ["2026-12-06T08:00:00", None]},
+            {"window_key": "b2", "breaches": True, "scored": [scored, scored]}]}},
+        "ct_p_labels", "labels_run_7", "2026-12-06T12:00:00+00:00")
+
+
+def performance_plan(ctx: RunContext, new: list[Candidate]) -> Any:
+    return plan(ctx, TriggerConfig(), new=new, in_interval=[], named=[], newest=[],
+                batches_uri="ct://p/accepted-batches", drift_uri="ct://p/drift-crossings",
+                performance_uri="ct://p/performance-drops")
+
+
+def test_a_performance_retrain_takes_the_data_since_the_drop_began() -> None:
+    """Batches that arrived before the first breaching window was scored hold the old concept:
+    they wait for another run; none since: the run says why it has nothing to train on."""
+    ctx = RunContext("r1", "asset_triggered", asset_events=(performance_event(),))
+    before = Candidate("labelled-d1", 1000, "2026-12-06T09:00:00.000+00:00")
+    after = Candidate("labelled-d2", 1500, "2026-12-06T11:00:00.000+00:00")
+    p = performance_plan(ctx, [before, after])
+    assert p.batch_ids == ("labelled-d2",) and p.consume
+    skipped = performance_plan(ctx, [before])
+    assert skipped.batch_ids == () and skipped.skip_reason is not None
+    assert "since the performance drop began (2026-12-06T10:00:00.000+00:00)" in \
+        skipped.skip_reason
