@@ -22,6 +22,7 @@ from tests.e2e.live import STACK_TIMES, LiveStack, live_stack
 from tests.e2e.pipelines import (
     write_cycle_pipelines,
     write_events_pipeline,
+    write_loop_pipeline,
     write_manual_pipeline,
     write_scoring_pipeline,
     write_strict_pipelines,
@@ -39,7 +40,8 @@ FLAVOURS = {
     "s3rver": Flavour({}, (write_cycle_pipelines, write_manual_pipeline,
                            write_scoring_pipeline)),
     # Moto's server: S3 and SQS with bucket notifications, which the events mode needs.
-    "moto": Flavour({"CT_S3_SERVER": "moto"}, (write_strict_pipelines, write_events_pipeline)),
+    "moto": Flavour({"CT_S3_SERVER": "moto"}, (write_strict_pipelines, write_events_pipeline,
+                                                write_loop_pipeline)),
 }
 
 

@@ -18,6 +18,7 @@ HOUSE = "house_prices"        # test_cycle: CSV with a manifest, regression
 MANUAL = "credit_manual"      # test_manual_approval: promotion waits for a person
 EVENTS = "credit_events"      # test_events: S3 notification -> SQS -> AssetWatcher
 SCORING = "credit_shadow"     # test_scoring: scores unlabelled batches, the challenger in shadow
+LOOP = "credit_loop"          # test_feedback_loop: late labels, the performance trigger
 STRICT_PARQUET = "strict_parquet"  # test_bad_inputs: the credit example, stricter contract
 STRICT_CSV = "strict_csv"          # test_bad_inputs: the house-prices example
 # test_bad_inputs checks that nothing but its batches and their quarantine copies is in its
@@ -28,10 +29,11 @@ MAX_FILE_BYTES = 1_000_000  # the strict parquet pipeline's file size limit
 
 def _write(directory: Path, *specs: dict[str, object]) -> Path:
     """Write the specs; those not named for scoring lose the example's `scoring:` section, so
-    that a shared stack runs the scoring DAGs of credit_default and test_scoring only."""
+    that a shared stack runs the scoring DAGs of credit_default, test_scoring and
+    test_feedback_loop only."""
     directory.mkdir(parents=True, exist_ok=True)
     for raw in specs:
-        if raw["name"] not in (CYCLE, SCORING):
+        if raw["name"] not in (CYCLE, SCORING, LOOP):
             raw = {k: v for k, v in raw.items() if k != "scoring"}
         (directory / f"{raw['name']}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     return directory
@@ -100,3 +102,18 @@ def write_strict_pipelines(directory: Path) -> Path:
                       "prefix": f"landing/{STRICT_CSV}/"},
            "trigger": {"poke_interval_s": 1, "retrain_on": ["arrival"]}}
     return _write(directory, parquet, csv)
+
+
+def write_loop_pipeline(directory: Path) -> Path:
+    """The example with ids on its scoring rows, late labels, and retraining on drift (the
+    first model) and on performance drops only: labelled rows are not retrained on as they
+    arrive, so the run that takes them is the performance trigger's."""
+    raw = yaml.safe_load(EXAMPLE_SPEC.read_text())
+    raw.update(name=LOOP, source={**raw["source"], "prefix": f"landing/{LOOP}/"},
+               scoring={**raw["scoring"], "id_column": "loan_id"}, labels={"window_rows": 500},
+               trigger={"poke_interval_s": 1, "retrain_on": ["drift", "performance"],
+                        "min_new_rows": 0,
+                        "drift": {"share_drifted": 0.5, "cooldown_minutes": 0},
+                        "performance": {"max_drop": 0.05, "min_labelled_rows": 300,
+                                        "cooldown_minutes": 0}})
+    return _write(directory, raw)
