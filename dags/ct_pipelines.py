@@ -163,6 +163,8 @@ def labels_dag(spec: PipelineSpec) -> DAG:
         # Every drop counts once it is in, even when another drop of the run was refused.
         measured = task(labels.measure_performance, trigger_rule="all_done")(spec.name)
         taken >> measured
+        if spec.require_live_rows:  # before the policy: a live promotion changes the champion
+            measured = task(labels.judge_live_challenger)(spec.name, measured)
         task(labels.check_performance_policy, outlets=[performance_asset(spec)])(
             spec.name, measured)
     return dag

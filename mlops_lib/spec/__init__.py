@@ -9,7 +9,8 @@ from mlops_lib.spec.contract import Contract, ExtraColumnsPolicy, Freshness
 from mlops_lib.spec.features import Dtype, Feature
 from mlops_lib.spec.loading import json_schema, load_spec, load_specs
 from mlops_lib.spec.metric import MetricPolicy, SliceSpec, TaskType
-from mlops_lib.spec.pipeline import PipelineSpec, PromotionMode
+from mlops_lib.spec.pipeline import PipelineSpec
+from mlops_lib.spec.promotion import PromotionMode, PromotionSection
 from mlops_lib.spec.scoring import ScoringConfig
 from mlops_lib.spec.source import DEFAULT_MAX_FILE_BYTES, FileFormat, Source
 from mlops_lib.spec.training import DaskConfig, TrainingConfig, TrainingEngine
@@ -36,6 +37,7 @@ __all__ = [
     "MetricPolicy",
     "PipelineSpec",
     "PromotionMode",
+    "PromotionSection",
     "RetrainCause",
     "ScoringConfig",
     "SliceSpec",

@@ -24,7 +24,8 @@ from mlops_lib.spec.contract import ContractSection
 from mlops_lib.spec.features import Feature
 from mlops_lib.spec.labels import LabelsConfig
 from mlops_lib.spec.metric import METRIC_DIRECTIONS, TASK_METRICS, MetricSection, TaskType
-from mlops_lib.spec.pipeline import PipelineSpec, PromotionMode
+from mlops_lib.spec.pipeline import PipelineSpec
+from mlops_lib.spec.promotion import Promotion, PromotionSection
 from mlops_lib.spec.scoring import ScoringConfig
 from mlops_lib.spec.source import Source
 from mlops_lib.spec.training import TrainingConfig
@@ -96,9 +97,8 @@ class PipelineDocument:
     labels: Annotated[LabelsConfig | None, OrEmpty] = None
     """Where the late labels of scored rows land, to measure how each model version really
     does; needs the id column the scored rows carry. See docs/monitoring.md."""
-    promotion: PromotionMode = "auto"
-    """auto: the gate's decision is applied | manual: a person approves each promotion in
-    Airflow."""
+    promotion: Promotion = PromotionSection()
+    """auto | manual (the mode alone), or the section: mode, require_live_rows, auto_rollback."""
     approval_timeout_h: Positive | None = None
     """promotion manual: hours to wait for an answer (default 72); none counts as a reject."""
     owner: str = "data-engineering"
@@ -131,7 +131,9 @@ class PipelineDocument:
             training=self.training, trigger=self.trigger, contract=self.contract.contract(),
             scoring=self.scoring or ScoringConfig(), scoring_dag=self.scoring is not None,
             labels=self.labels,
-            classes=classes, promotion=self.promotion,
+            classes=classes, promotion=self.promotion.mode,
+            require_live_rows=self.promotion.require_live_rows,
+            auto_rollback=self.promotion.auto_rollback,
             approval_timeout_h=self.approval_timeout_h or DEFAULT_APPROVAL_TIMEOUT_H,
             owner=self.owner, description=self.description, path=path)
 
@@ -219,8 +221,19 @@ def _contract_problems(doc: PipelineDocument) -> Problems:
 
 
 def _promotion_problems(doc: PipelineDocument) -> Problems:
-    if doc.approval_timeout_h is not None and doc.promotion != "manual":
+    promotion = doc.promotion
+    if doc.approval_timeout_h is not None and promotion.mode != "manual":
         yield ("approval_timeout_h",), "applies to promotion: manual only"
+    if promotion.require_live_rows:
+        if promotion.mode != "auto":
+            yield ("promotion", "require_live_rows"), "applies to promotion mode auto only"
+        if doc.labels is None or doc.scoring is None or not doc.scoring.shadow:
+            yield ("promotion", "require_live_rows"), (
+                "needs scoring.shadow: true and a `labels:` section: live rows are rows both "
+                "models scored, with their labels")
+    if promotion.auto_rollback and doc.labels is None:
+        yield ("promotion", "auto_rollback"), ("needs a `labels:` section: it acts on "
+                                               "realized performance")
 
 
 def _scoring_problems(doc: PipelineDocument) -> Problems:

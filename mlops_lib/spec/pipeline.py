@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic.dataclasses import dataclass
 
 from mlops_lib.spec.base import SPEC_CONFIG, Number
@@ -11,12 +9,11 @@ from mlops_lib.spec.contract import Contract
 from mlops_lib.spec.features import Feature
 from mlops_lib.spec.labels import LabelsConfig
 from mlops_lib.spec.metric import MetricPolicy, TaskType
+from mlops_lib.spec.promotion import PromotionMode
 from mlops_lib.spec.scoring import ScoringConfig
 from mlops_lib.spec.source import Source
 from mlops_lib.spec.training import TrainingConfig
 from mlops_lib.spec.trigger import TriggerConfig
-
-PromotionMode = Literal["auto", "manual"]
 
 
 @dataclass(frozen=True, config=SPEC_CONFIG)
@@ -44,6 +41,10 @@ class PipelineSpec:
     # no answer within approval_timeout_h counts as a reject.
     promotion: PromotionMode = "auto"
     approval_timeout_h: Number = 72.0
+    # promotion.require_live_rows: labelled shadow rows a challenger needs before promotion
+    # (0: the holdout decides); promotion.auto_rollback: roll back on a performance crossing.
+    require_live_rows: int = 0
+    auto_rollback: bool = False
     owner: str = "data-engineering"
     description: str = ""
     path: str = ""

@@ -28,7 +28,9 @@ def decide(svc: Services, spec: PipelineSpec, plan: TrainingPlan, evaluation: Ev
     run (a backfill) records `shadow` where the gate said promote. A champion that moved since
     the evaluation makes this run's promote `superseded`. With `promotion: manual`, a promote
     needs `approval` (the person's answer, recorded in the details): a reject or a timeout
-    records `rejected`, and an approved move is audited under the approver's name.
+    records `rejected`, and an approved move is audited under the approver's name. With
+    `promotion.require_live_rows`, a promote over a champion records `pending_live` and waits
+    for its judgement on live rows (`steps.live_judgement`).
     """
     decision, reason = evaluation.decision, evaluation.reason
     if decision == "promote" and reports.error:
@@ -37,6 +39,10 @@ def decide(svc: Services, spec: PipelineSpec, plan: TrainingPlan, evaluation: Ev
         shadow = _shadow_reason(svc, spec, plan)
         if shadow:
             decision, reason = "shadow", f"{reason}; not promoted: {shadow}"
+    if decision == "promote" and spec.require_live_rows and evaluation.baseline_version:
+        decision = "pending_live"  # steps.live_judgement decides once the live rows exist
+        reason = (f"{reason}; waits for {spec.require_live_rows} labelled rows scored by both "
+                  "it (in shadow) and the champion (promotion.require_live_rows)")
     actor, approved = run_actor(plan), None
     if spec.promotion == "manual":
         approved = apply_approval(decision, reason, approval, timeout_h=spec.approval_timeout_h)
@@ -48,12 +54,13 @@ def decide(svc: Services, spec: PipelineSpec, plan: TrainingPlan, evaluation: Ev
         candidate_value=evaluation.candidate_value,
         baseline_value=evaluation.baseline_value, decision=decision, reason=reason,
         data_rev=evaluation.data_rev,
-        details={**evaluation.verdict, "holdout_rows": evaluation.holdout_rows,
+        details={**evaluation.verdict, "judged_on": "holdout",
+                 "holdout_rows": evaluation.holdout_rows,
                  "champion_epoch": evaluation.champion_epoch,
                  "reports": dict(reports.reports)}
         | ({"approval": approved.approval} if approved and approved.approval else {})),
         expected_epoch=evaluation.champion_epoch, actor=actor)
-    _after_decision(svc, spec, dag_run_id, record, moved)
+    after_decision(svc, spec, dag_run_id, record, moved)
     return Decision(decision=record.decision, reason=record.reason, metric=record.metric,
                     candidate_version=record.candidate_version,
                     candidate_value=record.candidate_value,
@@ -61,8 +68,8 @@ def decide(svc: Services, spec: PipelineSpec, plan: TrainingPlan, evaluation: Ev
                     baseline_value=record.baseline_value, moved=moved)
 
 
-def _after_decision(svc: Services, spec: PipelineSpec, dag_run_id: str, record: DecisionRecord,
-                    moved: bool) -> None:
+def after_decision(svc: Services, spec: PipelineSpec, dag_run_id: str, record: DecisionRecord,
+                   moved: bool) -> None:
     """Tag the MLflow run, make the alias follow the store, and republish the index page."""
     run = svc.store.get_training_run(spec.name, dag_run_id)
     if run and run.get("mlflow_run_id"):

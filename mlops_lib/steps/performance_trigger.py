@@ -39,13 +39,13 @@ def check_performance_policy(svc: Services, spec: PipelineSpec, dag_run_id: str,
     if champion is None:
         return PerformanceVerdict(False, "no champion yet: nothing to judge")
     crossings = svc.store.performance_crossings(spec.name)
-    mine = next((c for c in crossings if c["dag_run_id"] == dag_run_id
-                 and c["model_version"] == champion.model_version), None)
+    # One crossing per labels run: its retry announces it again, even after a rollback.
+    mine = next((c for c in crossings if c["dag_run_id"] == dag_run_id), None)
     if mine is not None:  # a retry of the run that recorded it: announce the same crossing
-        return PerformanceVerdict(
+        return _rolled_back(svc, spec, PerformanceVerdict(
             True, mine["reason"], mine["model_version"], mine["window_kind"],
             tuple(w["window_key"] for w in mine["evidence"].get("windows", [])),
-            mine["evidence"])
+            mine["evidence"]))
     last = crossings[-1]["created_at"] if crossings else None
     verdict = evaluate(svc.store.performance(spec.name, model_version=champion.model_version),
                        policy, baseline(svc, spec, champion.model_version),
@@ -60,7 +60,7 @@ def check_performance_policy(svc: Services, spec: PipelineSpec, dag_run_id: str,
             window_kind=verdict.window_kind, window_key=verdict.newest_window,
             reason=verdict.reason, evidence=verdict.evidence):
         log.warning("Performance policy crossed: %s", verdict.reason)
-        return verdict
+        return _rolled_back(svc, spec, verdict)
     key = (champion.model_version, verdict.window_kind, verdict.newest_window)
     recorded = next(c for c in svc.store.performance_crossings(spec.name)
                     if (c["model_version"], c["window_kind"], c["window_key"]) == key)
@@ -68,3 +68,30 @@ def check_performance_policy(svc: Services, spec: PipelineSpec, dag_run_id: str,
         False, f"already announced by run {recorded['dag_run_id']} at "
                f"{recorded['created_at']}: {recorded['reason']}", verdict.model_version,
         verdict.window_kind, verdict.window_keys, verdict.evidence, verdict.alerts)
+
+
+def _rolled_back(svc: Services, spec: PipelineSpec,
+                 verdict: PerformanceVerdict) -> PerformanceVerdict:
+    """promotion.auto_rollback: the judged champion goes back to the previous one, through the
+    same audited, race-free move as `mlops rollback`. Idempotent by state: once the judged
+    version is no longer champion (rolled back by an earlier try, or replaced), nothing moves."""
+    from dataclasses import replace
+
+    from mlops_lib.operations.champion import ChampionError, rollback
+
+    champion = svc.store.get_champion(spec.name)
+    if (not spec.auto_rollback or champion is None
+            or champion.model_version != verdict.model_version):
+        return verdict
+    try:
+        moved = rollback(svc, spec.name, reason=f"auto_rollback: {verdict.reason}",
+                         actor="auto_rollback")
+    except ChampionError as exc:
+        log.warning("No automatic rollback of v%s: %s", verdict.model_version, exc)
+        return replace(verdict, reason=f"{verdict.reason}; no rollback: {exc}")
+    now = svc.store.get_champion(spec.name)
+    back = "?" if now is None else now.model_version
+    log.warning("Rolled back v%s to v%s (promotion.auto_rollback): %s", verdict.model_version,
+                back, moved)
+    return replace(verdict, reason=f"{verdict.reason}; rolled back to v{back}",
+                   evidence={**verdict.evidence, "rolled_back_to": back})

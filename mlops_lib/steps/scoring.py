@@ -59,7 +59,8 @@ def resolve_champion(svc: Services, spec: PipelineSpec) -> str:
 
 def resolve_challenger(svc: Services, spec: PipelineSpec, champion: str) -> str:
     """The current challenger, which shadow-scores beside `champion`: the newest version the
-    gate judged, if it was kept (decision `keep`), or, with `promotion: manual`, a version
+    gate judged, if it was kept (decision `keep`) or waits for live rows (`pending_live`; its
+    live decision, keyed apart, is judged too), or, with `promotion: manual`, a version
     trained after it that waits for a person's approval (no decision yet). Decisions of
     backfill runs (`shadow`) and superseded ones are history, not challengers.
 
@@ -67,7 +68,8 @@ def resolve_challenger(svc: Services, spec: PipelineSpec, champion: str) -> str:
     nothing was judged yet, or when the challenger is the champion itself (an operator
     promoted it)."""
     judged = [(d.created_at, d.candidate_version, d.decision, d.dag_run_id)
-              for d in svc.store.decisions(spec.name) if d.decision in ("promote", "keep")]
+              for d in svc.store.decisions(spec.name)
+              if d.decision in ("promote", "keep", "pending_live")]
     if spec.promotion == "manual":
         judged += [(str(r["updated_at"]), str(r["model_version"]), "awaiting approval",
                     str(r["dag_run_id"])) for r in svc.store.undecided_runs(spec.name)]

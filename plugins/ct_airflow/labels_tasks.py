@@ -7,11 +7,13 @@ out as XCom, outcomes in Airflow terms:
 - a bad drop (LABELS_* reason codes): quarantined by the step, then the task fails without
   retry, its reason code in the log; the other drops of the run go on;
 - a labelled batch the contract refuses: quarantined as any batch, the drop stays accepted;
+- a challenger waiting for live rows (promotion.require_live_rows) is judged once they exist;
 - the policy holds: the policy task is skipped, its reason in the run's note.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, cast
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -20,6 +22,8 @@ from ct_airflow.schedules import batches_asset, performance_asset
 from ct_airflow.tasks import _announce, _run_id, _services, _spec, label_batch, set_run_note
 from ct_airflow.xcom import from_xcom, to_xcom
 from mlops_lib.landing.batches import BatchRef
+
+log = logging.getLogger(__name__)
 
 
 def ingest_label_drop(pipeline: str, drop: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +64,16 @@ def measure_performance(pipeline: str) -> dict[str, Any]:
 
     measured = measure(_services(), _spec(pipeline))
     return {"labels": measured.labels, "windows": len(measured.windows)}
+
+
+def judge_live_challenger(pipeline: str, measured: dict[str, Any]) -> dict[str, Any]:
+    """promotion.require_live_rows: judge the waiting challenger on the labelled rows both
+    versions scored, once there are enough (see `mlops_lib.steps.live_judgement`)."""
+    from mlops_lib.steps.live_judgement import judge_live_challenger as judge
+
+    judged = judge(_services(), _spec(pipeline), _run_id())
+    log.info("Live judgement: %s: %s", judged.status, judged.reason)
+    return cast(dict[str, Any], to_xcom(judged))
 
 
 def check_performance_policy(pipeline: str, measured: dict[str, Any]) -> dict[str, Any]:

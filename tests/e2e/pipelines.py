@@ -18,7 +18,7 @@ HOUSE = "house_prices"        # test_cycle: CSV with a manifest, regression
 MANUAL = "credit_manual"      # test_manual_approval: promotion waits for a person
 EVENTS = "credit_events"      # test_events: S3 notification -> SQS -> AssetWatcher
 SCORING = "credit_shadow"     # test_scoring: scores unlabelled batches, the challenger in shadow
-LOOP = "credit_loop"          # test_feedback_loop: late labels, the performance trigger
+LOOP = "credit_loop"          # test_feedback_loop: late labels, performance, live challengers
 STRICT_PARQUET = "strict_parquet"  # test_bad_inputs: the credit example, stricter contract
 STRICT_CSV = "strict_csv"          # test_bad_inputs: the house-prices example
 # test_bad_inputs checks that nothing but its batches and their quarantine copies is in its
@@ -107,10 +107,13 @@ def write_strict_pipelines(directory: Path) -> Path:
 def write_loop_pipeline(directory: Path) -> Path:
     """The example with ids on its scoring rows, late labels, and retraining on drift (the
     first model) and on performance drops only: labelled rows are not retrained on as they
-    arrive, so the run that takes them is the performance trigger's."""
+    arrive, so the run that takes them is the performance trigger's. The challenger scores in
+    shadow and is promoted only on live rows; a failing champion is rolled back."""
     raw = yaml.safe_load(EXAMPLE_SPEC.read_text())
     raw.update(name=LOOP, source={**raw["source"], "prefix": f"landing/{LOOP}/"},
-               scoring={**raw["scoring"], "id_column": "loan_id"}, labels={"window_rows": 500},
+               scoring={**raw["scoring"], "id_column": "loan_id", "shadow": True},
+               labels={"window_rows": 500},
+               promotion={"mode": "auto", "require_live_rows": 500, "auto_rollback": True},
                trigger={"poke_interval_s": 1, "retrain_on": ["drift", "performance"],
                         "min_new_rows": 0,
                         "drift": {"share_drifted": 0.5, "cooldown_minutes": 0},

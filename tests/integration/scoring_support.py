@@ -20,8 +20,17 @@ from mlops_lib.settings import Settings
 from mlops_lib.spec import PipelineSpec, ScoringConfig
 from mlops_lib.steps import dataset, ingest, plan, train
 from mlops_lib.steps.planning import RunContext
+from mlops_lib.steps.records import DatasetVersion, TrainedModel, TrainingPlan
 from mlops_lib.stores import s3io
 from tests.support import fresh_buckets
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    dag_run_id: str
+    plan: TrainingPlan
+    version: DatasetVersion
+    trained: TrainedModel
 
 
 @dataclass
@@ -67,12 +76,15 @@ class Served:
     def train(self, batch_id: str, seed: int) -> str:
         """Land a labelled batch `batch_id`, ingest it and train on it alone; the version the
         train step registered (not promoted)."""
-        spec, svc = self.spec, self.svc
         # data of the example's concept (named after it), which its contract accepts
-        body = datagen.to_file_bytes(datagen.generate_batch(self.example, 600, seed=seed),
-                                     "parquet")
+        return self.land_and_train(
+            batch_id, datagen.generate_batch(self.example, 600, seed=seed)).trained.model_version
+
+    def land_and_train(self, batch_id: str, frame: pd.DataFrame) -> TrainingRun:
+        """`frame` as batch `batch_id`, ingested, and a manual training run on it alone."""
+        spec, svc = self.spec, self.svc
         s3io.upload_batch(self.s3, spec.source.bucket, spec.source.prefix, batch_id,
-                          {"part-0000.parquet": body})
+                          {"part-0000.parquet": datagen.to_file_bytes(frame, "parquet")})
         (batch,) = [b for b in completed_batches(
             s3io.list_objects(self.s3, spec.source.bucket, spec.source.prefix),
             spec.source.prefix, spec.source.completion_rule) if b.batch_id == batch_id]
@@ -83,7 +95,7 @@ class Served:
             dag_run_id=run, run_type="manual", triggered_by="tester",
             params={"reason": "scoring test", "batches": [batch_id]}))
         version = dataset.version_dataset(svc, spec, planned, run)
-        return train.train(svc, spec, planned, version, run).model_version
+        return TrainingRun(run, planned, version, train.train(svc, spec, planned, version, run))
 
     def read(self, uri: str) -> bytes:
         bucket, key = uri.removeprefix("s3://").split("/", 1)

@@ -396,14 +396,16 @@ def test_a_labels_section_adds_the_labels_dag_and_performance_can_retrain(
         tmp_path: Path) -> None:
     """Label drops are polled (deferred) under the labels prefix with their own seen set; each
     drop is merged, then staged as a training batch (announced as accepted); performance is
-    measured once every drop is done, and a crossing updates the performance asset, which the
-    training DAG runs on. The scoring DAG measures (the label-free estimate) after scoring."""
+    measured once every drop is done, a challenger waiting for live rows is judged, and a
+    crossing updates the performance asset, which the training DAG runs on. The scoring DAG
+    measures (the label-free estimate) after scoring."""
     specs = tmp_path / "pipelines"
     specs.mkdir()
     path = write_spec(specs, "churn_risk", owner="ml-platform", prefix="landing/churn_risk/")
     raw = yaml.safe_load(path.read_text())
     path.write_text(yaml.safe_dump({
-        **raw, "scoring": {**raw["scoring"], "id_column": "loan_id"}, "labels": {},
+        **raw, "scoring": {**raw["scoring"], "id_column": "loan_id", "shadow": True},
+        "labels": {}, "promotion": {"require_live_rows": 500},
         "trigger": {**raw["trigger"], "retrain_on": ["drift", "performance"]}},
         sort_keys=False))
 
@@ -418,7 +420,9 @@ def test_a_labels_section_adds_the_labels_dag_and_performance_can_retrain(
         "drop.ingest_label_drop": {"wait_for_label_drops"},
         "drop.stage_labelled_rows": {"drop.ingest_label_drop"},
         "measure_performance": {"drop.stage_labelled_rows"},
-        "check_performance_policy": {"measure_performance"}}
+        # a live promotion changes the champion the policy judges: the judge goes first
+        "judge_live_challenger": {"measure_performance"},
+        "check_performance_policy": {"judge_live_challenger"}}
     tasks = dag["tasks"]
     sensor = tasks["wait_for_label_drops"]
     assert sensor["deferrable"] is True and sensor["seen"] == "known_label_drops"
@@ -429,5 +433,6 @@ def test_a_labels_section_adds_the_labels_dag_and_performance_can_retrain(
     assert bag["dags"]["ct_churn_risk"]["schedule_assets"] == [
         "ct://churn_risk/drift-crossings", "ct://churn_risk/performance-drops"]
     scoring = bag["dags"]["ct_churn_risk_score"]["tasks"]
-    assert scoring["measure_performance"]["upstream"] == ["batch.build_scoring_report"]
+    assert scoring["measure_performance"]["upstream"] == ["batch.build_scoring_report",
+                                                          "batch.shadow_score_batch"]
     assert scoring["measure_performance"]["trigger_rule"] == "all_done"

@@ -657,7 +657,7 @@ def test_two_classes_are_allowed_with_a_hint(tmp_path: Path, raw: dict,
     assert "binary_classification" in caplog.text and "preferred" in caplog.text
 
 
-# --- promotion: auto | manual ------------------------------------------------------------------
+# --- promotion: auto | manual, or the section ---------------------------------------------------
 
 
 def test_promotion_is_auto_by_default(spec: PipelineSpec) -> None:
@@ -673,9 +673,27 @@ def test_manual_promotion_with_a_timeout(tmp_path: Path, raw: dict) -> None:
     assert load_spec(write(tmp_path, raw)).approval_timeout_h == 72.0
 
 
+def test_the_promotion_section_asks_for_live_rows_and_a_rollback(tmp_path: Path,
+                                                                 raw: dict) -> None:
+    raw.update(promotion={"mode": "auto", "require_live_rows": 500, "auto_rollback": True},
+               scoring={"id_column": "loan_id", "shadow": True}, labels={})
+    spec = load_spec(write(tmp_path, raw))
+    assert (spec.promotion, spec.require_live_rows, spec.auto_rollback) == ("auto", 500, True)
+    raw.update(promotion={"mode": "manual"})
+    assert (load_spec(write(tmp_path, raw)).promotion,
+            load_spec(write(tmp_path, raw)).require_live_rows) == ("manual", 0)
+
+
 @pytest.mark.parametrize(("fields", "needle"), [
-    ({"promotion": "human"}, "promotion: 'human' is not one of: auto, manual"),
-    ({"promotion": True}, "promotion: True is not one of: auto, manual"),
+    ({"promotion": "human"}, "promotion.mode: 'human' is not one of: auto, manual"),
+    ({"promotion": True}, "promotion: must be a mapping of: mode, require_live_rows, "
+                          "auto_rollback; not True"),
+    ({"promotion": {"require_live_rows": 500}},
+     "promotion.require_live_rows: needs scoring.shadow: true and a `labels:` section"),
+    ({"promotion": {"mode": "manual", "require_live_rows": 5}},
+     "promotion.require_live_rows: applies to promotion mode auto only"),
+    ({"promotion": {"auto_rollback": True}},
+     "promotion.auto_rollback: needs a `labels:` section"),
     ({"promotion": "manual", "approval_timeout_h": 0},
      "approval_timeout_h: must be a number > 0, not 0"),
     ({"promotion": "manual", "approval_timeout_h": "3d"},
