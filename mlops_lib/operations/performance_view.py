@@ -38,6 +38,8 @@ class WindowView:
     scored_from: str | None
     scored_to: str | None
     metrics: dict[str, float | None]  # every metric of the window
+    prediction_psi: float | None = None  # the scores' PSI against the version's holdout
+    ece_shift: float | None = None  # the labelled rows' ECE minus the holdout's
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,17 @@ def _window(w: PerformanceWindow, promoted: float | None) -> WindowView:
                       ci_high=w.ci_high, estimated=w.estimated, rows_labelled=w.rows_labelled,
                       rows_scored=w.rows_scored, coverage=w.coverage, delta=delta,
                       verdict=_verdict(w.metric, delta), scored_from=w.scored_from,
-                      scored_to=w.scored_to, metrics=_metrics(w.metrics_json))
+                      scored_to=w.scored_to, metrics=_metrics(w.metrics_json),
+                      prediction_psi=_drift(w.drift_json, "prediction", "psi"),
+                      ece_shift=_drift(w.drift_json, "calibration", "shift"))
+
+
+def _drift(drift_json: str, part: str, name: str) -> float | None:
+    try:
+        value = (json.loads(drift_json or "{}").get(part) or {}).get(name)
+    except (ValueError, AttributeError):
+        return None
+    return None if value is None else float(value)
 
 
 def _verdict(metric: str, delta: float | None) -> Verdict | None:
@@ -147,7 +159,9 @@ def _line(metric: str, w: WindowView, width: int) -> str:
     delta = "-" if w.delta is None else f"{w.delta:+.4f} ({w.verdict})"
     return (f"  {w.kind:<5} {w.key:<{width}}  {metric} {_num(w.value)} "
             f"[{_num(w.ci_low)}, {_num(w.ci_high)}]  estimated {_num(w.estimated)}  "
-            f"{w.rows_labelled}/{w.rows_scored} rows ({w.coverage:.1%})  vs promotion {delta}")
+            f"{w.rows_labelled}/{w.rows_scored} rows ({w.coverage:.1%})  vs promotion {delta}"
+            + ("" if w.prediction_psi is None else f"  score PSI {w.prediction_psi:.3f}")
+            + ("" if w.ece_shift is None else f"  ECE {w.ece_shift:+.3f} vs holdout"))
 
 
 def _num(x: float | None) -> str:

@@ -12,6 +12,7 @@ from mlops_lib.evaluation.gate import slice_columns
 from mlops_lib.reports.heading import ReportHeading
 from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
+from mlops_lib.steps.holdout_scores import save_holdout_scores
 from mlops_lib.steps.records import ChampionSnapshot, DatasetVersion, Evaluation, TrainedModel
 from mlops_lib.steps.reports import performance_report
 from mlops_lib.steps.shared import holdout_mask, to_frame, versioned_table
@@ -39,6 +40,8 @@ def evaluate(svc: Services, spec: PipelineSpec, version: DatasetVersion, trained
     name = spec.registered_model_name
     challenger = svc.registry.load_booster(name, trained.model_version)
     challenger_pred = predict(challenger, holdout, spec)
+    # the reference of its prediction and calibration drift once it scores live rows
+    save_holdout_scores(svc, spec, trained.model_version, y, challenger_pred)
     champion_pred = _champion_predictions(svc, spec, champion, holdout)
     slices = slice_columns({s.column: holdout[s.column].to_numpy() for s in spec.metric.slices},
                            spec.metric.slices)

@@ -26,8 +26,8 @@ from mlops_lib.monitoring.labels import id_text
 from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.steps.decide import after_decision
+from mlops_lib.steps.holdout_scores import score_columns
 from mlops_lib.steps.labels import read_predictions, stored_labels
-from mlops_lib.steps.performance import score_columns
 from mlops_lib.stores.predictions import PredictionRecord
 from mlops_lib.stores.store import DecisionRecord
 

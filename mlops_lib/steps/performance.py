@@ -2,9 +2,10 @@
 
 For each prediction-log record (the champion's and the shadow challenger's), the scored rows
 with a label give a `batch` window (a batch with no label yet has one too, with the estimate
-alone): the spec's metric with a bootstrap interval, every metric
-of the task, the coverage, the calibration bins and, for binary classification, the label-free
-estimate on all the batch's rows (`monitoring.estimated`) beside it. Per version and role,
+alone): the spec's metric with a bootstrap interval, every metric of the task, the coverage,
+the calibration bins and, for binary classification, the label-free estimate on all the batch's
+rows (`monitoring.estimated`, calibrated on the version's own holdout); and the prediction and
+calibration drift against that holdout (`monitoring.prediction_drift`). Per version and role,
 the labelled rows in scoring order give rolling `rows` windows of `labels.window_rows` rows.
 Deterministic (seeded): the same labels give the same windows, so a re-run rewrites the
 same rows.
@@ -22,9 +23,9 @@ import numpy as np
 
 from mlops_lib.monitoring.label_join import Labelled, MergedLabels, join
 from mlops_lib.monitoring.performance import RealizedPerformance, realized, rolling_windows
-from mlops_lib.scoring.contract import serving_contract
 from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
+from mlops_lib.steps.holdout_scores import HoldoutScores, load_holdout_scores, score_columns
 from mlops_lib.steps.labels import read_predictions, stored_labels
 from mlops_lib.stores.labels import PerformanceWindow
 from mlops_lib.stores.predictions import PredictionRecord
@@ -51,8 +52,10 @@ def measure_performance(svc: Services, spec: PipelineSpec) -> PerformanceMeasure
     labels = stored_labels(svc, spec.name)
     scored = [_labelled(svc, spec, r, labels)
               for r in svc.store.predictions(spec.name, limit=1_000_000)]
+    holdouts = {v: load_holdout_scores(svc, spec, v)
+                for v in sorted({s.record.model_version for s in scored})}
     # A batch without labels yet still gets its window: the label-free estimate, no value.
-    windows = [_batch_window(spec, s) for s in scored]
+    windows = [_batch_window(spec, s, holdouts[s.record.model_version]) for s in scored]
     windows += _rolling(spec, [s for s in scored if s.labelled.rows])
     svc.store.record_performance(spec.name, windows)
     for w in windows:
@@ -63,11 +66,6 @@ def measure_performance(svc: Services, spec: PipelineSpec) -> PerformanceMeasure
     return PerformanceMeasured(pipeline=spec.name, labels=labels.rows, windows=tuple(windows))
 
 
-def score_columns(spec: PipelineSpec) -> list[str]:
-    """The prediction files' score columns (the serving contract's outputs but the label)."""
-    return [c for c in serving_contract(spec).output_columns if c != "predicted_label"]
-
-
 def _labelled(svc: Services, spec: PipelineSpec, record: PredictionRecord,
               labels: MergedLabels) -> _Scored:
     id_column = spec.label_id_column or ""
@@ -76,12 +74,30 @@ def _labelled(svc: Services, spec: PipelineSpec, record: PredictionRecord,
                                 score_columns=score_columns(spec)))
 
 
-def _batch_window(spec: PipelineSpec, scored: _Scored) -> PerformanceWindow:
+def _batch_window(spec: PipelineSpec, scored: _Scored,
+                  holdout: HoldoutScores | None) -> PerformanceWindow:
     record = scored.record
     perf = _realized(spec, scored.labelled)
     return _window(spec, record.model_version, record.role, "batch", record.batch_id, perf,
-                   estimated=_estimated(spec, scored.labelled),
-                   scored=(record.scored_at, record.scored_at))
+                   estimated=_estimated(spec, scored.labelled, holdout),
+                   scored=(record.scored_at, record.scored_at),
+                   drift=_drift(spec, scored.labelled, holdout))
+
+
+def _drift(spec: PipelineSpec, labelled: Labelled,
+           holdout: HoldoutScores | None) -> dict[str, object]:
+    """Prediction drift of the batch's scores and, with labels, calibration drift, against the
+    version's holdout; empty for a version that kept no holdout scores."""
+    from mlops_lib.monitoring.prediction_drift import calibration_drift, prediction_drift
+
+    if holdout is None or labelled.all_scores is None:
+        return {}
+    drift: dict[str, object] = {
+        "prediction": prediction_drift(holdout.p, labelled.all_scores).to_dict()}
+    if spec.task != "regression" and labelled.rows:
+        drift["calibration"] = calibration_drift(holdout.y, holdout.p, labelled.y,
+                                                 labelled.p).to_dict()
+    return drift
 
 
 def _rolling(spec: PipelineSpec, scored: list[_Scored]) -> list[PerformanceWindow]:
@@ -109,19 +125,24 @@ def _realized(spec: PipelineSpec, labelled: Labelled) -> RealizedPerformance:
                     threshold=spec.metric.threshold, seed=spec.metric.bootstrap_seed)
 
 
-def _estimated(spec: PipelineSpec, labelled: Labelled) -> float | None:
-    from mlops_lib.monitoring.estimated import ESTIMABLE, estimate
+def _estimated(spec: PipelineSpec, labelled: Labelled,
+               holdout: HoldoutScores | None = None) -> float | None:
+    """CBPE on every scored row, through an isotonic calibrator fitted on the version's own
+    holdout when it kept one (raw probabilities otherwise)."""
+    from mlops_lib.monitoring.estimated import ESTIMABLE, estimate, fit_calibrator
 
     if (spec.task != "binary_classification" or labelled.all_scores is None
             or spec.metric.name not in ESTIMABLE):
         return None
-    return estimate(labelled.all_scores, spec.metric.name,
-                    threshold=spec.metric.threshold).value
+    calibrator = None if holdout is None else fit_calibrator(holdout.y, holdout.p)
+    return estimate(labelled.all_scores, spec.metric.name, threshold=spec.metric.threshold,
+                    calibrator=calibrator).value
 
 
 def _window(spec: PipelineSpec, version: str, role: str, kind: str, key: str,
             perf: RealizedPerformance, *, estimated: float | None,
-            scored: tuple[str, str]) -> PerformanceWindow:
+            scored: tuple[str, str], drift: dict[str, object] | None = None
+            ) -> PerformanceWindow:
     return PerformanceWindow(
         pipeline=spec.name, model_version=str(version), role=role, window_kind=kind,
         window_key=key, metric=perf.metric, value=_finite(perf.value),
@@ -133,7 +154,8 @@ def _window(spec: PipelineSpec, version: str, role: str, kind: str, key: str,
         reliability_json=json.dumps([{k: _finite(v) if isinstance(v, float) else v
                                       for k, v in asdict(b).items()}
                                      for b in perf.reliability]),
-        scored_from=scored[0], scored_to=scored[1], computed_at=utcnow())
+        scored_from=scored[0], scored_to=scored[1], computed_at=utcnow(),
+        drift_json=json.dumps(drift or {}, sort_keys=True))
 
 
 def _finite(x: float) -> float | None:

@@ -85,6 +85,7 @@ class PerformanceWindow:
     scored_from: str | None
     scored_to: str | None
     computed_at: str
+    drift_json: str = "{}"  # prediction and calibration drift against the version's holdout
 
     @property
     def coverage(self) -> float:

@@ -10,6 +10,7 @@ performance policy crosses, and `promotion.auto_rollback` moves the champion bac
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,12 @@ import pandas as pd
 import pytest
 
 from mlops_dev import datagen
+from mlops_lib.evaluation import metrics
 from mlops_lib.landing.batches import BatchRef
 from mlops_lib.spec import PerformancePolicy, PipelineSpec, ScoringConfig
 from mlops_lib.spec.labels import LabelsConfig
 from mlops_lib.steps import decide, evaluate, scoring_batches
+from mlops_lib.steps.holdout_scores import load_holdout_scores
 from mlops_lib.steps.labels import ingest_label_drop
 from mlops_lib.steps.live_judgement import judge_live_challenger
 from mlops_lib.steps.performance import measure_performance
@@ -119,6 +122,19 @@ def test_a_challenger_waits_for_live_rows_wins_on_them_and_is_rolled_back_when_i
     verdict = check_performance_policy(svc, spec, "labels__3")
 
     assert verdict.crossed and verdict.model_version == v2, verdict.reason
+    # Against v2's own holdout (kept by its evaluate step): the window's calibration error is
+    # the one its reliability bins show, beside the holdout's.
+    (window,) = [w for w in svc.store.performance(spec.name, model_version=v2)
+                 if w.window_kind == "batch" and w.window_key == old.batch_id]
+    drift = json.loads(window.drift_json)
+    holdout = load_holdout_scores(svc, spec, v2)
+    assert holdout is not None and drift["prediction"]["holdout_rows"] == holdout.rows > 0
+    assert drift["prediction"]["batch_rows"] == 600 and drift["prediction"]["psi"] >= 0
+    bins = json.loads(window.reliability_json)
+    ece = sum(b["rows"] * abs(b["mean_predicted"] - b["observed"]) for b in bins if b["rows"]) / 600
+    assert drift["calibration"]["ece_window"] == pytest.approx(ece)
+    assert drift["calibration"]["ece_holdout"] == pytest.approx(
+        metrics.expected_calibration_error(holdout.y, holdout.p))
     assert verdict.reason.endswith(f"rolled back to v{v1}")
     assert f"at promotion (v{v2})" in verdict.reason  # judged against its live evidence
     assert svc.store.get_champion(spec.name).model_version == v1  # type: ignore[union-attr]

@@ -134,3 +134,14 @@ def test_promotion_values_come_from_promote_decisions_on_the_metric() -> None:
                  replace(decision("2", 0.83), dag_run_id="run-2-again")]
     assert promotion_values(decisions, "roc_auc") == {"2": 0.83, "3": 0.86}
     assert promotion_values(decisions) == {"2": 0.83, "3": 0.86, "4": 0.41}
+
+
+def test_drift_against_the_holdout_shows_when_the_window_has_it() -> None:
+    drifted = replace(window(), drift_json=json.dumps({
+        "prediction": {"psi": 0.1234, "ks_pvalue": 0.001},
+        "calibration": {"shift": 0.05, "ece_window": 0.09, "ece_holdout": 0.04}}))
+    view = build_view(P, [drifted, window(key="score-b2")], {"3": 0.86}, "3")
+    first, second = lines(view)[1:]
+    assert first.endswith("score PSI 0.123  ECE +0.050 vs holdout")
+    assert "PSI" not in second and "ECE" not in second  # kept no holdout scores
+    assert to_dict(view)["versions"][0]["windows"][0]["prediction_psi"] == 0.1234
