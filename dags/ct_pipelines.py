@@ -161,7 +161,8 @@ def labels_dag(spec: PipelineSpec) -> DAG:
 
         taken = take.expand(drop=found.output)
         # Every drop counts once it is in, even when another drop of the run was refused.
-        measured = task(labels.measure_performance, trigger_rule="all_done")(spec.name)
+        # The "Evidently report" link opens the newest labelled window's performance report.
+        measured = report_task(labels.measure_performance, trigger_rule="all_done")(spec.name)
         taken >> measured
         if spec.require_live_rows:  # before the policy: a live promotion changes the champion
             measured = task(labels.judge_live_challenger)(spec.name, measured)

@@ -92,7 +92,7 @@ def build_reports(
         snap = Report([DataSummaryPreset(columns=summary_cols)]).run(
             current_data=_dataset(current, summary_cols, spec), reference_data=None
         )
-        files += _save(snap, "data_summary", out_dir)
+        files += save_report(snap, "data_summary", out_dir)
     else:
         skipped.append("data_summary: current data has no rows or no usable columns")
 
@@ -115,7 +115,7 @@ def build_reports(
         current_data=_dataset(current, drift_cols, spec),
         reference_data=_dataset(reference, drift_cols, spec),
     )
-    files += _save(snap, "data_drift", out_dir)
+    files += save_report(snap, "data_drift", out_dir)
     return ReportBundle(tuple(files), drift_summary(snap.dict()), tuple(skipped))
 
 
@@ -160,7 +160,7 @@ def build_scoring_drift(
 
     snap = Report(metrics, include_tests=True).run(current_data=dataset(current),
                                                    reference_data=dataset(reference))
-    files = _save(snap, "scoring_drift", out_dir)
+    files = save_report(snap, "scoring_drift", out_dir)
     return ReportBundle(tuple(files), drift_summary(snap.dict()), tuple(skipped))
 
 
@@ -235,7 +235,7 @@ def build_performance_report(
     snap = Report([RowCount(), preset], include_tests=True).run(
         current_data=dataset(challenger_pred),
         reference_data=None if champion_pred is None else dataset(champion_pred))
-    return _save(snap, "model_performance", out_dir)
+    return save_report(snap, "model_performance", out_dir)
 
 
 def _multiclass_performance(spec: PipelineSpec, codes: np.ndarray, rows: np.ndarray,
@@ -266,7 +266,7 @@ def _multiclass_performance(spec: PipelineSpec, codes: np.ndarray, rows: np.ndar
     snap = Report([RowCount(), ClassificationPreset()], include_tests=True).run(
         current_data=dataset(challenger_pred),
         reference_data=None if champion_pred is None else dataset(champion_pred))
-    return _save(snap, "model_performance", out_dir)
+    return save_report(snap, "model_performance", out_dir)
 
 
 def performance_sample(y: np.ndarray, task: str, max_rows: int, seed: int) -> np.ndarray:
@@ -355,7 +355,7 @@ def _definition(columns: list[str], spec: PipelineSpec, *, numeric: Sequence[str
     )
 
 
-def _save(snapshot: Any, kind: str, out_dir: Path) -> list[ReportFile]:
+def save_report(snapshot: Any, kind: str, out_dir: Path) -> list[ReportFile]:
     html, json_ = out_dir / f"{kind}.html", out_dir / f"{kind}.json"
     snapshot.save_html(str(html))
     snapshot.save_json(str(json_))

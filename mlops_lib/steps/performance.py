@@ -27,6 +27,7 @@ from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.steps.holdout_scores import HoldoutScores, load_holdout_scores, score_columns
 from mlops_lib.steps.labels import read_predictions, stored_labels
+from mlops_lib.steps.window_reports import WindowReport, build_window_report
 from mlops_lib.stores.labels import PerformanceWindow
 from mlops_lib.stores.predictions import PredictionRecord
 from mlops_lib.stores.records import utcnow
@@ -39,6 +40,7 @@ class PerformanceMeasured:
     pipeline: str
     labels: int
     windows: tuple[PerformanceWindow, ...]
+    reports: tuple[WindowReport, ...] = ()  # of the windows whose labels changed now
 
 
 @dataclass(frozen=True)
@@ -57,13 +59,20 @@ def measure_performance(svc: Services, spec: PipelineSpec) -> PerformanceMeasure
     # A batch without labels yet still gets its window: the label-free estimate, no value.
     windows = [_batch_window(spec, s, holdouts[s.record.model_version]) for s in scored]
     windows += _rolling(spec, [s for s in scored if s.labelled.rows])
+    before = {(w.model_version, w.role, w.window_key): w.rows_labelled
+              for w in svc.store.performance(spec.name) if w.window_kind == "batch"}
     svc.store.record_performance(spec.name, windows)
+    reports = [build_window_report(svc, spec, s.record, s.labelled,
+                                   holdouts[s.record.model_version]) for s in scored
+               if s.labelled.rows and before.get(
+                   (s.record.model_version, s.record.role, s.record.batch_id)) != s.labelled.rows]
     for w in windows:
         if w.window_kind == "batch":
             log.info("v%s (%s) on %s: %s %.4f [%.4f, %.4f] over %d labelled of %d scored",
                      w.model_version, w.role, w.window_key, w.metric, _nan(w.value),
                      _nan(w.ci_low), _nan(w.ci_high), w.rows_labelled, w.rows_scored)
-    return PerformanceMeasured(pipeline=spec.name, labels=labels.rows, windows=tuple(windows))
+    return PerformanceMeasured(pipeline=spec.name, labels=labels.rows, windows=tuple(windows),
+                               reports=tuple(r for r in reports if r is not None))
 
 
 def _labelled(svc: Services, spec: PipelineSpec, record: PredictionRecord,

@@ -59,11 +59,14 @@ def stage_labelled_rows(pipeline: str, accepted: dict[str, Any]) -> dict[str, An
 
 
 def measure_performance(pipeline: str) -> dict[str, Any]:
-    """Recompute every performance window of the pipeline from the stored labels."""
+    """Recompute every performance window of the pipeline from the stored labels; the reports
+    of the windows whose labels changed, the newest one's URL as the task's report link."""
     from mlops_lib.steps.performance import measure_performance as measure
 
     measured = measure(_services(), _spec(pipeline))
-    return {"labels": measured.labels, "windows": len(measured.windows)}
+    reports = {name: uri for r in measured.reports for name, uri in r.reports.items()}
+    return {"labels": measured.labels, "windows": len(measured.windows), "reports": reports,
+            "url": next((r.url for r in reversed(measured.reports) if r.url), "")}
 
 
 def judge_live_challenger(pipeline: str, measured: dict[str, Any]) -> dict[str, Any]:

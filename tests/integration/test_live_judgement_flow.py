@@ -118,8 +118,21 @@ def test_a_challenger_waits_for_live_rows_wins_on_them_and_is_rolled_back_when_i
     old, old_labels = score_both(
         served, datagen.generate_batch(served.example, 600, seed=43, concept=0), 5000)
     ingest_label_drop(svc, spec, served.land_labels("day-2", old_labels), "labels__3")
-    measure_performance(svc, spec)
+    measured = measure_performance(svc, spec)
     verdict = check_performance_policy(svc, spec, "labels__3")
+
+    # Each labelled window got its Evidently report (here: the first measurement, so every
+    # one: v1 and v2 on the live rows, v2 on the old concept's, each vs its holdout), beside
+    # the predictions; measuring again with no new label builds none.
+    assert sorted((r.batch_id, r.model_version, r.role) for r in measured.reports) == sorted(
+        [(batch.batch_id, v1, "champion"), (batch.batch_id, v2, "shadow"),
+         (old.batch_id, v2, "champion")])
+    (report,) = [r for r in measured.reports if r.batch_id == old.batch_id]
+    html = served.read(report.reports[f"champion-v{v2}.performance.html"]).decode()
+    assert f"on the labelled rows of batch {old.batch_id}" in html and "own holdout" in html
+    stored = svc.store.reports(spec.name, f"labels/{old.batch_id}/champion-v{v2}")
+    assert sorted(r["format"] for r in stored) == ["html", "json"]
+    assert measure_performance(svc, spec).reports == ()
 
     assert verdict.crossed and verdict.model_version == v2, verdict.reason
     # Against v2's own holdout (kept by its evaluate step): the window's calibration error is

@@ -428,6 +428,7 @@ def test_a_labels_section_adds_the_labels_dag_and_performance_can_retrain(
     assert sensor["deferrable"] is True and sensor["seen"] == "known_label_drops"
     assert sensor["prefix"] == "labels/churn_risk/"
     assert tasks["measure_performance"]["trigger_rule"] == "all_done"
+    assert "Evidently report" in tasks["measure_performance"]["extra_links"]
     assert tasks["drop.stage_labelled_rows"]["outlets"] == ["ct://churn_risk/accepted-batches"]
     assert tasks["check_performance_policy"]["outlets"] == ["ct://churn_risk/performance-drops"]
     assert bag["dags"]["ct_churn_risk"]["schedule_assets"] == [
