@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down reset clean status demo test test-unit test-integration test-faults test-e2e lint bench
+.PHONY: help install up down reset clean status demo demo-loop test test-unit test-integration test-faults test-e2e lint bench
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ status:  ## health and memory (PSS) of each stack process
 
 demo: install  ## start the stack and run two CT cycles (first champion, then a drifted batch)
 	$(RUN) mlops demo
+
+demo-loop: install  ## start the stack and run the feedback loop: late labels, performance, live rows
+	$(RUN) mlops demo-loop
 
 test: install  ## the whole suite: unit, DAG integrity, integration and end-to-end
 	$(RUN) pytest

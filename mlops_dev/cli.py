@@ -23,6 +23,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mlops_dev.demo import run_demo
 
         return run_demo()
+    if args.command == "demo-loop":
+        from mlops_dev.loop import run_loop_demo
+
+        return run_loop_demo()
     if args.command in ("drop", "trigger"):
         from mlops_dev import watch
 
@@ -45,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", help="drop three batches on the local stack: a first model, a "
                                 "drift retrain, and a batch that asks for no retrain")
+
+    sub.add_parser("demo-loop", help="the feedback loop on the local stack (pipeline "
+                                     "credit_loop): a concept drift seen by late labels, a "
+                                     "retrain on performance, a challenger judged on live rows, "
+                                     "a rollback")
 
     drop = sub.add_parser("drop", help="generate a synthetic batch and drop it into S3")
     drop.add_argument("pipeline", help="the pipeline's name")

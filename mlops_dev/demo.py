@@ -232,7 +232,7 @@ def wait_for_drift_verdict(store: Store, pipeline: str, batch_id: str, *, timeou
 def run_demo(timeout: float = 480) -> int:
     started = time.monotonic()
     cfg = devstack.StackConfig.from_env()
-    say = _stamp(started)
+    say = stamp(started)
     say("starting the local stack (S3 on disk, MLflow, Airflow scheduler/triggerer/...)")
     devstack.up(cfg, echo=lambda m: say(f"  {m}"))
     settings = Settings.from_env()
@@ -241,7 +241,7 @@ def run_demo(timeout: float = 480) -> int:
     api = AirflowApi(cfg.airflow_url, devstack.AIRFLOW_USER, password)
     dag_id = f"ct_{DEMO_PIPELINE}"
     for dag in (f"{dag_id}_ingest", f"{dag_id}_drift_monitor", dag_id, f"{dag_id}_score"):
-        _wait_for_dag(api, dag, say)
+        wait_for_dag(api, dag, say)
     champion = store.get_champion(DEMO_PIPELINE)
     if champion is not None:
         # The story below starts from no model; on a stack that already ran it, the drift
@@ -310,7 +310,7 @@ def _score_one_batch(store: Store, settings: Settings, say: Any, timeout: float,
     say(f"  the prediction log: `mlops predictions {DEMO_PIPELINE}`")
 
 
-def _wait_for_dag(api: AirflowApi, dag_id: str, say: Any, timeout: float = 180) -> None:
+def wait_for_dag(api: AirflowApi, dag_id: str, say: Any, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -365,7 +365,7 @@ def _print_reports(store: Store, settings: Settings, outcome: BatchOutcome, say:
     say(f"  every run's decision and reports: {settings.http_url(index) or index}")
 
 
-def _stamp(started: float) -> Any:
+def stamp(started: float) -> Any:
     def say(message: str) -> None:
         print(f"[{time.monotonic() - started:6.1f}s] {message}", flush=True)
     return say

@@ -1,6 +1,7 @@
-"""The feedback loop's producer side, for the loop demo and the end-to-end tests: rows to score
-that carry an id (and the outcomes that will only be known later), label drops, and waits for
-the service's verdicts on them.
+"""The feedback loop demo (`make demo-loop`) and its producer side, shared with the end-to-end
+test: rows to score that carry an id (and the outcomes that will only be known later), label
+drops, waits for the service's verdicts on them, and the story they tell together
+(`tell_loop_story`).
 
 The rows come from `datagen` with a `concept`: the same feature distribution under every
 concept, another labelling function after a change (concept drift), which only labels reveal.
@@ -9,16 +10,29 @@ concept, another labelling function after a change (concept drift), which only l
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
+from ct_airflow.rest_api import AirflowApi
 
-from mlops_dev.demo import DroppedBatch
+from mlops_dev.demo import (
+    BatchOutcome,
+    DroppedBatch,
+    drop_batch,
+    wait_for_batch,
+    wait_for_predictions,
+)
 from mlops_lib.settings import Settings
 from mlops_lib.spec import PipelineSpec, load_specs
+from mlops_lib.steps.labelled_rows import labelled_batch_id
 from mlops_lib.stores.labels import LabelDropClaim, PerformanceWindow
+from mlops_lib.stores.predictions import Role
 from mlops_lib.stores.store import Store
+
+LOOP_PIPELINE = "credit_loop"
+Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -107,3 +121,160 @@ def wait_for_window(store: Store, pipeline: str, batch_id: str, *, timeout: floa
         time.sleep(1)
     raise TimeoutError(f"no performance window of {batch_id} with {labelled} labels after "
                        f"{timeout:.0f}s")
+
+
+# --- the story -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoredAndLabelled:
+    """A batch the service scored and whose labels came back: the window they make and the
+    task states of the labels run that took them."""
+
+    batch_id: str
+    drop_id: str
+    window: PerformanceWindow
+    states: dict[str, str]
+
+    @property
+    def labelled_batch(self) -> str:
+        """The training batch the labels run made of the drop's scored rows."""
+        return labelled_batch_id(self.drop_id)
+
+
+@dataclass(frozen=True)
+class LoopStory:
+    first: BatchOutcome            # the first model
+    after: ScoredAndLabelled       # rows of the new concept, scored by it, labelled
+    retrained: BatchOutcome        # the performance-triggered run
+    live: ScoredAndLabelled        # rows both versions scored: the live judgement
+    recovered: ScoredAndLabelled   # the new champion on the new concept
+    old: ScoredAndLabelled         # the new champion on the old concept: the rollback
+
+
+class LoopStopped(RuntimeError):
+    """A step of the story did not happen as the demo expects."""
+
+
+@dataclass(frozen=True)
+class _Loop:
+    store: Store
+    api: AirflowApi
+    settings: Settings
+    pipeline: str
+    timeout: float
+    say: Say
+
+    def score_and_label(self, *, rows: int, seed: int, first_id: int, concept: int,
+                        roles: tuple[Role, ...] = ("champion",)) -> ScoredAndLabelled:
+        dropped = drop_rows_to_score(self.pipeline, rows=rows, seed=seed, first_id=first_id,
+                                     concept=concept, settings=self.settings)
+        self.say(f"dropped {rows} unlabelled rows (concept {concept}): {dropped.batch.uri}")
+        wait_for_predictions(self.store, self.pipeline, dropped.batch.batch_id,
+                             timeout=self.timeout, roles=roles)
+        drop = drop_labels(self.pipeline, dropped.outcomes, settings=self.settings)
+        self.say(f"  scored by {' and '.join(roles)}; their labels arrive: {drop.uri}")
+        claim = wait_for_label_drop(self.store, self.pipeline, drop.batch_id,
+                                    timeout=self.timeout)
+        states = finished_run(self.api, f"ct_{self.pipeline}_labels", claim.dag_run_id,
+                              timeout=self.timeout)
+        window = wait_for_window(self.store, self.pipeline, dropped.batch.batch_id,
+                                 timeout=60, labelled=rows)
+        self.say(f"  realized {window.metric} of v{window.model_version}: "
+                 f"{_num(window.value)} [{_num(window.ci_low)}, {_num(window.ci_high)}] on "
+                 f"{window.rows_labelled} labelled rows (estimated before labels: "
+                 f"{_num(window.estimated)})")
+        return ScoredAndLabelled(dropped.batch.batch_id, drop.batch_id, window, states)
+
+    def outcome(self, batch_id: str) -> BatchOutcome:
+        outcome = wait_for_batch(self.store, self.pipeline, batch_id, timeout=self.timeout,
+                                 api=self.api)
+        if outcome.decision is None:
+            raise LoopStopped(f"no decision on {batch_id}: {outcome}")
+        d = outcome.decision
+        self.say(f"  training run {outcome.dag_run_id}: {d.decision.upper()} "
+                 f"v{d.candidate_version} ({d.metric} {d.candidate_value:.4f}): {d.reason}")
+        return outcome
+
+
+def tell_loop_story(store: Store, api: AirflowApi, settings: Settings, say: Say, *,
+                    pipeline: str = LOOP_PIPELINE, timeout: float = 480) -> LoopStory:
+    """The loop through a concept drift, on a pipeline with no model yet (see the module and
+    docs/monitoring.md): first model, change, performance drop, retrain, live judgement,
+    recovery, rollback."""
+    loop = _Loop(store, api, settings, pipeline, timeout, say)
+    say(f"{pipeline}: the first batch trains the first model")
+    first_batch = drop_batch(pipeline, rows=2000, seed=601, settings=settings)
+    first = loop.outcome(first_batch.batch_id)
+    say("the concept changes: the same inputs, other outcomes")
+    after = loop.score_and_label(rows=1500, seed=603, first_id=100_000, concept=1)
+    for crossing in store.performance_crossings(pipeline):
+        say(f"  performance trigger: {crossing['reason']}")
+    say("  the retrain it announced trains on the labelled rows since the drop began")
+    retrained = loop.outcome(after.labelled_batch)
+    say("the challenger scores in shadow beside the champion; labels make its live rows")
+    live = loop.score_and_label(rows=1000, seed=604, first_id=200_000, concept=1,
+                                roles=("champion", "shadow"))
+    judged = store.get_decision(pipeline, f"{retrained.dag_run_id}#live")
+    say(f"  live decision: {'none yet' if judged is None else judged.decision.upper()}: "
+        f"{'' if judged is None else judged.reason}")
+    say("the new champion on the new concept")
+    recovered = loop.score_and_label(rows=1000, seed=605, first_id=300_000, concept=1)
+    say("the old concept comes back: the new champion fails its performance policy")
+    old = loop.score_and_label(rows=1000, seed=606, first_id=400_000, concept=0)
+    move = store.champion_moves(pipeline)[-1]
+    say(f"  champion: v{move['model_version']} ({move['action']} by {move['actor']})")
+    return LoopStory(first, after, retrained, live, recovered, old)
+
+
+def finished_run(api: AirflowApi, dag_id: str, run_id: str, *, timeout: float) -> dict[str, str]:
+    """The run's task states once none is left to run (or when `timeout` runs out)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = {t["task_id"]: t["state"] for t in api.task_instances(dag_id, run_id)}
+        done = states and all(s in ("success", "failed", "skipped", "upstream_failed")
+                              for s in states.values())
+        if done or time.monotonic() > deadline:
+            return states
+        time.sleep(2)
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def run_loop_demo(timeout: float = 480) -> int:
+    """`make demo-loop`: start the local stack (as `make demo` does) and tell the loop's story on
+    the `credit_loop` pipeline."""
+    from mlops_dev import devstack
+    from mlops_dev.demo import stamp, wait_for_dag
+
+    started = time.monotonic()
+    cfg = devstack.StackConfig.from_env()
+    say = stamp(started)
+    say("starting the local stack (S3 on disk, MLflow, Airflow scheduler/triggerer/...)")
+    devstack.up(cfg, echo=lambda m: say(f"  {m}"))
+    settings = Settings.from_env()
+    store = Store(settings.store_url)
+    api = AirflowApi(cfg.airflow_url, devstack.AIRFLOW_USER, devstack.airflow_password(cfg) or "?")
+    dag_id = f"ct_{LOOP_PIPELINE}"
+    for suffix in ("_ingest", "_drift_monitor", "", "_score", "_labels"):
+        wait_for_dag(api, dag_id + suffix, say)
+    champion = store.get_champion(LOOP_PIPELINE)
+    if champion is not None:
+        say(f"this stack already ran the loop demo (champion v{champion.model_version}); for "
+            "the whole story again, run `make reset` then `make demo-loop`")
+        return 0
+    try:
+        tell_loop_story(store, api, settings, say, timeout=timeout)
+    except (LoopStopped, TimeoutError, ValueError) as exc:
+        say(f"the loop stopped: {exc}")
+        return 1
+    print()
+    print(f"Performance  .venv/bin/mlops performance {LOOP_PIPELINE}   (every window, realized "
+          "vs estimated)")
+    print(f"Airflow UI   {cfg.airflow_url}/dags/{dag_id}_labels   login {devstack.AIRFLOW_USER}, "
+          f"password in {devstack.passwords_file(cfg)}")
+    print(f"Loop demo finished in {time.monotonic() - started:.0f}s. The stack keeps running; "
+          "stop it with `make down`; `make reset` deletes its state.")
+    return 0

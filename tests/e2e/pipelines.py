@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.support import EXAMPLE_SPEC, HOUSE_SPEC
+from tests.support import EXAMPLE_SPEC, HOUSE_SPEC, PIPELINES_DIR
 
 CYCLE = "credit_default"      # test_cycle: retrains on every accepted batch (arrival)
 DRIFTING = "credit_drift"     # test_cycle: retrains on drift crossings and daily
@@ -105,18 +105,9 @@ def write_strict_pipelines(directory: Path) -> Path:
 
 
 def write_loop_pipeline(directory: Path) -> Path:
-    """The example with ids on its scoring rows, late labels, and retraining on drift (the
-    first model) and on performance drops only: labelled rows are not retrained on as they
-    arrive, so the run that takes them is the performance trigger's. The challenger scores in
-    shadow and is promoted only on live rows; a failing champion is rolled back."""
-    raw = yaml.safe_load(EXAMPLE_SPEC.read_text())
-    raw.update(name=LOOP, source={**raw["source"], "prefix": f"landing/{LOOP}/"},
-               scoring={**raw["scoring"], "id_column": "loan_id", "shadow": True},
-               labels={"window_rows": 500},
-               promotion={"mode": "auto", "require_live_rows": 500, "auto_rollback": True},
-               trigger={"poke_interval_s": 1, "retrain_on": ["drift", "performance"],
-                        "min_new_rows": 0,
-                        "drift": {"share_drifted": 0.5, "cooldown_minutes": 0},
-                        "performance": {"max_drop": 0.05, "min_labelled_rows": 300,
-                                        "cooldown_minutes": 0}})
+    """The loop demo's own spec (pipelines/credit_loop.yaml: ids on its scored rows, late labels,
+    retraining on drift and on performance drops, live rows before a promotion, rollback),
+    polling every second."""
+    raw = yaml.safe_load((PIPELINES_DIR / f"{LOOP}.yaml").read_text())
+    raw["trigger"] = {**raw["trigger"], "poke_interval_s": 1}
     return _write(directory, raw)

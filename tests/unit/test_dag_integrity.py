@@ -58,11 +58,38 @@ EXPECTED_UPSTREAM["_score"] = {
 }
 SHADOW_UPSTREAM = {"batch.shadow_score_batch": {"batch.claim_scoring_batch",
                                                 "batch.score_batch"}}
-SUFFIXES = ("_ingest", "_drift_monitor", "_score", "")
+# A spec with a `labels:` section has a fifth DAG, and its scoring DAG measures performance.
+EXPECTED_UPSTREAM["_labels"] = {
+    "wait_for_label_drops": set(),
+    "drop.ingest_label_drop": {"wait_for_label_drops"},
+    "drop.stage_labelled_rows": {"drop.ingest_label_drop"},
+    "measure_performance": {"drop.stage_labelled_rows"},
+    "check_performance_policy": {"measure_performance"},
+}
+SUFFIXES = ("_ingest", "_drift_monitor", "_score", "_labels", "")
 
 
-def dag_ids(name: str, *, scoring: bool = True) -> list[str]:
-    return [f"ct_{name}{suffix}" for suffix in SUFFIXES if scoring or suffix != "_score"]
+def dag_ids(name: str, *, scoring: bool = True, labels: bool = False) -> list[str]:
+    return [f"ct_{name}{suffix}" for suffix in SUFFIXES
+            if (scoring or suffix != "_score") and (labels or suffix != "_labels")]
+
+
+def expected_upstream(dag_id: str, raw: dict[str, Any]) -> dict[str, set[str]]:
+    """Each task's upstream in the DAG `dag_id` of the spec `raw`: shadow scoring and a
+    `labels:` section (and live rows before a promotion) add tasks."""
+    kind = kind_of(dag_id)
+    expected = dict(EXPECTED_UPSTREAM[kind])
+    shadow = bool((raw.get("scoring") or {}).get("shadow"))
+    if kind == "_score" and shadow:
+        expected |= SHADOW_UPSTREAM
+    if kind == "_score" and "labels" in raw:
+        expected["measure_performance"] = {"batch.build_scoring_report",
+                                           *(["batch.shadow_score_batch"] if shadow else [])}
+    promotion = raw.get("promotion")
+    if kind == "_labels" and isinstance(promotion, dict) and promotion.get("require_live_rows"):
+        expected |= {"judge_live_challenger": {"measure_performance"},
+                     "check_performance_policy": {"judge_live_challenger"}}
+    return expected
 
 
 def kind_of(dag_id: str) -> str:
@@ -71,6 +98,10 @@ def kind_of(dag_id: str) -> str:
 
 def has_scoring(path: Path) -> bool:
     return "scoring" in yaml.safe_load(path.read_text())
+
+
+def has_labels(path: Path) -> bool:
+    return "labels" in yaml.safe_load(path.read_text())
 
 
 _PROBE = r"""
@@ -186,11 +217,14 @@ def test_every_dag_file_defines_a_dag(bag: dict[str, Any]) -> None:
 
 
 def test_three_dags_per_spec_and_a_scoring_dag_per_scoring_section(bag: dict[str, Any]) -> None:
-    specs = {yaml.safe_load(p.read_text())["name"]: has_scoring(p)
+    """And a labels DAG per `labels:` section."""
+    specs = {yaml.safe_load(p.read_text())["name"]: (has_scoring(p), has_labels(p))
              for p in repo_specs()}
-    assert specs and any(specs.values()) and not all(specs.values())  # both kinds tested
-    assert sorted(bag["dags"]) == sorted(d for n, scores in specs.items()
-                                         for d in dag_ids(n, scoring=scores))
+    kinds = [scores for scores, _ in specs.values()]
+    assert specs and any(kinds) and not all(kinds)  # both kinds tested
+    assert any(labels for _, labels in specs.values())
+    assert sorted(bag["dags"]) == sorted(d for n, (scores, labels) in specs.items()
+                                         for d in dag_ids(n, scoring=scores, labels=labels))
 
 
 def test_dag_defaults(bag: dict[str, Any]) -> None:
@@ -271,7 +305,8 @@ def test_assets_wire_ingest_monitor_and_training(bag: dict[str, Any]) -> None:
         assert ingest["tasks"]["batch.validate_batch"]["outlets"] == [batches]
         assert monitor["schedule_assets"] == [batches]
         assert monitor["tasks"]["check_drift_policy"]["outlets"] == [drift]
-        expected = sorted({"arrival": batches, "drift": drift}[c]
+        expected = sorted({"arrival": batches, "drift": drift,
+                           "performance": f"ct://{name}/performance-drops"}[c]
                           for c in trigger.get("retrain_on", ["arrival"]))
         assert training["schedule_assets"] == expected, name
         if len(expected) > 1:
@@ -285,9 +320,12 @@ def test_assets_wire_ingest_monitor_and_training(bag: dict[str, Any]) -> None:
 
 
 def test_task_chain(bag: dict[str, Any]) -> None:
+    raws = {yaml.safe_load(p.read_text())["name"]: yaml.safe_load(p.read_text())
+            for p in repo_specs()}
     for dag_id, dag in bag["dags"].items():
         upstream = {tid: set(t["upstream"]) for tid, t in dag["tasks"].items()}
-        assert upstream == EXPECTED_UPSTREAM[kind_of(dag_id)], dag_id
+        raw = next(r for n, r in raws.items() if dag_id in dag_ids(n, labels=True))
+        assert upstream == expected_upstream(dag_id, raw), dag_id
     # No promotion without the plan, the decision and the reports.
     training = [d for i, d in bag["dags"].items() if kind_of(i) == ""]
     assert training
@@ -301,7 +339,7 @@ def test_training_tasks_link_to_the_reports(bag: dict[str, Any]) -> None:
     build_scoring_report) show an "Evidently report" button (ct_airflow.links); the worker
     stores its URL in XCom under the link's key."""
     linked = {"": {"build_reports", "evaluate_challenger", "promote_champion"},
-              "_score": {"batch.build_scoring_report"}}
+              "_score": {"batch.build_scoring_report"}, "_labels": {"measure_performance"}}
     for dag_id, dag in bag["dags"].items():
         for task_id, t in dag["tasks"].items():
             expected = ({"Evidently report": "_link_EvidentlyReportLink"}
