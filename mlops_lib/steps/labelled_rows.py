@@ -96,7 +96,7 @@ def labelled_frame(svc: Services, spec: PipelineSpec, ref: str) -> pd.DataFrame:
     for record in champion_predictions(svc, spec.name):
         if not labels:
             break
-        raw = _scoring_rows(svc, spec, record.batch_id, record.input_fingerprint)
+        raw = scoring_rows(svc, spec, record.batch_id, record.input_fingerprint)
         if raw is None:
             continue
         ids = id_text(raw[id_column])
@@ -119,7 +119,7 @@ def _target(spec: PipelineSpec, label: float) -> object:
     return float(label)
 
 
-def _scoring_rows(svc: Services, spec: PipelineSpec, batch_id: str,
+def scoring_rows(svc: Services, spec: PipelineSpec, batch_id: str,
                   fingerprint: str) -> pd.DataFrame | None:
     """A scoring batch's raw rows, only if its content is the one that was scored."""
     from mlops_lib.validation.bounds import ReadRules

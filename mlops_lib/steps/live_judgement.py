@@ -4,8 +4,9 @@ A training run whose gate would promote records `pending_live` instead (`steps.d
 challenger scores in shadow beside the champion, and labels arrive for rows both scored. Each
 labels run then calls `judge_live_challenger`: with fewer than `require_live_rows` labelled rows
 that both versions scored, the decision keeps waiting; with enough, the same gate
-(`evaluation.gate.decide`: paired bootstrap, floor, degenerate checks) judges the challenger
-against the champion on exactly those rows, and the decision is recorded and applied through
+(`evaluation.gate.decide`: paired bootstrap, floor, degenerate checks, slice guardrails on the
+slice columns read back from the raw scoring batches) judges the challenger against the champion
+on exactly those rows, and the decision is recorded and applied through
 the race-free path (`record_decision_and_move`, compare-and-set on the champion's epoch).
 
 The live decision is keyed `<training run>#live`: written once, whichever labels run gets there
@@ -15,14 +16,14 @@ first; a retry finds it. Its details say `judged_on: live` and how many rows it 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from mlops_lib.evaluation import gate
-from mlops_lib.monitoring.label_join import MergedLabels, join
-from mlops_lib.monitoring.labels import id_text
+from mlops_lib.monitoring.label_join import MergedLabels
+from mlops_lib.monitoring.labels import LABEL, ROW_ID, id_text
 from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.steps.decide import after_decision
@@ -47,11 +48,14 @@ class LiveJudgement:
 
 @dataclass(frozen=True)
 class LiveRows:
-    """Labelled rows both versions scored, aligned: the labels and each one's predictions."""
+    """Labelled rows both versions scored, aligned: the labels, each one's predictions, and
+    the values of the spec's slice columns (read back from the raw scoring batches; empty when
+    a batch could not be read back)."""
 
     y: np.ndarray
     champion: np.ndarray
     challenger: np.ndarray
+    slices: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -85,7 +89,9 @@ def judge_live_challenger(svc: Services, spec: PipelineSpec, dag_run_id: str) ->
         return LiveJudgement("waiting", f"v{candidate} waits for live rows: {rows.rows} of "
                                         f"{need} labelled rows scored by both it and "
                                         f"v{champion.model_version}", candidate, rows.rows, key)
-    verdict = gate.decide(spec.metric, rows.y, rows.challenger, rows.champion)
+    slices = (gate.slice_columns(rows.slices, spec.metric.slices)
+              if rows.slices and spec.metric.slices else None)
+    verdict = gate.decide(spec.metric, rows.y, rows.challenger, rows.champion, slices=slices)
     return _record(svc, spec, waiting, champion.epoch, verdict.decision,
                    f"live, on {rows.rows} labelled rows both scored: {verdict.reason}",
                    rows=rows.rows, details=verdict.to_dict(), labels_run=dag_run_id,
@@ -104,24 +110,43 @@ def live_rows(svc: Services, spec: PipelineSpec, champion: str, challenger: str)
              for pair in by_batch.values() if len(pair) == 2]
     if not parts:
         return LiveRows(np.empty(0), np.empty(0), np.empty(0))
-    return LiveRows(*(np.concatenate([getattr(p, f) for p in parts])
-                      for f in ("y", "champion", "challenger")))
+    names = set.intersection(*(set(p.slices) for p in parts))
+    return LiveRows(np.concatenate([p.y for p in parts]),
+                    np.concatenate([p.champion for p in parts]),
+                    np.concatenate([p.challenger for p in parts]),
+                    slices={n: np.concatenate([p.slices[n] for p in parts]) for n in names})
 
 
 def _aligned(svc: Services, spec: PipelineSpec, champion: PredictionRecord,
              shadow: PredictionRecord, labels: MergedLabels) -> LiveRows:
-    id_column = spec.label_id_column or ""
-    columns = [id_column, *score_columns(spec)]
-    frames = [read_predictions(svc, r, columns) for r in (champion, shadow)]
-    both = set(id_text(frames[0][id_column])) & set(id_text(frames[1][id_column]))
-    joined = []
-    for frame in frames:  # the same rows, in the same (id) order, for both versions
-        ids = id_text(frame[id_column])
-        kept = frame[ids.isin(both).to_numpy()].assign(_key=ids[ids.isin(both)].to_numpy())
-        kept = kept.sort_values("_key", kind="stable").drop(columns="_key")
-        joined.append(join(pd.DataFrame(kept), labels, id_column=id_column,
-                           score_columns=score_columns(spec)))
-    return LiveRows(joined[0].y, joined[0].p, joined[1].p)
+    """One batch's labelled rows that both versions scored, in id order."""
+    id_column, scores = spec.label_id_column or "", score_columns(spec)
+    champ, chal = (read_predictions(svc, r, [id_column, *scores]).assign(
+        _key=lambda f: id_text(f[id_column]).to_numpy()) for r in (champion, shadow))
+    label_of = labels.frame.set_index(ROW_ID)[LABEL]
+    both = champ.merge(chal, on="_key", suffixes=("_c", "_s"))
+    both = both[both["_key"].isin(label_of.index)].sort_values("_key", kind="stable")
+
+    def predictions(suffix: str) -> np.ndarray:
+        p: np.ndarray = both[[f"{c}{suffix}" for c in scores]].to_numpy(dtype="float64")
+        return p[:, 0] if p.shape[1] == 1 else p
+
+    return LiveRows(label_of.reindex(both["_key"]).to_numpy(dtype="float64"), predictions("_c"),
+                    predictions("_s"), _slice_values(svc, spec, champion, both["_key"]))
+
+
+def _slice_values(svc: Services, spec: PipelineSpec, record: PredictionRecord,
+                  keys: pd.Series) -> dict[str, np.ndarray]:
+    """The slice columns of the rows `keys` (ids as text), from the raw scoring batch."""
+    from mlops_lib.steps.labelled_rows import scoring_rows
+
+    wanted = [s.column for s in spec.metric.slices]
+    raw = scoring_rows(svc, spec, record.batch_id, record.input_fingerprint) if wanted else None
+    if raw is None or not set(wanted) <= set(raw.columns):
+        return {}
+    raw = raw.assign(_key=id_text(raw[spec.label_id_column or ""]).to_numpy())
+    by_key = raw.drop_duplicates("_key").set_index("_key")
+    return {c: by_key[c].reindex(keys.to_numpy()).to_numpy() for c in wanted}
 
 
 def _record(svc: Services, spec: PipelineSpec, waiting: DecisionRecord, epoch: int,

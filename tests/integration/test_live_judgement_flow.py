@@ -111,6 +111,10 @@ def test_a_challenger_waits_for_live_rows_wins_on_them_and_is_rolled_back_when_i
     assert live is not None and live.details["judged_on"] == "live"
     assert live.details["live_rows"] == 600 and live.details["bootstrap"] is not None
     assert live.reason.startswith("live, on 600 labelled rows both scored:")
+    # the slice guardrails ran on the region of each live row, read back from the raw batch
+    regions = {s["value"] for s in live.details["slices"] if s["column"] == "region"}
+    assert regions == {"north", "south", "east", "west"}
+    assert sum(s["rows"] for s in live.details["slices"]) == 600
     moves = len(svc.store.champion_moves(spec.name))
     assert judge_live_challenger(svc, spec, "labels__2") == judged  # once, whoever asks
     assert len(svc.store.champion_moves(spec.name)) == moves

@@ -873,11 +873,12 @@ def test_a_psi_limit_on_a_datetime_feature_is_refused(tmp_path: Path, raw: dict)
 
 
 def test_example_pipelines_load_only_when_opted_in(tmp_path: Path) -> None:
-    """`pipelines/examples/` gets DAGs with CT_EXAMPLES=1 only (the demo shows its own)."""
+    """`pipelines/examples/` gets DAGs with CT_EXAMPLES=1 only (the demos show their own)."""
     plain = Settings.from_env({"CT_HOME": str(tmp_path)})
     opted = Settings.from_env({"CT_HOME": str(tmp_path), "CT_EXAMPLES": "1"})
-    assert [s.name for s in load_specs(*plain.spec_dirs)] == ["credit_default"]
-    assert [s.name for s in load_specs(*opted.spec_dirs)] == ["credit_default", "house_prices"]
+    assert [s.name for s in load_specs(*plain.spec_dirs)] == ["credit_default", "credit_loop"]
+    assert [s.name for s in load_specs(*opted.spec_dirs)] == ["credit_default", "credit_loop",
+                                                               "house_prices"]
 
 
 def test_load_specs_refuses_a_name_twice_across_folders(tmp_path: Path, raw: dict) -> None:
