@@ -241,32 +241,34 @@ def build_performance_report(
 def _multiclass_performance(spec: PipelineSpec, codes: np.ndarray, rows: np.ndarray,
                             challenger_pred: np.ndarray, champion_pred: np.ndarray | None,
                             out_dir: Path) -> list[ReportFile]:
-    """Evidently's multiclass form: the target as class labels and one probability column per
-    class, named by the label (that is how Evidently pairs a column with its class)."""
+    """Evidently's multiclass form (`multiclass_dataset`) of the challenger and the champion on
+    the same rows."""
     classes = list(spec.classes)
     for pred in (challenger_pred, champion_pred):
         if pred is not None and (pred.ndim != 2 or pred.shape[1] != len(classes)):
             raise ValueError(f"multiclass predictions must be (rows, {len(classes)}), not "
                              f"{pred.shape}")
+    snap = Report([RowCount(), ClassificationPreset()], include_tests=True).run(
+        current_data=multiclass_dataset(classes, codes, challenger_pred[rows]),
+        reference_data=None if champion_pred is None else multiclass_dataset(
+            classes, codes, champion_pred[rows]))
+    return save_report(snap, "model_performance", out_dir)
+
+
+def multiclass_dataset(classes: list[str], codes: np.ndarray, probas: np.ndarray) -> Dataset:
+    """Evidently's multiclass form: the target as class labels and one probability column per
+    class, named by the label (that is how Evidently pairs a column with its class)."""
     target = next(name for name in (_TARGET, "__target__", "__ct_target__")
                   if name not in classes)
-    labels = np.asarray(classes, dtype=object)[codes]
     definition = DataDefinition(
         numerical_columns=classes, categorical_columns=[target],
         classification=[MulticlassClassification(target=target, prediction_probas=classes)])
-
-    def dataset(pred: np.ndarray) -> Dataset:
-        probas = pred[rows]
-        # float32 model output sums to 1 only within ~1e-7; scikit-learn (under Evidently's
-        # log loss) warns about that, so the rows are renormalised in float64.
-        frame = pd.DataFrame(probas / probas.sum(axis=1, keepdims=True), columns=classes)
-        frame.insert(0, target, labels)
-        return Dataset.from_pandas(frame, data_definition=definition)
-
-    snap = Report([RowCount(), ClassificationPreset()], include_tests=True).run(
-        current_data=dataset(challenger_pred),
-        reference_data=None if champion_pred is None else dataset(champion_pred))
-    return save_report(snap, "model_performance", out_dir)
+    # float32 model output sums to 1 only within ~1e-7; scikit-learn (under Evidently's log
+    # loss) warns about that, so the rows are renormalised in float64.
+    probas = np.asarray(probas, dtype="float64")
+    frame = pd.DataFrame(probas / probas.sum(axis=1, keepdims=True), columns=classes)
+    frame.insert(0, target, np.asarray(classes, dtype=object)[np.asarray(codes, dtype=int)])
+    return Dataset.from_pandas(frame, data_definition=definition)
 
 
 def performance_sample(y: np.ndarray, task: str, max_rows: int, seed: int) -> np.ndarray:

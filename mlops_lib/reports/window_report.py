@@ -2,8 +2,8 @@
 the live rows it scored (current), beside what it achieved on its own holdout (reference).
 
 Binary classification is reported on the probability of class 1 at the spec's threshold,
-regression on the prediction. Multiclass windows get no report yet (their numbers are in the
-store and in `mlops performance`). Evidently's default tests expect each metric within ±10% of
+multiclass on the class probabilities (Evidently predicts the arg-max), regression on the
+prediction. Evidently's default tests expect each metric within ±10% of
 the reference: a FAIL there means the live rows differ from the holdout, better or worse.
 """
 
@@ -19,7 +19,7 @@ from evidently import BinaryClassification, DataDefinition, Dataset, Regression,
 from evidently.metrics import RowCount
 from evidently.presets import ClassificationPreset, RegressionPreset
 
-from mlops_lib.reports.builders import ReportFile, save_report
+from mlops_lib.reports.builders import ReportFile, multiclass_dataset, save_report
 from mlops_lib.spec import PipelineSpec
 
 KIND = "window_performance"
@@ -27,7 +27,7 @@ _TARGET, _PREDICTION = "target", "prediction"
 
 
 def window_report_supported(spec: PipelineSpec) -> bool:
-    return spec.task in ("binary_classification", "regression")
+    return spec.task in ("binary_classification", "multiclass_classification", "regression")
 
 
 def build_window_performance(y: np.ndarray, p: np.ndarray, reference_y: np.ndarray | None,
@@ -39,6 +39,8 @@ def build_window_performance(y: np.ndarray, p: np.ndarray, reference_y: np.ndarr
     if not len(y):
         raise ValueError("the window has no labelled rows")
     out_dir.mkdir(parents=True, exist_ok=True)
+    if spec.task == "multiclass_classification":
+        return _multiclass(y, p, reference_y, reference_p, spec, out_dir)
     regression = spec.task == "regression"
     definition = DataDefinition(
         numerical_columns=[_TARGET, _PREDICTION] if regression else [_PREDICTION],
@@ -63,4 +65,15 @@ def build_window_performance(y: np.ndarray, p: np.ndarray, reference_y: np.ndarr
         snap = Report([RowCount(), preset], include_tests=reference is not None).run(
             current_data=dataset(np.asarray(y), np.asarray(p, dtype=float)),
             reference_data=reference)
+    return save_report(snap, KIND, out_dir)
+
+
+def _multiclass(y: np.ndarray, p: np.ndarray, reference_y: np.ndarray | None,
+                reference_p: np.ndarray | None, spec: PipelineSpec,
+                out_dir: Path) -> list[ReportFile]:
+    classes = list(spec.classes)
+    reference = (None if reference_y is None or reference_p is None or not len(reference_y)
+                 else multiclass_dataset(classes, reference_y, reference_p))
+    snap = Report([RowCount(), ClassificationPreset()], include_tests=reference is not None).run(
+        current_data=multiclass_dataset(classes, y, p), reference_data=reference)
     return save_report(snap, KIND, out_dir)

@@ -1,13 +1,14 @@
-"""The quick start's main command as a newcomer runs it: `make demo` on a fresh stack, again
-right after on the same state, and once more after `make reset FORCE=1`.
+"""The quick start's main command as a newcomer runs it: `make demo` on a fresh stack, and again
+right after on the same state; last, `make reset FORCE=1` deletes that state.
 
 Each run is `make` in a subprocess with the embedded defaults (SQLite, the S3 server on disk,
 MLflow and Airflow started by the demo), on ports and a stack home of this test's own. The
-first and the third tell the whole story (two promotions, a drift verdict, a scored batch);
-the second finds the champion, scores one more batch with it and says how to start over.
+first tells the whole story (two promotions, a drift verdict, a scored batch); the second finds
+the champion, scores one more batch with it and says how to start over.
 
-Then the docs' command blocks run as written on the stack the third one left (the doc-test):
-every shell block of README.md and docs/ is run or skipped with the reason its marker gives."""
+Then the docs' command blocks run as written on the stack the demo left (the doc-test): every
+shell block of README.md and docs/ is run or skipped with the reason its marker gives. The
+reset comes last: after it, the stack has nothing left, which is where the first run began."""
 
 from __future__ import annotations
 
@@ -63,18 +64,12 @@ def _assert_whole_story(output: str) -> None:
 
 
 @pytest.mark.timeout(2 * DEMO_TIMEOUT)
-def test_make_demo_runs_again_on_the_same_state_and_after_a_reset(
-        demo_env: dict[str, str]) -> None:
-    home = Path(demo_env["CT_HOME"])
+def test_make_demo_runs_again_on_the_same_state(demo_env: dict[str, str]) -> None:
     _assert_whole_story(_make(demo_env, "demo"))
 
     again = _make(demo_env, "demo")
     assert "this stack already ran the demo (champion v2)" in again, again[-4000:]
     assert "make reset" in again and "by ct_credit_default v2 -> s3://" in again, again[-4000:]
-
-    _make(demo_env, "reset", "FORCE=1")
-    assert not home.exists()
-    _assert_whole_story(_make(demo_env, "demo"))
 
 
 DOC_BLOCKS = all_blocks()
@@ -110,3 +105,17 @@ def test_doc_block_runs_as_written(block: DocBlock, request: pytest.FixtureReque
     assert not missing, f"{block.id}: {missing} not in\n{out[-6000:]}"
     if block.check is not None:
         CHECKS[block.check](stack, out)
+
+
+def test_make_reset_deletes_the_state_the_demo_left(demo_env: dict[str, str]) -> None:
+    """Last, after the doc blocks used the stack: `make reset FORCE=1` stops it and deletes its
+    state, so the next `make demo` starts from nothing, as the first run above did."""
+    home = Path(demo_env["CT_HOME"])
+    assert (home / "ct_store.db").exists()
+    _make(demo_env, "reset", "FORCE=1")
+    assert not home.exists()
+    status = subprocess.run(["make", "-s", "status"], cwd=REPO_ROOT, env=demo_env,
+                            capture_output=True, text=True, timeout=300, check=False)
+    rows = [line.split() for line in status.stdout.splitlines()
+            if line.strip() and not line.startswith("total")]
+    assert rows and all(row[1] == "down" for row in rows), status.stdout + status.stderr
