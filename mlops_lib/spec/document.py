@@ -116,7 +116,8 @@ class PipelineDocument:
         raise_problems([*_feature_problems(self), *_metric_problems(self),
                         *_training_problems(self), *_trigger_problems(self),
                         *_contract_problems(self), *_promotion_problems(self),
-                        *_scoring_problems(self), *_labels_problems(self)])
+                        *_scoring_problems(self), *_labels_problems(self),
+                        *_performance_problems(self)])
         return self
 
     def to_spec(self, path: str) -> PipelineSpec:
@@ -249,12 +250,20 @@ def _scoring_problems(doc: PipelineDocument) -> Problems:
         yield ("scoring", "id_column"), "the target cannot be the id column"
 
 
+def _performance_problems(doc: PipelineDocument) -> Problems:
+    """What the performance trigger needs of the `labels:` section."""
+    labels = doc.labels
+    if doc.trigger.performance.window == "days" and (labels is None
+                                                     or labels.window_days is None):
+        yield ("trigger", "performance", "window"), "days needs labels.window_days"
+    if labels is None and "performance" in doc.trigger.retrain_on:
+        yield ("trigger", "retrain_on"), ("performance needs a `labels:` section: realized "
+                                          "performance comes from late labels")
+
+
 def _labels_problems(doc: PipelineDocument) -> Problems:
     labels = doc.labels
     if labels is None:
-        if "performance" in doc.trigger.retrain_on:
-            yield ("trigger", "retrain_on"), ("performance needs a `labels:` section: realized "
-                                              "performance comes from late labels")
         return
     scoring = doc.scoring or ScoringConfig()
     id_column = labels.id_column or scoring.id_column

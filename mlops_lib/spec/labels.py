@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic.dataclasses import dataclass
 
-from mlops_lib.spec.base import SPEC_CONFIG, Count
+from mlops_lib.spec.base import SPEC_CONFIG, Count, Positive
 from mlops_lib.spec.drop_folder import DropFolder
 
 CorrectionRule = Literal["last_write_wins", "refuse"]
@@ -29,4 +29,7 @@ class LabelsConfig(DropFolder):
     counts; every change is kept in the audit) | refuse (the drop is rejected)."""
     window_rows: Count = 1000
     """Rolling windows of realized performance: this many labelled rows each, oldest first."""
+    window_days: Positive | None = None
+    """Also windows of realized performance by scoring time: this many days each (counted
+    from 1970-01-01 UTC, so a window keeps its key as late labels arrive); null: none."""
 

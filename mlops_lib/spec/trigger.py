@@ -20,7 +20,7 @@ from mlops_lib.spec.base import (
 )
 
 RetrainCause = Literal["arrival", "drift", "performance"]
-WindowKind = Literal["batch", "rows"]
+WindowKind = Literal["batch", "rows", "days"]
 ArrivalMode = Literal["polling", "events"]
 
 
@@ -67,7 +67,8 @@ class PerformancePolicy:
     cooldown_minutes: NonNegative = 60.0
     """At most one performance retrain per this many minutes."""
     window: WindowKind = "batch"
-    """batch: one window per scored batch | rows: rolling windows of labels.window_rows rows."""
+    """batch: one window per scored batch | rows: rolling windows of labels.window_rows rows |
+    days: windows of labels.window_days days of scoring time."""
     alert_on_estimate: bool = False
     """Warn (log and run note, no retrain) when a batch's label-free estimate already breaches
     the same limits: an early signal, blind to concept drift."""

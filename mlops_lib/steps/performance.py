@@ -110,7 +110,10 @@ def _drift(spec: PipelineSpec, labelled: Labelled,
 
 
 def _rolling(spec: PipelineSpec, scored: list[_Scored]) -> list[PerformanceWindow]:
+    """Per version and role, the labelled rows in scoring order: windows of `window_rows`
+    rows, and (with `window_days`) windows of that many days of scoring time."""
     size = spec.labels.window_rows if spec.labels is not None else 1000
+    days = spec.labels.window_days if spec.labels is not None else None
     by_model: dict[tuple[str, str], list[_Scored]] = defaultdict(list)
     for s in scored:
         by_model[(s.record.model_version, s.record.role)].append(s)
@@ -120,12 +123,33 @@ def _rolling(spec: PipelineSpec, scored: list[_Scored]) -> list[PerformanceWindo
         y = np.concatenate([s.labelled.y for s in parts])
         p = np.concatenate([s.labelled.p for s in parts])
         times = np.repeat([s.record.scored_at for s in parts], [s.labelled.rows for s in parts])
-        for window in rolling_windows(np.arange(len(y)), size):
-            first, last = int(window[0]), int(window[-1])
+        windows = [("rows", f"{int(w[0])}-{int(w[-1])}", w)
+                   for w in rolling_windows(np.arange(len(y)), size)]
+        if days:
+            windows += [("days", key, w) for key, w in day_windows(times, days)]
+        for kind, key, window in windows:
             labelled = Labelled(y[window], p[window], rows_scored=len(window))
-            out.append(_window(spec, version, role, "rows", f"{first}-{last}",
-                               _realized(spec, labelled), estimated=None,
-                               scored=(str(times[first]), str(times[last]))))
+            out.append(_window(spec, version, role, kind, key, _realized(spec, labelled),
+                               estimated=None,
+                               scored=(str(times[window[0]]), str(times[window[-1]]))))
+    return out
+
+
+def day_windows(times: np.ndarray, days: float) -> list[tuple[str, np.ndarray]]:
+    """Rows (positions, in scoring order) by windows of `days` days of scoring time, counted
+    from the Unix epoch so a window's key stays the same as labels arrive: `<first day>/<last
+    day>` (UTC dates, the last one inclusive)."""
+    import pandas as pd
+
+    stamps = pd.to_datetime(pd.Series(times), utc=True, format="ISO8601")
+    span = pd.Timedelta(days=days)
+    bucket = ((stamps - pd.Timestamp(0, tz="UTC")) // span).to_numpy()
+    out = []
+    for b in np.unique(bucket):
+        start = pd.Timestamp(0, tz="UTC") + int(b) * span
+        end = start + span - pd.Timedelta(microseconds=1)
+        out.append((f"{start.date().isoformat()}/{end.date().isoformat()}",
+                    np.flatnonzero(bucket == b)))
     return out
 
 

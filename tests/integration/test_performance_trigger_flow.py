@@ -38,7 +38,8 @@ def served(spec: PipelineSpec, s3: Any, s3_endpoint: str, mlflow_server: str, st
            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Served:
     served = serve(spec, s3, s3_endpoint, mlflow_server, store_url, tmp_path, monkeypatch)
     served.spec = replace(
-        served.spec, scoring=ScoringConfig(id_column="loan_id"), labels=LabelsConfig(),
+        served.spec, scoring=ScoringConfig(id_column="loan_id"),
+        labels=LabelsConfig(window_days=1.0),
         trigger=replace(served.spec.trigger, retrain_on=("performance",), min_new_rows=0,
                         performance=PerformancePolicy(floor=0.7, min_labelled_rows=100,
                                                     cooldown_minutes=0.0)))
@@ -87,7 +88,11 @@ def test_a_performance_drop_fires_once_and_retrains_on_the_labelled_rows(
 
     drop2, _ = _score_and_label(served, 2000, seed=32, drop_id="d2", flip=True)
     ingest_label_drop(svc, spec, drop2, "labels__2")
-    measure_performance(svc, spec)
+    measured = measure_performance(svc, spec)
+    # the windows of days (one, or two across midnight) hold every labelled row so far
+    days = [w for w in measured.windows if w.window_kind == "days"]
+    assert sum(w.rows_labelled for w in days) == 2 * ROWS and 1 <= len(days) <= 2
+    assert all(w.window_key.count("/") == 1 for w in days)
     fired = check_performance_policy(svc, spec, "labels__2")
     assert fired.crossed and fired.model_version == served.version
     assert fired.reason.startswith("fired on performance: roc_auc 0.")

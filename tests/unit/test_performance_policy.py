@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -234,3 +235,22 @@ def test_a_performance_retrain_takes_the_data_since_the_drop_began() -> None:
     assert skipped.batch_ids == () and skipped.skip_reason is not None
     assert "since the performance drop began (2026-12-06T10:00:00.000+00:00)" in \
         skipped.skip_reason
+
+
+def test_day_windows_keep_their_keys_as_labels_arrive() -> None:
+    from mlops_lib.steps.performance import day_windows
+
+    times = np.array(["2026-12-01T10:00:00.000+00:00", "2026-12-01T23:59:00.000+00:00",
+                      "2026-12-02T00:01:00.000+00:00", "2026-12-05T08:00:00.000+00:00"])
+    windows = day_windows(times, 2)
+    # two-day windows from 1970-01-01: 2026-12-01 starts one (day 20,788 is even)
+    assert [(k, w.tolist()) for k, w in windows] == [
+        ("2026-12-01/2026-12-02", [0, 1, 2]), ("2026-12-05/2026-12-06", [3])]
+    assert day_windows(times[:1], 2)[0][0] == windows[0][0]  # fewer rows, the same key
+
+
+def test_day_windows_need_the_labels_section_to_count_days(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="days needs labels.window_days"):
+        _load(tmp_path, {"performance": {"window": "days"}}, labels={})
+    spec = _load(tmp_path, {"performance": {"window": "days"}}, labels={"window_days": 7})
+    assert spec.labels.window_days == 7 and spec.trigger.performance.window == "days"
