@@ -9,7 +9,6 @@ the reference: a FAIL there means the live rows differ from the holdout, better 
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,12 @@ from evidently import BinaryClassification, DataDefinition, Dataset, Regression,
 from evidently.metrics import RowCount
 from evidently.presets import ClassificationPreset, RegressionPreset
 
-from mlops_lib.reports.builders import ReportFile, multiclass_dataset, save_report
+from mlops_lib.reports.builders import (
+    ReportFile,
+    multiclass_dataset,
+    no_positive_predictions_allowed,
+    save_report,
+)
 from mlops_lib.spec import PipelineSpec
 
 KIND = "window_performance"
@@ -58,10 +62,7 @@ def build_window_performance(y: np.ndarray, p: np.ndarray, reference_y: np.ndarr
 
     reference = (None if reference_y is None or reference_p is None or not len(reference_y)
                  else dataset(np.asarray(reference_y), np.asarray(reference_p, dtype=float)))
-    with warnings.catch_warnings():
-        # A live window where the model predicts no positive at the threshold is a real
-        # finding, not an error: precision is reported as 0, as sklearn does by convention.
-        warnings.filterwarnings("ignore", message="Precision is ill-defined")
+    with no_positive_predictions_allowed():
         snap = Report([RowCount(), preset], include_tests=reference is not None).run(
             current_data=dataset(np.asarray(y), np.asarray(p, dtype=float)),
             reference_data=reference)
