@@ -229,19 +229,38 @@ def wait_for_drift_verdict(store: Store, pipeline: str, batch_id: str, *, timeou
     raise TimeoutError(f"batch {batch_id} of {pipeline}: not measured after {timeout:.0f}s")
 
 
-def run_demo(timeout: float = 480) -> int:
-    started = time.monotonic()
+@dataclass(frozen=True)
+class DemoStack:
+    """The local stack a demo runs on, started, with its DAGs active."""
+
+    cfg: devstack.StackConfig
+    settings: Settings
+    store: Store
+    api: AirflowApi
+    say: Any
+
+
+def start_stack(started: float, dag_ids: tuple[str, ...]) -> DemoStack:
+    """Start the local stack (idempotent) and wait until each of `dag_ids` is active."""
     cfg = devstack.StackConfig.from_env()
     say = stamp(started)
     say("starting the local stack (S3 on disk, MLflow, Airflow scheduler/triggerer/...)")
     devstack.up(cfg, echo=lambda m: say(f"  {m}"))
     settings = Settings.from_env()
-    store = Store(settings.store_url)
-    password = devstack.airflow_password(cfg) or "?"
-    api = AirflowApi(cfg.airflow_url, devstack.AIRFLOW_USER, password)
-    dag_id = f"ct_{DEMO_PIPELINE}"
-    for dag in (f"{dag_id}_ingest", f"{dag_id}_drift_monitor", dag_id, f"{dag_id}_score"):
+    api = AirflowApi(cfg.airflow_url, devstack.AIRFLOW_USER,
+                     devstack.airflow_password(cfg) or "?")
+    for dag in dag_ids:
         wait_for_dag(api, dag, say)
+    return DemoStack(cfg, settings, Store(settings.store_url), api, say)
+
+
+def run_demo(timeout: float = 480) -> int:
+    started = time.monotonic()
+    dag_id = f"ct_{DEMO_PIPELINE}"
+    stack = start_stack(started, (f"{dag_id}_ingest", f"{dag_id}_drift_monitor", dag_id,
+                                  f"{dag_id}_score"))
+    cfg, settings, store, api, say = (stack.cfg, stack.settings, stack.store, stack.api,
+                                      stack.say)
     champion = store.get_champion(DEMO_PIPELINE)
     if champion is not None:
         # The story below starts from no model; on a stack that already ran it, the drift

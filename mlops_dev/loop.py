@@ -247,19 +247,14 @@ def run_loop_demo(timeout: float = 480) -> int:
     """`make demo-loop`: start the local stack (as `make demo` does) and tell the loop's story on
     the `credit_loop` pipeline."""
     from mlops_dev import devstack
-    from mlops_dev.demo import stamp, wait_for_dag
+    from mlops_dev.demo import start_stack
 
     started = time.monotonic()
-    cfg = devstack.StackConfig.from_env()
-    say = stamp(started)
-    say("starting the local stack (S3 on disk, MLflow, Airflow scheduler/triggerer/...)")
-    devstack.up(cfg, echo=lambda m: say(f"  {m}"))
-    settings = Settings.from_env()
-    store = Store(settings.store_url)
-    api = AirflowApi(cfg.airflow_url, devstack.AIRFLOW_USER, devstack.airflow_password(cfg) or "?")
     dag_id = f"ct_{LOOP_PIPELINE}"
-    for suffix in ("_ingest", "_drift_monitor", "", "_score", "_labels"):
-        wait_for_dag(api, dag_id + suffix, say)
+    stack = start_stack(started, tuple(dag_id + suffix for suffix in
+                                       ("_ingest", "_drift_monitor", "", "_score", "_labels")))
+    cfg, settings, store, api, say = (stack.cfg, stack.settings, stack.store, stack.api,
+                                      stack.say)
     champion = store.get_champion(LOOP_PIPELINE)
     if champion is not None:
         say(f"this stack already ran the loop demo (champion v{champion.model_version}); for "
