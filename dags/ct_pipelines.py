@@ -180,7 +180,8 @@ def drift_monitor_dag(spec: PipelineSpec) -> DAG:
         doc_md=f"Policy: `{spec.trigger.drift}`. Crossings update `{spec.drift_asset_uri}`"
                f" (retrain on: {', '.join(spec.trigger.retrain_on) or 'nothing'}).",
     ) as dag:
-        measured = task(ct.measure_drift)(spec.name)
+        # The "Evidently report" link opens the newest measured batch's drift report.
+        measured = report_task(ct.measure_drift)(spec.name)
         task(ct.check_drift_policy, outlets=[drift_asset(spec)])(spec.name, measured)
     return dag
 

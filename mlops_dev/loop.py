@@ -59,9 +59,14 @@ def drop_rows_to_score(pipeline: str, *, rows: int, seed: int, first_id: int,
     spec = spec_of(pipeline, settings)
     id_column = spec.label_id_column
     if id_column is None:
-        raise ValueError(f"{pipeline} has no id column (scoring.id_column or labels.id_column)")
+        raise ValueError(f"{pipeline} has no id column (scoring.id_column, labels.id_column or "
+                         "a feature of role id)")
     frame = generate_batch(spec, rows, seed=seed, concept=concept)
-    frame.insert(0, id_column, range(first_id, first_id + rows))
+    ids = range(first_id, first_id + rows)
+    if id_column in frame.columns:  # a feature of role id: its drawn values give way to ours
+        frame[id_column] = ids
+    else:
+        frame.insert(0, id_column, ids)
     outcomes = frame[[id_column, spec.target]].reset_index(drop=True)
     unlabelled = frame.drop(columns=[spec.target])
     batch_id = datetime.now(UTC).strftime("score-%Y%m%dT%H%M%S%fZ")

@@ -49,8 +49,11 @@ def add_commands(sub: Any) -> None:
     infer.add_argument("file", help="a reference batch: .parquet or .csv")
     infer.add_argument("--name", required=True, help="pipeline name")
     infer.add_argument("--target", required=True, help="the target column")
-    infer.add_argument("--margin", type=float, default=0.1,
-                       help="widen observed ranges by this share of their span")
+    infer.add_argument("--margin", type=float, default=None,
+                       help="widen the 0.1-99.9 %% quantile range of a number by this share of "
+                            "its span, on each side (default 1)")
+    infer.add_argument("--allow-negative", action="store_true",
+                       help="let ranges reach below 0 where the batch has no negative value")
 
     spec = sub.add_parser("spec", help="pipeline spec tools")
     spec_sub = spec.add_subparsers(dest="spec_command", required=True)
@@ -114,8 +117,9 @@ def run(args: argparse.Namespace) -> int:
 
         from mlops_lib.spec.infer import infer_file
 
+        margin = {} if args.margin is None else {"margin": args.margin}
         print(infer_file(Path(args.file), name=args.name, target=args.target,
-                         margin=args.margin), end="")
+                         allow_negative=args.allow_negative, **margin), end="")
         return 0
     if args.command == "spec":
         return _spec(args)

@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from mlops_lib.landing.batches import BatchRef
@@ -41,6 +42,10 @@ class ManifestEntry:
 @dataclass(frozen=True)
 class Manifest:
     entries: tuple[ManifestEntry, ...]
+    # The producer's statement of when the batch's data happened, optional:
+    # "event_time": {"start": "2024-01-01T00:00:00Z", "end": "2024-01-31T23:59:59Z"}, as UTC
+    # text the store compares (milliseconds).
+    event_span: tuple[str, str] | None = None
 
     @property
     def names(self) -> list[str]:
@@ -59,7 +64,29 @@ def parse_manifest(raw: bytes) -> Manifest:
     names = [e.name for e in entries]
     if len(set(names)) != len(names):
         raise ManifestError(MANIFEST_INVALID, "manifest lists a file more than once")
-    return Manifest(tuple(entries))
+    return Manifest(tuple(entries), _event_span(doc.get("event_time")))
+
+
+def _event_span(raw: Any) -> tuple[str, str] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or set(raw) != {"start", "end"}:
+        raise ManifestError(MANIFEST_INVALID, "event_time must be {\"start\": ISO-8601, "
+                                              "\"end\": ISO-8601}")
+    start, end = (_utc_text(raw[k], k) for k in ("start", "end"))
+    if end < start:
+        raise ManifestError(MANIFEST_INVALID, f"event_time: end {end} is before start {start}")
+    return start, end
+
+
+def _utc_text(value: Any, key: str) -> str:
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ManifestError(MANIFEST_INVALID, f"event_time.{key} is not an ISO-8601 time: "
+                                              f"{value!r}") from None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds")
 
 
 def _entry(item: Any, index: int) -> ManifestEntry:

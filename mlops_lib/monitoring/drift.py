@@ -24,7 +24,8 @@ Per numeric feature (spec dtype `float` or `int`):
 Per categorical feature (`category`, `bool`, `string`): ``psi`` over the categories seen in
 either frame (same ``eps`` floor), ``js`` over the same categories, and ``unseen_share``: the
 share of the current batch's non-null rows whose category never occurs in the reference.
-Datetime features are not compared (listed in ``DriftResult.skipped``).
+Datetime features and the columns of role id, event_time or ignore are not compared (listed
+in ``DriftResult.skipped``).
 
 Missing values (NaN, None, and ±inf, which Evidently also drops) are left out of every statistic;
 ``null_share`` reports their share of the current batch (``reference_null_share`` of the
@@ -44,20 +45,40 @@ drift. With a reference of 1000 rows or fewer Evidently switches to p-value test
 which we do not: p-values on large samples flag negligible changes, effect sizes do not. The
 method can be forced to ``"wasserstein"`` (numeric; categoricals then use Jensen-Shannon),
 ``"jensenshannon"`` or ``"psi"``, with any threshold.
+
+Verdicts know their sample size (`SampleSizeRule`, from the spec's ``trigger.drift``): a feature
+with fewer than ``min_rows_per_test`` non-null values on either side is not tested (verdict
+``insufficient_data``, statistics None, never drifted, not in the dataset share), and a tested
+feature is drifted only when its score also reaches its noise floor, the statistic's
+``noise_floor_quantile`` over same-sized resamples of the reference (`drift_noise`). On large
+batches the floor is far below the threshold and the verdicts are the threshold's alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import pandas as pd
 
 from mlops_lib.monitoring.drift_categorical import categorical_stats
+from mlops_lib.monitoring.drift_noise import (
+    DEFAULT_RESAMPLES,
+    ReferenceColumn,
+    ReferenceProfile,
+    noise_floor,
+)
 from mlops_lib.monitoring.drift_numeric import numeric_stats
-from mlops_lib.monitoring.drift_result import DriftResult, FeatureDrift, FeatureKind
+from mlops_lib.monitoring.drift_result import (
+    INSUFFICIENT,
+    DriftResult,
+    FeatureDrift,
+    FeatureKind,
+    Verdict,
+)
 from mlops_lib.monitoring.drift_stats import ColumnStats
-from mlops_lib.spec import PipelineSpec
+from mlops_lib.spec import DriftPolicy, PipelineSpec
 
 __all__ = [
     "DEFAULT_BINS",
@@ -68,7 +89,10 @@ __all__ = [
     "FeatureDrift",
     "FeatureKind",
     "Method",
+    "NO_SAMPLE_SIZE_RULE",
+    "SampleSizeRule",
     "compute",
+    "profile",
     "verdict",
 ]
 
@@ -86,6 +110,32 @@ _CATEGORICAL_DTYPES = {"category", "bool", "string"}
 # --- public functions --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SampleSizeRule:
+    """How a verdict accounts for the batch's size (the spec's `trigger.drift`): features with
+    fewer than `min_rows` non-null values on either side are not tested; the others are drifted
+    only at or above their noise floor too (`drift_noise`; `quantile` None: no floor)."""
+
+    min_rows: int = 0
+    quantile: float | None = None
+    resamples: int = DEFAULT_RESAMPLES
+
+    @classmethod
+    def of(cls, policy: DriftPolicy) -> SampleSizeRule:
+        return cls(policy.min_rows_per_test, policy.noise_floor_quantile,
+                   policy.noise_floor_resamples)
+
+
+NO_SAMPLE_SIZE_RULE = SampleSizeRule()
+
+
+def profile(reference: pd.DataFrame, spec: PipelineSpec,
+            features: Sequence[str] | None = None) -> ReferenceProfile:
+    """The reference reduced once for many `compute` calls (sorted values, cell shares)."""
+    kinds = _kinds(spec, features)
+    return ReferenceProfile(reference, [(n, k) for n, k in kinds.items() if k is not None])
+
+
 def compute(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -96,40 +146,44 @@ def compute(
     n_bins: int = DEFAULT_BINS,
     eps: float = DEFAULT_EPS,
     features: Sequence[str] | None = None,
+    sample_size: SampleSizeRule | None = None,
+    reference_profile: ReferenceProfile | None = None,
 ) -> DriftResult:
-    """Drift of `current` against `reference` for the spec's features (or `features`)."""
+    """Drift of `current` against `reference` for the spec's features (or `features`).
+
+    `sample_size`: by default the spec's (`trigger.drift`); `NO_SAMPLE_SIZE_RULE` judges on
+    the threshold alone. `reference_profile`: `profile(reference, ...)`, when the caller
+    compares many batches with one reference."""
     if method not in METHODS:
         raise ValueError(f"drift method {method!r} is not one of {list(METHODS)}")
     if n_bins < 2:
         raise ValueError(f"n_bins must be >= 2, got {n_bins}")
     if not 0 < eps < 1:
         raise ValueError(f"eps must be within (0, 1), got {eps}")
-    wanted = list(spec.feature_names if features is None else features)
-    by_name = {f.name: f for f in spec.features}
-    unknown = [n for n in wanted if n not in by_name]
-    if unknown:
-        raise ValueError(f"features {unknown} are not in spec {spec.name!r}")
-    missing = [n for n in wanted if n not in reference.columns or n not in current.columns]
+    kinds = _kinds(spec, features)
+    missing = [n for n in kinds if n not in reference.columns or n not in current.columns]
     if missing:
         raise ValueError(f"features {missing} are missing from the reference or current frame")
-
+    rule = SampleSizeRule.of(spec.trigger.drift) if sample_size is None else sample_size
+    ref = reference_profile or profile(reference, spec, list(kinds))
+    why = {f.name: f"{f.dtype} features are" if f.role == "feature" else f"role {f.role} is"
+           for f in spec.features}
+    judge = _Judge(method, threshold, rule, n_bins, eps)
     results: list[FeatureDrift] = []
     skipped: list[str] = []
-    for name in wanted:
-        dtype = by_name[name].dtype
-        if dtype in _NUMERIC_DTYPES:
-            stats = numeric_stats(reference[name], current[name], n_bins, eps)
-            kind: FeatureKind = "numeric"
-        elif dtype in _CATEGORICAL_DTYPES:
-            stats = categorical_stats(reference[name], current[name], eps)
-            kind = "categorical"
-        else:
-            skipped.append(f"{name}: {dtype} features are not compared")
+    for name, kind in kinds.items():
+        if kind is None:
+            skipped.append(f"{name}: {why[name]} not compared")
             continue
-        results.append(_judge(name, kind, stats, method, threshold))
+        column = ref.columns[name]
+        stats = (numeric_stats(reference[name], current[name], n_bins, eps,
+                               (column.sorted, column.n_rows)) if kind == "numeric"
+                 else categorical_stats(reference[name], current[name], eps))
+        results.append(judge(name, kind, stats, column))
     return DriftResult(features=tuple(results), method=method, threshold=threshold,
                        n_reference_rows=len(reference), n_current_rows=len(current),
-                       skipped=tuple(skipped))
+                       skipped=tuple(skipped), min_rows_per_test=rule.min_rows,
+                       noise_floor_quantile=rule.quantile)
 
 
 def verdict(f: FeatureDrift, method: Method = "auto",
@@ -154,15 +208,55 @@ def _statistic_for(kind: FeatureKind, few_values: bool, method: Method) -> str:
     return "jensenshannon" if few_values else "wasserstein"
 
 
-def _judge(name: str, kind: FeatureKind, s: ColumnStats, method: Method,
-           threshold: float | None) -> FeatureDrift:
-    stat = _statistic_for(kind, s.few_values, method)
-    score = {"wasserstein": s.wasserstein, "jensenshannon": s.js, "psi": s.psi}[stat]
-    limit = DEFAULT_THRESHOLD if threshold is None else float(threshold)
-    return FeatureDrift(
-        feature=name, kind=kind, method=stat, threshold=limit, score=score,
-        drifted=score is not None and score >= limit, psi=s.psi, wasserstein=s.wasserstein,
-        js=s.js, unseen_share=s.unseen_share, null_share=s.null_share,
-        reference_null_share=s.reference_null_share, n_reference=s.n_reference,
-        n_current=s.n_current, n_distinct_reference=s.n_distinct_reference,
-        n_distinct_current=s.n_distinct_current, few_values=s.few_values, note=s.note)
+def _kinds(spec: PipelineSpec, features: Sequence[str] | None) -> dict[str, FeatureKind | None]:
+    """The features to compare and how (None: a dtype or a role that is not compared)."""
+    wanted = list(spec.feature_names if features is None else features)
+    by_name = {f.name: f for f in spec.features}
+    unknown = [n for n in wanted if n not in by_name]
+    if unknown:
+        raise ValueError(f"features {unknown} are not in spec {spec.name!r}")
+    kinds: dict[str, FeatureKind | None] = {}
+    for name in wanted:
+        dtype = by_name[name].dtype
+        # an id is new on every batch and time always moves: either would drift every time
+        kinds[name] = (None if by_name[name].role != "feature"
+                       else "numeric" if dtype in _NUMERIC_DTYPES
+                       else "categorical" if dtype in _CATEGORICAL_DTYPES else None)
+    return kinds
+
+
+@dataclass(frozen=True)
+class _Judge:
+    method: Method
+    threshold: float | None
+    rule: SampleSizeRule
+    n_bins: int
+    eps: float
+
+    def __call__(self, name: str, kind: FeatureKind, s: ColumnStats,
+                 column: ReferenceColumn) -> FeatureDrift:
+        stat = _statistic_for(kind, s.few_values, self.method)
+        limit = DEFAULT_THRESHOLD if self.threshold is None else float(self.threshold)
+        fewest = min(s.n_reference, s.n_current)
+        if 0 < fewest < self.rule.min_rows:
+            side = "batch" if s.n_current == fewest else "reference"
+            s = replace(s, psi=None, wasserstein=None, js=None, unseen_share=None,
+                        note=f"insufficient data: {fewest} non-null values in the {side}, "
+                             f"fewer than min_rows_per_test {self.rule.min_rows}; not tested")
+        score = {"wasserstein": s.wasserstein, "jensenshannon": s.js, "psi": s.psi}[stat]
+        floor = None
+        if score is not None and self.rule.quantile is not None:
+            floor = noise_floor(column, stat, s.n_current, feature=name,
+                                quantile=self.rule.quantile, resamples=self.rule.resamples,
+                                n_bins=self.n_bins, eps=self.eps)
+        drifted = score is not None and score >= max(limit, floor or 0.0)
+        verdict: Verdict = ("drifted" if drifted else "not_drifted" if score is not None
+                            else INSUFFICIENT if fewest > 0 else "not_compared")
+        return FeatureDrift(
+            feature=name, kind=kind, method=stat, threshold=limit, score=score,
+            drifted=drifted, psi=s.psi, wasserstein=s.wasserstein, js=s.js,
+            unseen_share=s.unseen_share, null_share=s.null_share,
+            reference_null_share=s.reference_null_share, n_reference=s.n_reference,
+            n_current=s.n_current, n_distinct_reference=s.n_distinct_reference,
+            n_distinct_current=s.n_distinct_current, few_values=s.few_values, note=s.note,
+            noise_floor=floor, verdict=verdict)

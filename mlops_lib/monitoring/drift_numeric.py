@@ -23,15 +23,17 @@ _JS_VALUE_BINS_MAX = 20  # Evidently bins numbers per distinct value up to 20 re
 _FLOAT_GRID_LIMIT = 2.0**50  # W1 grid arithmetic in float64 below n*m of this, else int64
 
 
-def numeric_stats(ref_col: pd.Series, cur_col: pd.Series, n_bins: int,
-                  eps: float) -> ColumnStats:
-    r, n_r_rows = _sorted_finite(ref_col)
-    c, n_c_rows = _sorted_finite(cur_col)
+def numeric_stats(ref_col: pd.Series, cur_col: pd.Series, n_bins: int, eps: float,
+                  sorted_ref: tuple[np.ndarray, int] | None = None) -> ColumnStats:
+    """`sorted_ref`: `sorted_finite(ref_col)` when the caller has it (the monitor sorts the
+    reference once per run, not once per batch)."""
+    r, n_r_rows = sorted_ref if sorted_ref is not None else sorted_finite(ref_col)
+    c, n_c_rows = sorted_finite(cur_col)
     n, m = len(r), len(c)
     null_share = share(n_c_rows - m, n_c_rows)
     ref_null_share = share(n_r_rows - n, n_r_rows)
-    ur, cr = _value_counts_sorted(r)
-    uc, cc = _value_counts_sorted(c)
+    ur, cr = value_counts_sorted(r)
+    uc, cc = value_counts_sorted(c)
     few = len(ur) <= FEW_VALUES and len(uc) <= FEW_VALUES \
         and len(np.union1d(ur, uc)) <= FEW_VALUES
     if n == 0 or m == 0:
@@ -45,13 +47,13 @@ def numeric_stats(ref_col: pd.Series, cur_col: pd.Series, n_bins: int,
         keys = np.union1d(ur, uc)
         rp, cp = _counts_on_keys(keys, ur, cr), _counts_on_keys(keys, uc, cc)
     js = jensenshannon(rp, cp)
-    psi_value = psi(*_quantile_bin_counts(r, c, n_bins), eps)
+    psi_value = psi(*quantile_bin_counts(r, c, n_bins), eps)
     note = "reference is constant" if len(ur) == 1 else ""
     return ColumnStats(psi_value, wasserstein, js, None, null_share, ref_null_share, n, m,
                        len(ur), len(uc), few, note)
 
 
-def _sorted_finite(series: pd.Series) -> tuple[np.ndarray, int]:
+def sorted_finite(series: pd.Series) -> tuple[np.ndarray, int]:
     """Finite values sorted (always a fresh array: never sorts the caller's frame in place)."""
     x = series.to_numpy(dtype=np.float64, na_value=np.nan)
     ok = np.isfinite(x)
@@ -62,7 +64,7 @@ def _sorted_finite(series: pd.Series) -> tuple[np.ndarray, int]:
     return x, len(ok)
 
 
-def _value_counts_sorted(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def value_counts_sorted(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if len(s) == 0:
         return s, np.zeros(0, dtype=np.int64)
     starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
@@ -75,7 +77,7 @@ def _counts_on_keys(keys: np.ndarray, values: np.ndarray, counts: np.ndarray) ->
     return out
 
 
-def _quantile_bin_counts(r: np.ndarray, c: np.ndarray,
+def quantile_bin_counts(r: np.ndarray, c: np.ndarray,
                          n_bins: int) -> tuple[np.ndarray, np.ndarray]:
     """Counts on reference-quantile bins plus one bin below min and one above max (sorted input)."""
     n = len(r)
@@ -95,17 +97,22 @@ def _bin_counts_sorted(s: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 def _sturges_counts(r: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """np.histogram(x, np.histogram_bin_edges(concat(r, c), "sturges")) for sorted r and c."""
-    lo, hi = min(r[0], c[0]), max(r[-1], c[-1])
-    width = (hi - lo) / (np.log2(len(r) + len(c)) + 1.0)
+    edges = sturges_edges(min(r[0], c[0]), max(r[-1], c[-1]), len(r) + len(c))
+    return closed_bin_counts(r, edges), closed_bin_counts(c, edges)
+
+
+def sturges_edges(lo: float, hi: float, n_total: int) -> np.ndarray:
+    """np.histogram_bin_edges(x, "sturges") of `n_total` values spanning [lo, hi]."""
+    width = (hi - lo) / (np.log2(n_total) + 1.0)
     n_edges = int(np.ceil((hi - lo) / width)) + 1 if width > 0 else 2
-    edges = np.linspace(lo, hi, n_edges) if width > 0 else np.array([lo - 0.5, hi + 0.5])
+    return np.linspace(lo, hi, n_edges) if width > 0 else np.array([lo - 0.5, hi + 0.5])
 
-    def counts(s: np.ndarray) -> np.ndarray:
-        left = np.searchsorted(s, edges[:-1], side="left")
-        right = np.append(left[1:], np.searchsorted(s, edges[-1], side="right"))
-        return (right - left).astype(np.float64)  # last bin is closed, as in np.histogram
 
-    return counts(r), counts(c)
+def closed_bin_counts(s: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts of sorted `s` in `edges`' bins, the last one closed, as in np.histogram."""
+    left = np.searchsorted(s, edges[:-1], side="left")
+    right = np.append(left[1:], np.searchsorted(s, edges[-1], side="right"))
+    return (right - left).astype(np.float64)
 
 
 def wasserstein_sorted(r: np.ndarray, c: np.ndarray) -> float:

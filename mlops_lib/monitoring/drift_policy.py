@@ -50,18 +50,26 @@ class DriftVerdict:
 def policy_to_dict(policy: DriftPolicy) -> dict[str, Any]:
     return {"share_drifted": policy.share_drifted, "feature_psi": dict(policy.feature_psi),
             "consecutive_batches": policy.consecutive_batches,
-            "cooldown_minutes": policy.cooldown_minutes}
+            "cooldown_minutes": policy.cooldown_minutes,
+            "min_rows_per_test": policy.min_rows_per_test,
+            "noise_floor_quantile": policy.noise_floor_quantile,
+            "noise_floor_resamples": policy.noise_floor_resamples}
 
 
 def policy_of(raw: DriftPolicy | Mapping[str, Any]) -> DriftPolicy:
     if isinstance(raw, DriftPolicy):
         return raw
     share = raw.get("share_drifted", 0.5)
+    floor = raw.get("noise_floor_quantile", DriftPolicy.noise_floor_quantile)
     return DriftPolicy(
         share_drifted=None if share is None else float(share),
         feature_psi={str(k): float(v) for k, v in (raw.get("feature_psi") or {}).items()},
         consecutive_batches=int(raw.get("consecutive_batches", 1)),
-        cooldown_minutes=float(raw.get("cooldown_minutes", 60.0)))
+        cooldown_minutes=float(raw.get("cooldown_minutes", 60.0)),
+        min_rows_per_test=int(raw.get("min_rows_per_test", DriftPolicy.min_rows_per_test)),
+        noise_floor_quantile=None if floor is None else float(floor),
+        noise_floor_resamples=int(raw.get("noise_floor_resamples",
+                                          DriftPolicy.noise_floor_resamples)))
 
 
 # -- the decision ---------------------------------------------------------------------------
@@ -131,6 +139,9 @@ def _measures(batch: BatchDrift, policy: DriftPolicy) -> str:
         value = batch.psi.get(feature)
         parts.append(f"PSI of {feature} not measured" if value is None
                      else f"PSI of {feature} {value:.3g} < {limit:.3g}")
+    if batch.insufficient_features:
+        parts.append(f"insufficient data (too few rows to test) for "
+                     f"{', '.join(batch.insufficient_features)}")
     return "; ".join(parts)
 
 
@@ -138,6 +149,7 @@ def _batch_evidence(batch: BatchDrift, policy: DriftPolicy, why: list[str]) -> d
     return {"batch_id": batch.batch_id, "measured_at": batch.measured_at,
             "share_drifted": batch.share_drifted, "share_limit": policy.share_drifted,
             "n_features": batch.n_features, "drifted_features": list(batch.drifted_features),
+            "insufficient_features": list(batch.insufficient_features),
             "psi": {f: {"value": batch.psi.get(f), "limit": limit}
                     for f, limit in sorted(policy.feature_psi.items())},
             "breaches": why}

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 FeatureKind = Literal["numeric", "categorical"]
+Verdict = Literal["drifted", "not_drifted", "insufficient_data", "not_compared"]
+INSUFFICIENT: Verdict = "insufficient_data"
 
 
 @dataclass(frozen=True)
@@ -35,10 +37,21 @@ class FeatureDrift:
     n_distinct_current: int
     few_values: bool  # <= 5 distinct values in both frames together (Evidently then uses JS)
     note: str = ""
+    noise_floor: float | None = None  # the statistic on same-sized resamples of the reference
+    verdict: Verdict | None = None  # None: a record from before verdicts were stored
 
     @property
     def comparable(self) -> bool:
         return self.score is not None
+
+    @property
+    def effective_threshold(self) -> float:
+        """What the score had to reach: the threshold, or the noise floor when higher."""
+        return max(self.threshold, self.noise_floor or 0.0)
+
+    @property
+    def insufficient(self) -> bool:
+        return self.verdict == INSUFFICIENT
 
 
 @dataclass(frozen=True)
@@ -49,10 +62,13 @@ class DriftResult:
     n_reference_rows: int
     n_current_rows: int
     skipped: tuple[str, ...] = ()
+    min_rows_per_test: int = 0  # the sample-size rule the verdicts were taken under
+    noise_floor_quantile: float | None = None
     n_compared: int = field(init=False)
     n_drifted: int = field(init=False)
     share_drifted: float = field(init=False)
     drifted_features: tuple[str, ...] = field(init=False)
+    insufficient_features: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         compared = [f for f in self.features if f.comparable]
@@ -61,6 +77,8 @@ class DriftResult:
         object.__setattr__(self, "n_drifted", len(drifted))
         object.__setattr__(self, "share_drifted", len(drifted) / len(compared) if compared else 0.0)
         object.__setattr__(self, "drifted_features", drifted)
+        object.__setattr__(self, "insufficient_features",
+                           tuple(f.feature for f in self.features if f.insufficient))
 
     def feature(self, name: str) -> FeatureDrift:
         for f in self.features:
@@ -80,6 +98,9 @@ class DriftResult:
             "share_drifted": self.share_drifted,
             "drifted_features": list(self.drifted_features),
             "skipped": list(self.skipped),
+            "min_rows_per_test": self.min_rows_per_test,
+            "noise_floor_quantile": self.noise_floor_quantile,
+            "insufficient_features": list(self.insufficient_features),
             "features": [asdict(f) for f in self.features],
         }
 
@@ -91,4 +112,6 @@ class DriftResult:
         return cls(features=feats, method=data["method"], threshold=data["threshold"],
                    n_reference_rows=int(data["n_reference_rows"]),
                    n_current_rows=int(data["n_current_rows"]),
-                   skipped=tuple(data.get("skipped", ())))
+                   skipped=tuple(data.get("skipped", ())),
+                   min_rows_per_test=int(data.get("min_rows_per_test", 0)),
+                   noise_floor_quantile=data.get("noise_floor_quantile"))

@@ -103,10 +103,9 @@ def build_reports(
         return ReportBundle(tuple(files), None, tuple(skipped))
 
     reference = _sample(reference, max_rows, seed, spec)
-    drift_features = [f.name for f in spec.features if f.dtype not in _DATETIME_DTYPES]
-    skipped += [f"data_drift: datetime column {f.name!r} not compared"
-                for f in spec.features if f.dtype in _DATETIME_DTYPES]
-    drift_cols = _usable_columns(drift_features, [current, reference], "data_drift", skipped)
+    skipped += _not_compared(spec, "data_drift")
+    drift_cols = _usable_columns(spec.drift_features, [current, reference], "data_drift",
+                                 skipped)
     if not drift_cols or not len(current) or not len(reference):
         skipped.append("data_drift: current or reference has no rows or no usable columns")
         return ReportBundle(tuple(files), None, tuple(skipped))
@@ -141,10 +140,9 @@ def build_scoring_drift(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    skipped = [f"scoring_drift: datetime column {f.name!r} not compared"
-               for f in spec.features if f.dtype in _DATETIME_DTYPES]
-    features = _usable_columns([f.name for f in spec.features if f.dtype not in _DATETIME_DTYPES],
-                               [current, reference], "scoring_drift", skipped)
+    skipped = _not_compared(spec, "scoring_drift")
+    features = _usable_columns(spec.drift_features, [current, reference], "scoring_drift",
+                               skipped)
     outputs = _usable_columns([*numeric_outputs, *label_outputs], [current, reference],
                               "scoring_drift", skipped)
     if not (features or outputs) or not len(current) or not len(reference):
@@ -330,6 +328,13 @@ def _sample(df: pd.DataFrame, max_rows: int, seed: int, spec: PipelineSpec) -> p
     labels = df[spec.target].to_numpy() if spec.target in df.columns else None
     rows = data_report_rows(len(df), labels, spec, max_rows, seed)
     return df if rows is None else df.iloc[rows]
+
+
+def _not_compared(spec: PipelineSpec, kind: str) -> list[str]:
+    """Why each feature outside `spec.drift_features` is left out of a drift report."""
+    measured = set(spec.drift_features)
+    return [f"{kind}: {'datetime' if f.role == 'feature' else f'role {f.role}'} column "
+            f"{f.name!r} not compared" for f in spec.features if f.name not in measured]
 
 
 def _usable_columns(

@@ -24,12 +24,17 @@ class ReportHeading:
     title: str  # e.g. "credit_default: data drift of run manual__2026-12-05T02:20"
     reference: str | None  # what the reference data is; None when the report has none
     current: str
+    notes: tuple[str, ...] = ()  # what a reader must know to read it (where it may disagree)
 
     def html(self) -> str:
         lines = [f"<h2 style='margin:0 0 0.3em 0'>{escape(self.title)}</h2>"]
         if self.reference is not None:
             lines.append(f"<div><b>Reference:</b> {escape(self.reference)}</div>")
         lines.append(f"<div><b>Current:</b> {escape(self.current)}</div>")
+        if self.notes:
+            items = "".join(f"<li>{escape(note)}</li>" for note in self.notes)
+            lines.append(f"<div class='ct-report-notes'><b>Notes:</b><ul "
+                         f"style='margin:0.2em 0'>{items}</ul></div>")
         return f"<header id='{_MARK}' style='{_STYLE}'>{''.join(lines)}</header>"
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin
 
 from mlops_lib.landing.keys import safe_segment
+from mlops_lib.stores.drift_rows import BatchDrift
 from mlops_lib.stores.store import DecisionRecord, PredictionRecord
 
 if TYPE_CHECKING:
@@ -65,6 +66,22 @@ def scoring_report_run(record: PredictionRecord) -> str:
     return f"scoring/{folder}/{record.role}-v{record.model_version}"
 
 
+DRIFT_REPORT_KIND = "batch_drift"
+
+
+def drift_report_run(batch_id: str) -> str:
+    """The run key a monitored batch's drift report is filed under in the store's `reports`
+    (its `dag_run_id` column): `drift/<batch folder>`. A function of the batch only, so the
+    monitor's retry or re-run finds the same key."""
+    return f"drift/{safe_segment(batch_id, fallback='batch')}"
+
+
+def drift_report_key(pipeline: str, batch_id: str, fmt: str) -> str:
+    """Object key of a monitored batch's drift report in the artifact bucket:
+    `reports/<pipeline>/drift/<batch folder>/batch_drift.<fmt>`."""
+    return f"reports/{pipeline}/{drift_report_run(batch_id)}/{DRIFT_REPORT_KIND}.{fmt}"
+
+
 def render_index(
     pipeline: str,
     decisions: Iterable[DecisionRecord],
@@ -75,6 +92,7 @@ def render_index(
     folder_uri: str | None = None,
     http_base: str | None = None,
     scored: Sequence[tuple[PredictionRecord, Iterable[Mapping[str, Any]]]] = (),
+    monitored: Sequence[tuple[BatchDrift, Iterable[Mapping[str, Any]]]] = (),
 ) -> str:
     """The index page: one row per run, newest first; then, when `scored` holds any, one row
     per scored batch (a prediction-log record and its report rows), as the store lists them.
@@ -89,6 +107,8 @@ def render_index(
     errors. Predictions and scoring reports live beside each other under
     `predictions/<pipeline>/`: a URI in the page's bucket is linked relatively from the page's
     folder (`../../predictions/...`), and under the bucket's HTTP URL when `http_base` is given.
+    `monitored`: the drift monitor's batches (newest last, as the store's drift history lists
+    them), each with its drift report rows, in a table of their own.
     """
     rows = sorted(decisions, key=lambda d: (d.created_at, d.dag_run_id), reverse=True)
     runs = mlflow_runs or {}
@@ -125,6 +145,8 @@ def render_index(
     body.append("</tbody></table>")
     if scored:
         body += _scoring_table(scored, folder_uri, http_base)
+    if monitored:
+        body += _monitoring_table(monitored, folder_uri, http_base)
     body += ["</body></html>", ""]
     return "\n".join(body)
 
@@ -132,26 +154,49 @@ def render_index(
 def _scoring_table(scored: Sequence[tuple[PredictionRecord, Iterable[Mapping[str, Any]]]],
                    folder_uri: str | None, http_base: str | None) -> list[str]:
     """The scored batches: when, which batch, by which version in which role, and links."""
-    body = [
-        "<h2>Scored batches</h2>",
-        f"<p>{len(scored)} scored batch(es), newest first.</p>",
-        "<table><thead><tr><th>Scored at (UTC)</th><th>Batch</th><th>Model</th><th>Role</th>"
-        "<th>Rows</th><th>Predictions and report</th></tr></thead><tbody>",
-    ]
+    rows = []
     for record, reports in scored:
         links = [_report_link(record.predictions_uri, "predictions", folder_uri, http_base)]
-        links += [_report_link(str(r["uri"]), "scoring report", folder_uri, http_base)
-                  for r in reports if r.get("format") == "html" and r.get("uri")]
-        body.append(
-            "<tr>"
-            f"<td>{escape(record.scored_at)}</td>"
-            f"<td>{escape(record.batch_id)}</td>"
-            f"<td>v{escape(record.model_version)}</td>"
-            f"<td>{escape(record.role)}</td>"
-            f"<td>{record.rows_scored}</td>"
-            f"<td>{'<br>'.join(links)}</td>"
-            "</tr>")
+        links += _html_links(reports, "scoring report", folder_uri, http_base)
+        rows.append([escape(record.scored_at), escape(record.batch_id),
+                     f"v{escape(record.model_version)}", escape(record.role),
+                     str(record.rows_scored), "<br>".join(links)])
+    return _table("Scored batches", f"{len(scored)} scored batch(es), newest first.",
+                  ("Scored at (UTC)", "Batch", "Model", "Role", "Rows",
+                   "Predictions and report"), rows)
+
+
+def _monitoring_table(monitored: Sequence[tuple[BatchDrift, Iterable[Mapping[str, Any]]]],
+                      folder_uri: str | None, http_base: str | None) -> list[str]:
+    """The batches the drift monitor measured against the champion's data, newest first."""
+    rows = []
+    for batch, reports in reversed(monitored):
+        drifted = ", ".join(batch.drifted_features) or "none"
+        rows.append([escape(batch.measured_at), escape(batch.batch_id),
+                     f"{len(batch.drifted_features)} of {batch.n_features}: {escape(drifted)}",
+                     escape(", ".join(batch.insufficient_features)) or "-",
+                     "<br>".join(_html_links(reports, "drift report", folder_uri, http_base))
+                     or "none"])
+    return _table("Monitored batches",
+                  f"{len(monitored)} batch(es) measured by the drift monitor, newest first.",
+                  ("Measured at (UTC)", "Batch", "Drifted features", "Insufficient data",
+                   "Drift report"), rows)
+
+
+def _table(title: str, summary: str, headers: Sequence[str],
+           rows: Iterable[Sequence[str]]) -> list[str]:
+    """A section of the page: a heading, a sentence, and a table of cells already HTML."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = [f"<h2>{escape(title)}</h2>", f"<p>{escape(summary)}</p>",
+            f"<table><thead><tr>{head}</tr></thead><tbody>"]
+    body += ["<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows]
     return [*body, "</tbody></table>"]
+
+
+def _html_links(reports: Iterable[Mapping[str, Any]], label: str, folder_uri: str | None,
+                http_base: str | None) -> list[str]:
+    return [_report_link(str(r["uri"]), label, folder_uri, http_base)
+            for r in reports if r.get("format") == "html" and r.get("uri")]
 
 
 def publish_index(svc: Services, spec: PipelineSpec) -> str:
@@ -175,7 +220,9 @@ def publish_index(svc: Services, spec: PipelineSpec) -> str:
                         tracking_url=svc.settings.mlflow_tracking_uri, mlflow_runs=mlflow_runs,
                         folder_uri=f"s3://{bucket}/{folder}",
                         http_base=f"{endpoint.rstrip('/')}/{bucket}/{folder}" if endpoint
-                        else None, scored=_scored(svc, spec))
+                        else None, scored=_scored(svc, spec),
+                        monitored=[(b, svc.store.reports(spec.name, drift_report_run(b.batch_id)))
+                                   for b in svc.store.drift_history(spec.name)])
     return s3io.put_file(svc.s3, bucket, index_key(spec.name), page.encode("utf-8"),
                          content_type=INDEX_CONTENT_TYPE)
 

@@ -6,7 +6,7 @@ checks a file against them, `dataclasses.replace`/`asdict` work on them as on an
 
 from mlops_lib.spec.base import SpecError
 from mlops_lib.spec.contract import Contract, ExtraColumnsPolicy, Freshness
-from mlops_lib.spec.features import Dtype, Feature
+from mlops_lib.spec.features import Dtype, Feature, Role
 from mlops_lib.spec.loading import json_schema, load_spec, load_specs
 from mlops_lib.spec.metric import MetricPolicy, SliceSpec, TaskType
 from mlops_lib.spec.pipeline import PipelineSpec
@@ -39,6 +39,7 @@ __all__ = [
     "PromotionMode",
     "PromotionSection",
     "RetrainCause",
+    "Role",
     "ScoringConfig",
     "SliceSpec",
     "Source",

@@ -145,6 +145,12 @@ class PipelineDocument:
 def _feature_problems(doc: PipelineDocument) -> Problems:
     first: dict[str, int] = {}
     nulls = set(doc.source.csv.null_values) if doc.source.format == "csv" else set()
+    times = [i for i, f in enumerate(doc.features) if f.role == "event_time"]
+    for i in times[1:]:
+        # training windows and reports order the data by one time, not by a choice of them
+        yield ("features", i, "role"), (f"event_time is already features[{times[0]}] "
+                                        f"({doc.features[times[0]].name!r}): at most one "
+                                        "event_time column")
     for i, feature in enumerate(doc.features):
         if swallowed := sorted(nulls.intersection(feature.categories)):
             # read as nulls before any check sees them: the label could never occur
@@ -182,26 +188,32 @@ def _metric_problems(doc: PipelineDocument) -> Problems:
 
 def _training_problems(doc: PipelineDocument) -> Problems:
     column = doc.training.time_column
-    if column is None:
-        return
-    feature = doc.feature(column)
-    if feature is None:
+    feature = None if column is None else doc.feature(column)
+    if column is not None and feature is None:
         yield ("training", "time_column"), f"{column!r} is not a feature"
-    elif feature.dtype not in ("datetime", "int", "float"):
+    elif feature is not None and feature.dtype not in ("datetime", "int", "float"):
         yield ("training", "time_column"), (f"{column!r} must be a datetime or numeric "
                                             f"column, not {feature.dtype}")
+    window = doc.training.window.column
+    found = None if window is None else doc.feature(window)
+    if window is not None and (found is None or found.dtype != "datetime"):
+        yield ("training", "window", "event_time", "column"), (
+            f"{window!r} must be a datetime feature (the data's own time)"
+            + ("" if found is None else f", not {found.dtype}"))
 
 
 def _trigger_problems(doc: PipelineDocument) -> Problems:
     for name in doc.trigger.drift.feature_psi:
         feature = doc.feature(name)
+        where: Loc = ("trigger", "drift", "feature_psi", name)
+        # drift is measured on the numeric and categorical columns of role feature only: a
+        # limit on another could never be reached
         if feature is None:
-            yield ("trigger", "drift", "feature_psi", name), f"{name!r} is not a feature"
+            yield where, f"{name!r} is not a feature"
+        elif feature.role != "feature":
+            yield where, f"{name!r} has role {feature.role}, and its drift is not measured"
         elif feature.dtype == "datetime":
-            # drift is measured on numeric and categorical features only: this limit could
-            # never be reached
-            yield ("trigger", "drift", "feature_psi", name), (
-                f"{name!r} is a datetime feature, and drift is not measured on datetimes")
+            yield where, f"{name!r} is a datetime feature, and drift is not measured on datetimes"
 
 
 def _contract_problems(doc: PipelineDocument) -> Problems:
@@ -266,19 +278,7 @@ def _labels_problems(doc: PipelineDocument) -> Problems:
     if labels is None:
         return
     scoring = doc.scoring or ScoringConfig()
-    id_column = labels.id_column or scoring.id_column
-    if doc.scoring is None:
-        yield ("labels",), ("needs a `scoring:` section: labels are joined to the rows the "
-                            "champion scored")
-    elif id_column is None:
-        yield ("labels", "id_column"), ("required when scoring.id_column is not set: a label "
-                                        "names its scored row by id (a row number is not "
-                                        "unique across batches)")
-    elif labels.id_column is not None and scoring.id_column not in (None, labels.id_column):
-        yield ("labels", "id_column"), (f"{labels.id_column!r} is not scoring.id_column "
-                                        f"{scoring.id_column!r}, the id the predictions carry")
-    if id_column is not None and id_column == doc.target.column:
-        yield ("labels", "id_column"), "the target cannot be the id column"
+    yield from _label_id_problems(doc, labels, scoring)
     prefix = labels.prefix or f"labels/{doc.name}/"
     bucket = labels.bucket or doc.source.bucket
     others = {"landing": (doc.source.bucket, doc.source.prefix),
@@ -289,3 +289,24 @@ def _labels_problems(doc: PipelineDocument) -> Problems:
                                        or other_prefix.startswith(prefix)):
             yield ("labels", "prefix"), (f"{prefix!r} overlaps the {what} prefix "
                                          f"{other_prefix!r}")
+
+
+def _label_id_problems(doc: PipelineDocument, labels: LabelsConfig,
+                       scoring: ScoringConfig) -> Problems:
+    # the id the predictions carry: scoring.id_column, else the feature of role id
+    scored_id = scoring.id_column or next((f.name for f in doc.features if f.role == "id"),
+                                          None)
+    id_column = labels.id_column or scored_id
+    if doc.scoring is None:
+        yield ("labels",), ("needs a `scoring:` section: labels are joined to the rows the "
+                            "champion scored")
+    elif id_column is None:
+        yield ("labels", "id_column"), ("required when scoring.id_column is not set and no "
+                                        "feature has role id: a label names its scored row by "
+                                        "id (a row number is not unique across batches)")
+    elif labels.id_column is not None and scored_id not in (None, labels.id_column):
+        yield ("labels", "id_column"), (f"{labels.id_column!r} is not scoring.id_column (else "
+                                        f"the feature of role id) {scored_id!r}, the id the "
+                                        "predictions carry")
+    if id_column is not None and id_column == doc.target.column:
+        yield ("labels", "id_column"), "the target cannot be the id column"

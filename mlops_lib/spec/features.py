@@ -11,9 +11,14 @@ from pydantic.dataclasses import dataclass
 from mlops_lib.spec.base import SPEC_CONFIG, Flag, Share, labels, problem
 
 Dtype = Literal["float", "int", "bool", "category", "string", "datetime"]
+Role = Literal["feature", "id", "event_time", "ignore"]
 Bound = float | datetime  # a range bound: a number, or an aware UTC datetime for datetime features
 
 RANGE_DTYPES = ("float", "int", "datetime")
+# What each role's column may hold: a key is a number or text, the data's time a timestamp or
+# a number (epoch seconds, a sequence), which training windows can order.
+_ROLE_DTYPES: dict[str, tuple[str, ...]] = {"id": ("int", "string"),
+                                            "event_time": ("datetime", "int", "float")}
 
 
 @dataclass(frozen=True, config=SPEC_CONFIG)
@@ -35,11 +40,21 @@ class Feature:
     """Inclusive upper bound of a float, int (number) or datetime (ISO 8601) feature."""
     max_new_category_share: Share = 0.0
     """category features: share of rows with labels outside `categories`."""
+    role: Role = "feature"
+    """feature: a model input whose drift is measured | id: a unique key of the row (int or
+    string; each value once per batch, no nulls unless `max_null_share` allows some; never a
+    model input, never drift-measured) | event_time: the data's own time (datetime or number;
+    at most one per spec; not a model input, not drift-measured) | ignore: validated and
+    kept, not a model input, not drift-measured."""
 
     @property
     def null_limit(self) -> float | None:
-        """The largest share of null rows this feature tolerates; None when unlimited."""
-        return 0.0 if not self.nullable else self.max_null_share
+        """The largest share of null rows this feature tolerates; None when unlimited. An id
+        tolerates none unless `max_null_share` says so: a row without its key cannot be joined
+        back to anything."""
+        if not self.nullable or (self.role == "id" and self.max_null_share is None):
+            return 0.0
+        return self.max_null_share
 
     @field_validator("categories", mode="before")
     @classmethod
@@ -66,6 +81,10 @@ class Feature:
             raise problem("max_null_share", "give `nullable` or `max_null_share`, not both")
         if self.max_new_category_share and self.dtype != "category":
             raise problem("max_new_category_share", "applies to category features only")
+        allowed = _ROLE_DTYPES.get(self.role)
+        if allowed is not None and self.dtype not in allowed:
+            raise problem("role", f"{self.role} needs a column of dtype "
+                                  f"{' or '.join(allowed)}, not {self.dtype}")
         if _inverted(self.min_value, self.max_value):
             raise problem("min", f"min {self.min_value} is greater than max {self.max_value}")
         return self

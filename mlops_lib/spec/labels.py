@@ -21,7 +21,8 @@ class LabelsConfig(DropFolder):
     FOLDER: ClassVar[str] = "labels"
 
     id_column: str | None = None
-    """The column that names a scored row; absent: scoring.id_column (required then)."""
+    """The column that names a scored row; absent: scoring.id_column, else the feature of
+    role id (one of them required then)."""
     event_time_column: str | None = None
     """A datetime column of the label files: when the outcome happened (kept, not required)."""
     on_correction: CorrectionRule = "last_write_wins"

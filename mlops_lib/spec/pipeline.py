@@ -55,9 +55,27 @@ class PipelineSpec:
 
     @property
     def model_inputs(self) -> list[str]:
-        """Features the model consumes. Datetime and free-string columns are validated and kept
-        (a datetime may order the holdout) but XGBoost has no type for them."""
-        return [f.name for f in self.features if f.dtype in ("float", "int", "bool", "category")]
+        """Features the model consumes: role `feature` of a type XGBoost has. Datetime and
+        free-string columns are validated and kept (a datetime may order the holdout), as are
+        the id, event_time and ignore roles, but none is an input."""
+        return [f.name for f in self.features
+                if f.role == "feature" and f.dtype in ("float", "int", "bool", "category")]
+
+    @property
+    def drift_features(self) -> list[str]:
+        """Features whose drift is measured: role `feature`, any dtype but datetime (an id is
+        new on every batch and time always moves: either would drift on every batch)."""
+        return [f.name for f in self.features if f.role == "feature" and f.dtype != "datetime"]
+
+    @property
+    def id_column(self) -> str | None:
+        """The first feature of role id, the rows' own key; None without one."""
+        return next((f.name for f in self.features if f.role == "id"), None)
+
+    @property
+    def event_time_column(self) -> str | None:
+        """The feature of role event_time (at most one), the data's own time; None without."""
+        return next((f.name for f in self.features if f.role == "event_time"), None)
 
     @property
     def registered_model_name(self) -> str:
@@ -122,9 +140,15 @@ class PipelineSpec:
         return (self.labels and self.labels.prefix) or f"labels/{self.name}/"
 
     @property
+    def scoring_id_column(self) -> str | None:
+        """The batch column the predictions carry to be joined back: scoring.id_column, else
+        the feature of role id; None: the row number."""
+        return self.scoring.id_column or self.id_column
+
+    @property
     def label_id_column(self) -> str | None:
-        """The id a label names its scored row by: labels.id_column, else scoring.id_column."""
-        return (self.labels and self.labels.id_column) or self.scoring.id_column
+        """The id a label names its scored row by: labels.id_column, else the scoring id."""
+        return (self.labels and self.labels.id_column) or self.scoring_id_column
 
     @property
     def batches_asset_uri(self) -> str:

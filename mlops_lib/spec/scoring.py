@@ -22,5 +22,5 @@ class ScoringConfig(DropFolder):
     """true: the challenger scores each batch beside the champion (logged as shadow, never the
     primary output)."""
     id_column: str | None = None
-    """A column of the batch copied into the predictions to join them back; absent: the row
-    number (`row_number`, 0-based, in file order)."""
+    """A column of the batch copied into the predictions to join them back; absent: the
+    feature of role id, else the row number (`row_number`, 0-based, in file order)."""

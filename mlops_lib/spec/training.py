@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 from pydantic.dataclasses import dataclass
 
 from mlops_lib.spec.base import SPEC_CONFIG, Count, Integer, OrEmpty
+from mlops_lib.spec.window import TrainingWindow
 
 TrainingEngine = Literal["local", "dask"]
 Device = Literal["auto", "cpu", "cuda"]
@@ -59,6 +60,9 @@ class TrainingConfig:
     """More training rows than this: train on a seeded sample of them (stratified by class for
     classification); the holdout is never sampled. Absent: every row (docs/benchmarks.md,
     "Limits", says what fits in memory)."""
+    window: Annotated[TrainingWindow, OrEmpty] = TrainingWindow()
+    """Which accepted batches a run trains on: all (default) | new_batches |
+    {last_batches: N} | {event_time: {column, days}}, with an optional max_rows."""
     engine: TrainingEngine = "local"
     """local: xgb.train in the task | dask: xgboost.dask on the cluster of `dask`."""
     dask: Annotated[DaskConfig, OrEmpty] = DaskConfig()

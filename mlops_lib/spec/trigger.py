@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, Strict, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
 from mlops_lib.spec.base import (
@@ -29,7 +29,8 @@ class DriftPolicy:
     """When drift of arriving batches (against the champion's training data) asks for a
     retrain: the share of drifted features reaches `share_drifted`, or a named feature's PSI
     reaches its limit in `feature_psi`; for `consecutive_batches` batches in a row; at most
-    once per `cooldown_minutes`."""
+    once per `cooldown_minutes`. A feature is tested only with `min_rows_per_test` values,
+    and drifted only above its noise floor at the batch's size (docs/triggers.md)."""
 
     share_drifted: Share | None = 0.5
     """Share of drifted features that counts as a crossing; null: not on the share."""
@@ -39,6 +40,15 @@ class DriftPolicy:
     """Crossings needed in a row."""
     cooldown_minutes: NonNegative = 60.0
     """At most one drift retrain per this many minutes."""
+    min_rows_per_test: Count = 50
+    """A feature with fewer non-null values in the batch (or the reference) is not tested:
+    its verdict is insufficient data, never drifted."""
+    noise_floor_quantile: Annotated[float, Strict(), Field(gt=0, lt=1)] | None = 0.99
+    """A feature is drifted only when its statistic also reaches this quantile of the same
+    statistic on batches of the batch's size resampled from the reference (its noise floor);
+    null: on the threshold alone."""
+    noise_floor_resamples: Annotated[int, Strict(), Field(ge=20, le=5000)] = 200
+    """Resamples the noise floor is estimated from."""
 
     @model_validator(mode="after")
     def _something_to_watch(self) -> DriftPolicy:

@@ -14,14 +14,16 @@ from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.steps.records import DatasetVersion, TrainingPlan
 from mlops_lib.steps.shared import staged_object
+from mlops_lib.training.window_rows import select_rows
 
 log = logging.getLogger(__name__)
 
 
 def version_dataset(svc: Services, spec: PipelineSpec, plan: TrainingPlan,
                     dag_run_id: str) -> DatasetVersion:
-    """Assemble the run's batches (their staged, validated copies) into one training set and
-    version it with DVC; the version's tag is the dataset key, so a re-run reuses it."""
+    """Assemble the run's batches (their staged, validated copies) into one training set, the
+    rows of its training window (`plan.rows`), and version it with DVC; the version's tag is
+    the dataset key, so a re-run reuses it."""
     folder = svc.scratch_dir(spec.name, dag_run_id)
     path = folder / "train.parquet"
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
@@ -34,15 +36,19 @@ def version_dataset(svc: Services, spec: PipelineSpec, plan: TrainingPlan,
             bucket, key = staged_object(record.staged_uri)
             parts.append(Path(tmp) / f"{i}.parquet")
             svc.s3.download_file(bucket, key, str(parts[-1]))  # streamed, never held whole
-        if len(parts) == 1:  # the staged copy as it is
+        if len(parts) == 1 and plan.rows.keeps_all:  # the staged copy as it is
             Path(parts[0]).replace(path)
             rows = pq.ParquetFile(path).metadata.num_rows
         else:  # in Arrow: no pandas copy of the whole training set
-            table = pa.concat_tables([pq.read_table(p) for p in parts],
-                                     promote_options="permissive")  # as pd.concat would
+            tables = select_rows([pq.read_table(p) for p in parts], plan.rows)
+            table = pa.concat_tables(tables, promote_options="permissive")  # as pd.concat
+            del tables
             pq.write_table(table, path)
             rows = table.num_rows
             del table
+    if rows == 0:
+        raise RuntimeError(f"the training window keeps no row of batches {plan.batch_ids} "
+                           f"({plan.rows})")
     version = svc.versioner.version(spec.name, plan.dataset_key, path)
     svc.store.update_training_run(spec.name, dag_run_id, data_rev=version.rev,
                                   data_md5=version.md5)

@@ -2,7 +2,7 @@
 then apply the spec's drift policy to the stored history.
 
 Checking the policy reads the store only, so this module imports nothing heavy; measuring
-imports pandas, pyarrow and the statistics when it runs.
+imports pandas, pyarrow, the statistics and Evidently (the batch's report) when it runs.
 """
 
 from __future__ import annotations
@@ -11,14 +11,26 @@ import json
 import logging
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops_lib.monitoring.drift_policy import evaluate
 from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
-from mlops_lib.steps.records import DriftMeasurement, DriftVerdict
+from mlops_lib.steps.records import (
+    BatchDriftReport,
+    ChampionSnapshot,
+    DriftMeasurement,
+    DriftVerdict,
+)
 from mlops_lib.steps.shared import champion_snapshot, champion_table, staged_object, to_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlops_lib.monitoring.drift_noise import ReferenceProfile
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +38,10 @@ log = logging.getLogger(__name__)
 def measure_drift(svc: Services, spec: PipelineSpec, batch_ids: Sequence[str],
                   dag_run_id: str) -> DriftMeasurement:
     """Drift of each accepted batch against the champion's training data, on all rows; one
-    row per batch and feature in the store (a batch measured before keeps its numbers)."""
-    import pyarrow.parquet as pq
-
+    row per batch and feature in the store (a batch measured before keeps its numbers), and
+    an Evidently drift report per batch measured now (`steps.drift_reports`)."""
     from mlops_lib.monitoring import drift as drift_stats
+    from mlops_lib.steps.drift_reports import publish_index, report_rows
 
     champion = champion_snapshot(svc, spec)
     reference_table = champion_table(svc, spec, champion, dag_run_id, spec.feature_names)
@@ -38,32 +50,69 @@ def measure_drift(svc: Services, spec: PipelineSpec, batch_ids: Sequence[str],
         return DriftMeasurement(measured=(), champion=None)
     reference = to_frame(reference_table)
     del reference_table
-    measured = []
+    against = _Reference(reference, drift_stats.profile(reference, spec),
+                         report_rows(reference), champion)
+    measured, reports = [], []
     for batch_id in batch_ids:
         record = svc.store.get_batch(spec.name, batch_id)
         if record is None or record.status != "accepted" or not record.staged_uri:
             log.info("Batch %s is not an accepted batch; not measured", batch_id)
             continue
+        measured.append(batch_id)
         if svc.store.drift_metrics(spec.name, batch_id):
             log.info("Batch %s was measured before; its statistics stay", batch_id)
-            measured.append(batch_id)
             continue
-        bucket, key = staged_object(record.staged_uri)
-        with tempfile.TemporaryDirectory(dir=svc.scratch_dir(spec.name, dag_run_id)) as tmp:
-            staged = Path(tmp) / "batch.parquet"
-            svc.s3.download_file(bucket, key, str(staged))
-            current = to_frame(pq.read_table(staged, columns=spec.feature_names))
-        result = drift_stats.compute(reference, current, spec)
-        svc.store.record_drift(spec.name, batch_id, dag_run_id, result)
-        measured.append(batch_id)
-        log.info("Batch %s vs champion v%s data: %d of %d features drifted %s", batch_id,
-                 champion.version, result.n_drifted, result.n_compared,
-                 list(result.drifted_features))
-        for f in result.features:
-            log.info("  %-16s %-11s %s=%.4f (threshold %.3g) psi=%s%s", f.feature, f.kind,
-                     f.method, f.score if f.score is not None else float("nan"), f.threshold,
-                     "-" if f.psi is None else f"{f.psi:.4f}", "  DRIFTED" if f.drifted else "")
-    return DriftMeasurement(measured=tuple(measured), champion=champion.version)
+        reports.append(_measure(svc, spec, batch_id, record.staged_uri, against, dag_run_id))
+    if reports:
+        publish_index(svc, spec)
+    return DriftMeasurement(measured=tuple(measured), champion=champion.version,
+                            reports=tuple(reports),
+                            url=next((r.url for r in reversed(reports) if r.url), ""))
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """The champion's training data as one monitor run compares every batch with it."""
+
+    frame: pd.DataFrame
+    profile: ReferenceProfile  # reduced once for the statistics and their noise floors
+    shown: pd.DataFrame  # the rows the reports show
+    champion: ChampionSnapshot
+
+
+def _measure(svc: Services, spec: PipelineSpec, batch_id: str, staged_uri: str,
+             against: _Reference, dag_run_id: str) -> BatchDriftReport:
+    """One batch: its statistics and verdicts, its report, then its rows in the store (last:
+    a retry after a failed report measures it again)."""
+    import pyarrow.parquet as pq
+
+    from mlops_lib.monitoring import drift as drift_stats
+    from mlops_lib.steps.drift_reports import build_batch_drift_report
+
+    bucket, key = staged_object(staged_uri)
+    with tempfile.TemporaryDirectory(dir=svc.scratch_dir(spec.name, dag_run_id)) as tmp:
+        staged = Path(tmp) / "batch.parquet"
+        svc.s3.download_file(bucket, key, str(staged))
+        current = to_frame(pq.read_table(staged, columns=spec.feature_names))
+    result = drift_stats.compute(against.frame, current, spec,
+                                 reference_profile=against.profile)
+    report = build_batch_drift_report(svc, spec, batch_id, current, against.shown, result,
+                                      against.champion)
+    svc.store.record_drift(spec.name, batch_id, dag_run_id, result)
+    log.info("Batch %s vs champion v%s data: %d of %d features drifted %s%s", batch_id,
+             against.champion.version, result.n_drifted, result.n_compared,
+             list(result.drifted_features),
+             f"; insufficient data: {list(result.insufficient_features)}"
+             if result.insufficient_features else "")
+    for f in result.features:
+        log.info("  %-16s %-11s %s=%s (threshold %.3g, noise floor %s) psi=%s  %s",
+                 f.feature, f.kind, f.method, _num(f.score), f.threshold, _num(f.noise_floor),
+                 _num(f.psi), (f.verdict or "").upper().replace("_", " "))
+    return report
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def check_drift_policy(svc: Services, spec: PipelineSpec, dag_run_id: str,

@@ -85,7 +85,7 @@ def validate(svc: Services, spec: PipelineSpec, batch: BatchRef,
     _raise_if_rejected(svc, spec, batch)
     with _ends_the_batch(svc, spec, batch, dag_run_id, ReasonCode.INTERNAL_ERROR):
         check_listing(batch, spec)
-        files = _data_files(svc, spec, batch)
+        files, stated_span = _data_files(svc, spec, batch)
         frame = read_batch(files, spec.source.format, ReadRules.of(spec.source))
         del files  # the parsed frame is all that is used from here on
         report = validate_batch(frame, spec, batch_id=batch.batch_id)
@@ -93,10 +93,10 @@ def validate(svc: Services, spec: PipelineSpec, batch: BatchRef,
     held = [frame]  # handed over, not kept: conform's input is freed once its copy exists
     del frame
     with _ends_the_batch(svc, spec, batch, dag_run_id, ReasonCode.CONFORM_FAILED):
-        staged = _stage(svc, spec, batch, dag_run_id, held)
+        staged, span = _stage(svc, spec, batch, dag_run_id, held)
     with _ends_the_batch(svc, spec, batch, dag_run_id, ReasonCode.INTERNAL_ERROR):
         svc.store.accept_batch(spec.name, batch.batch_id, report.n_rows, staged,
-                               report.to_dict())
+                               report.to_dict(), event_span=span or stated_span)
     for warning in report.warnings:
         log.warning("Validation warning [%s] %s: %s", warning.reason_code, warning.name,
                     warning.observed)
@@ -117,35 +117,40 @@ def _raise_if_rejected(svc: Services, spec: PipelineSpec, batch: BatchRef) -> No
                             f"{record.reason} (already quarantined)")
 
 
-def _data_files(svc: Services, spec: PipelineSpec, batch: BatchRef) -> list[tuple[str, bytes]]:
-    """The batch's data files pinned by ETag, checked against its manifest if it has one."""
+def _data_files(svc: Services, spec: PipelineSpec,
+                batch: BatchRef) -> tuple[list[tuple[str, bytes]], tuple[str, str] | None]:
+    """The batch's data files pinned by ETag, checked against its manifest if it has one;
+    and the span of event times the manifest states, if it states one."""
     from mlops_lib.stores import s3io
     from mlops_lib.validation.bounds import ReadRules
     from mlops_lib.validation.manifest_check import check_manifest
 
     manifest = _manifest(svc, spec, batch)
     files = s3io.read_batch_files(svc.s3, spec.source.bucket, batch)
-    if manifest is not None:
-        check_manifest(manifest, batch.prefix, files, spec.source.format,
-                       ReadRules.of(spec.source))
-    return files
+    if manifest is None:
+        return files, None
+    return files, check_manifest(manifest, batch.prefix, files, spec.source.format,
+                                 ReadRules.of(spec.source)).event_span
 
 
 def _stage(svc: Services, spec: PipelineSpec, batch: BatchRef, dag_run_id: str,
-           held: list[pd.DataFrame]) -> str:
+           held: list[pd.DataFrame]) -> tuple[str, tuple[str, str] | None]:
     """The batch (the one frame in `held`, taken out of it) conformed to the spec's dtypes,
-    written to parquet and uploaded to staging."""
+    written to parquet and uploaded to staging; and the span of its event-time column."""
+    from mlops_lib.steps.event_span import column_span, time_column
     from mlops_lib.stores import s3io
     from mlops_lib.validation.conform import conform
 
     with tempfile.TemporaryDirectory(dir=svc.scratch_dir(spec.name, dag_run_id)) as tmp:
         # one frame at a time: a large batch's peak is about two copies, not three
         conformed = conform(held.pop(), spec)
+        column = time_column(spec)
+        span = None if column is None else column_span(conformed[column])
         path = Path(tmp) / "staged.parquet"
         conformed.to_parquet(path, index=False)
         del conformed
         return s3io.upload_path(svc.s3, svc.settings.artifact_bucket, s3io.staging_key(
-            spec.name, batch.batch_id, batch.fingerprint), path)
+            spec.name, batch.batch_id, batch.fingerprint), path), span
 
 
 @contextmanager

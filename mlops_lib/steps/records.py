@@ -23,10 +23,12 @@ from typing import Any
 from mlops_lib.landing.batches import BatchRef
 from mlops_lib.monitoring.drift_policy import DriftVerdict
 from mlops_lib.stores.versioning import DataVersion
+from mlops_lib.training.window import RowSelection
 
 DatasetVersion = DataVersion  # the DVC version of a run's training set (tag, rev, md5, ...)
 
 __all__ = [
+    "BatchDriftReport",
     "BatchRef",
     "ChampionSnapshot",
     "DatasetVersion",
@@ -82,7 +84,8 @@ class TrainingPlan:
     may_promote: bool  # False: a shadow run (decision recorded, champion kept)
     dataset_key: str  # names the training set ("-" when there is nothing to train)
     skip_reason: str | None  # set: nothing to train, the run ends at the plan
-    champion: ChampionSnapshot | None
+    champion: ChampionSnapshot | None  # the one to beat (a backfill: the champion of its time)
+    rows: RowSelection = RowSelection()  # which rows of the batches the training set keeps
 
 
 @dataclass(frozen=True)
@@ -148,8 +151,26 @@ class ReconcileResult:
 
 
 @dataclass(frozen=True)
+class BatchDriftReport:
+    """A monitored batch's Evidently drift report (`steps.drift_reports`): file name -> s3://
+    URI (empty: none built, `skipped` says why), its HTTP URL where the bucket is served, and
+    Evidently's drifted columns beside the monitor's."""
+
+    batch_id: str
+    reports: Mapping[str, str] = field(default_factory=dict)
+    url: str = ""
+    evidently_drifted: tuple[str, ...] = ()
+    monitor_drifted: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # where the two may differ, and why
+    skipped: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DriftMeasurement:
-    """The batches whose drift against the champion's data is stored (new or from before)."""
+    """The batches whose drift against the champion's data is stored (new or from before),
+    and the drift reports built now; `url`: the newest report's (the task's report link)."""
 
     measured: tuple[str, ...]
     champion: str | None  # the champion version measured against; None: no champion yet
+    reports: tuple[BatchDriftReport, ...] = ()
+    url: str = ""

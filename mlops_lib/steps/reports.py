@@ -29,9 +29,10 @@ log = logging.getLogger(__name__)
 
 def build_reports(svc: Services, spec: PipelineSpec, version: DatasetVersion,
                   trained: TrainedModel, champion: ChampionSnapshot | None,
-                  dag_run_id: str) -> ReportSet:
+                  dag_run_id: str, batch_ids: Sequence[str] = ()) -> ReportSet:
     """The Evidently drift (training set vs the champion's training data) and data-summary
-    reports, logged to the MLflow run and recorded in the store."""
+    reports, logged to the MLflow run and recorded in the store. `batch_ids`: the batches of
+    the training window, named in the headings."""
     from mlops_lib.reports.builders import build_reports as build
 
     current = report_sample(versioned_table(svc, spec, version, dag_run_id), spec)
@@ -40,17 +41,23 @@ def build_reports(svc: Services, spec: PipelineSpec, version: DatasetVersion,
     run_id = trained.mlflow_run_id
     out_dir = svc.scratch_dir(spec.name, dag_run_id) / "reports"
     bundle = build(current, reference, spec, out_dir)
-    training_data = (f"this run's training data, model v{trained.model_version} (data rev "
-                     f"{version.rev[:10]}; {len(current)} rows shown)")
+    window = training_window(batch_ids)
+    training_data = (f"{window}: this run's training data, model v{trained.model_version} "
+                     f"(data rev {version.rev[:10]}; {len(current)} rows shown)")
     shown = 0 if reference is None else len(reference)
     champion_data = None if champion is None else (
         f"the training data of champion v{champion.version} (data rev "
         f"{(champion.data_rev or '?')[:10]}; {shown} rows shown)")
+    compares = () if champion is None else (
+        f"Compares the {window} with the champion's training data (v{champion.version}): "
+        "how the data this run trains on differs from what the champion learnt from. Each "
+        "monitored batch has its own drift report against the same reference (the "
+        "pipeline's report index lists them).",)
     headings = {
         "data_summary": ReportHeading(f"{spec.name}: data summary, training run {dag_run_id}",
                                       None, training_data),
         "data_drift": ReportHeading(f"{spec.name}: data drift, training run {dag_run_id}",
-                                    champion_data, training_data)}
+                                    champion_data, training_data, compares)}
     uris = store_reports(svc, spec, run_id, out_dir, bundle.files, dag_run_id, headings)
     tracking = svc.settings.mlflow_tracking_uri.rstrip("/")
     run_page = (f"{tracking}/#/experiments/{svc.registry.experiment_id(run_id)}/runs/{run_id}"
@@ -64,6 +71,16 @@ def build_reports(svc: Services, spec: PipelineSpec, version: DatasetVersion,
         log.info("  %s: %s (download: %s)", name, uris[name], downloads[name])
     return ReportSet(reports=uris, run_page=run_page, downloads=downloads,
                      skipped=tuple(bundle.skipped))
+
+
+def training_window(batch_ids: Sequence[str]) -> str:
+    """"training window b001..b007 (7 batches)": the batches a run trained on, in a phrase."""
+    ids = list(batch_ids)
+    if not ids:
+        return "training window"
+    if len(ids) == 1:
+        return f"training window {ids[0]} (1 batch)"
+    return f"training window {ids[0]}..{ids[-1]} ({len(ids)} batches)"
 
 
 def performance_report(svc: Services, spec: PipelineSpec, holdout: pd.DataFrame,

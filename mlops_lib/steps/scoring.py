@@ -148,7 +148,7 @@ def _score_and_upload(svc: Services, spec: PipelineSpec, batch: BatchRef,
         scored = score_chunks(model, chunks, Path(tmp) / "predictions.parquet",
                               model_version=version,
                               scored_at=datetime.fromisoformat(scored_at),
-                              id_column=spec.scoring.id_column)
+                              id_column=spec.scoring_id_column)
         uri = s3io.upload_path(svc.s3, svc.settings.artifact_bucket, predictions_key(
             spec.name, batch.batch_id, role, version), scored.path)
     return uri, scored.rows
@@ -223,5 +223,5 @@ def score_file(svc: Services, spec: PipelineSpec, source: str, out: Path, *,
     chunks = read_chunks([(source, content)], fmt, null_values=spec.source.csv.null_values)
     scored = score_chunks(model, chunks, out, model_version=version,
                           scored_at=datetime.fromisoformat(utcnow()),
-                          id_column=spec.scoring.id_column)
+                          id_column=spec.scoring_id_column)
     return version, scored.rows

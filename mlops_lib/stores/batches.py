@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -52,13 +53,19 @@ class BatchTables(Tables):
             "files_json": json.dumps(files), "dag_run_id": dag_run_id, "created_at": utcnow()})
 
     def accept_batch(self, pipeline: str, batch_id: str, rows: int, staged_uri: str,
-                     report: dict[str, Any] | None = None) -> None:
-        """Mark the batch accepted, unless it was rejected: a verdict of quarantine is final."""
+                     report: dict[str, Any] | None = None,
+                     event_span: tuple[str, str] | None = None) -> None:
+        """Mark the batch accepted, unless it was rejected: a verdict of quarantine is final.
+        `event_span`: the oldest and newest event time of its rows, which then replace the
+        partition's day as its data time."""
+        span = {} if event_span is None else dict(zip(("start", "end"), event_span,
+                                                        strict=True))
+        sets = "event_time = :start, event_time_end = :end, " if span else ""
         self._exec("UPDATE batches SET status = 'accepted', rows_accepted = :n, "
-                   "staged_uri = :u, report_json = :r, updated_at = :t "
+                   f"staged_uri = :u, report_json = :r, {sets}updated_at = :t "
                    "WHERE pipeline = :p AND batch_id = :b AND status <> 'rejected'",
                    n=rows, u=staged_uri, r=None if report is None else json.dumps(report),
-                   t=utcnow(), p=pipeline, b=batch_id)
+                   t=utcnow(), p=pipeline, b=batch_id, **span)
 
     def validation_reports(self, pipeline: str, batch_ids: list[str]) -> dict[str, Any]:
         """The validation report of each batch (accepted or quarantined) that has one."""
@@ -76,14 +83,17 @@ class BatchTables(Tables):
                          arrived_before: str | None = None, untrained_only: bool = False,
                          by_data_time: bool = False) -> list[BatchRecord]:
         """Accepted batches by arrival time (oldest first), optionally in [from, before) and
-        only those no live training run has consumed. `by_data_time`: the window bounds the
-        batch's data time instead (its partition's day, else its arrival)."""
+        only those no live training run has consumed. `by_data_time`: the bounds apply to the
+        batch's data time instead (its span of event times, else its partition's day, else
+        its arrival): the batches with any data in [from, before)."""
         sql = ["SELECT * FROM batches b WHERE b.pipeline = :p AND b.status = 'accepted'"]
-        when = "COALESCE(b.event_time, b.arrived_at)" if by_data_time else "b.arrived_at"
-        if arrived_from is not None:
-            sql.append(f"AND {when} >= :start")
-        if arrived_before is not None:
-            sql.append(f"AND {when} < :end")
+        begins = "COALESCE(b.event_time, b.arrived_at)" if by_data_time else "b.arrived_at"
+        ends = ("COALESCE(b.event_time_end, b.event_time, b.arrived_at)" if by_data_time
+                else "b.arrived_at")
+        if arrived_from is not None:  # by data time: any of its rows is this new
+            sql.append(f"AND {ends} >= :start")
+        if arrived_before is not None:  # by data time: any of its rows is older than the end
+            sql.append(f"AND {begins} < :end")
         if untrained_only:
             sql.append("AND NOT EXISTS (SELECT 1 FROM training_batches t WHERE "
                        "t.pipeline = b.pipeline AND t.batch_id = b.batch_id AND t.live = 1)")
@@ -98,22 +108,25 @@ class BatchTables(Tables):
         return [batch_of_row(r) for r in rows]
 
     def take_training_batches(self, pipeline: str, dag_run_id: str, batch_ids: list[str], *,
-                              live: bool) -> list[str]:
+                              live: bool, consumed: Collection[str] | None = None) -> list[str]:
         """Record the batches a training run trains on; a re-run gets its first selection.
 
-        Live runs consume: if another live run took any of them first, nothing is recorded
-        and BatchTaken is raised (both runs cannot train on the same new data).
+        Live runs consume the new batches among them (`consumed`; all of them when not
+        given): if another live run took any of those first, nothing is recorded and
+        BatchTaken is raised (both runs cannot train on the same new data). The older batches
+        of a training window are recorded as read, like a shadow run's.
         """
         existing = self.training_batch_ids(pipeline, dag_run_id)
         if existing:
             return existing
         now = utcnow()
+        taking = set(batch_ids if consumed is None else consumed) if live else set()
         try:
             with self._begin() as conn:
                 for batch_id in batch_ids:
                     conn.execute(*self._insert_sql("training_batches", {
                         "pipeline": pipeline, "dag_run_id": dag_run_id, "batch_id": batch_id,
-                        "live": int(live), "created_at": now}))
+                        "live": int(batch_id in taking), "created_at": now}))
         except IntegrityError as exc:
             existing = self.training_batch_ids(pipeline, dag_run_id)
             if existing:  # a concurrent retry of this very run wrote them
@@ -130,7 +143,8 @@ class BatchTables(Tables):
     def training_batch_ids(self, pipeline: str, dag_run_id: str) -> list[str]:
         rows = self._all("SELECT t.batch_id FROM training_batches t JOIN batches b ON "
                          "b.pipeline = t.pipeline AND b.batch_id = t.batch_id WHERE "
-                         "t.pipeline = :p AND t.dag_run_id = :r ORDER BY b.arrived_at, "
+                         "t.pipeline = :p AND t.dag_run_id = :r ORDER BY "
+                         "COALESCE(b.event_time, b.arrived_at), b.arrived_at, "
                          "t.batch_id", p=pipeline, r=dag_run_id)
         return [r["batch_id"] for r in rows]
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+_INSUFFICIENT = "insufficient_data"  # drift_result.INSUFFICIENT (the domain is above this layer)
 
 @dataclass(frozen=True)
 class BatchDrift:
@@ -21,16 +22,19 @@ class BatchDrift:
     n_features: int  # features compared (a statistic was computed)
     psi: dict[str, float | None]
     drifted_features: tuple[str, ...]
+    insufficient_features: tuple[str, ...] = ()  # too few rows to test (min_rows_per_test)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "drifted_features": list(self.drifted_features)}
+        return {**asdict(self), "drifted_features": list(self.drifted_features),
+                "insufficient_features": list(self.insufficient_features)}
 
 
 def summarise(rows: Iterable[Mapping[str, Any]]) -> list[BatchDrift]:
     """Per-batch summaries of `drift_metrics` rows, oldest first (by their first row's time).
 
-    A feature without a score (nothing to compare) counts neither as compared nor drifted,
-    the same rule as `DriftResult.share_drifted`. Rows without `score` count as compared.
+    A feature without a score (nothing to compare, or insufficient data: `verdict`
+    "insufficient_data") counts neither as compared nor drifted, the same rule as
+    `DriftResult.share_drifted`, and its PSI is no PSI. Rows without `score` count as compared.
     """
     by_batch: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
@@ -41,13 +45,16 @@ def summarise(rows: Iterable[Mapping[str, Any]]) -> list[BatchDrift]:
 
 def _summary(batch_id: str, rows: list[Mapping[str, Any]]) -> BatchDrift:
     rows = sorted(rows, key=lambda r: str(r["feature"]))
-    compared = [r for r in rows if r.get("score", 0.0) is not None]
+    insufficient = tuple(str(r["feature"]) for r in rows
+                         if r.get("verdict") == _INSUFFICIENT)
+    compared = [r for r in rows
+                if r.get("score", 0.0) is not None and str(r["feature"]) not in insufficient]
     drifted = tuple(str(r["feature"]) for r in compared if bool(r["drifted"]))
     return BatchDrift(
         batch_id=batch_id,
         measured_at=min(str(r["created_at"]) for r in rows),
         share_drifted=len(drifted) / len(compared) if compared else 0.0,
         n_features=len(compared),
-        psi={str(r["feature"]): None if r.get("psi") is None else float(r["psi"])
-             for r in rows},
-        drifted_features=drifted)
+        psi={str(r["feature"]): None if r.get("psi") is None or str(r["feature"]) in
+             insufficient else float(r["psi"]) for r in rows},
+        drifted_features=drifted, insufficient_features=insufficient)

@@ -30,7 +30,8 @@ class DriftTables(Tables):
             "feature": f.feature, "kind": f.kind, "method": f.method, "score": f.score,
             "threshold": f.threshold, "psi": f.psi, "wasserstein": f.wasserstein, "js": f.js,
             "unseen_share": f.unseen_share, "null_share": f.null_share,
-            "drifted": int(f.drifted), "created_at": now,
+            "drifted": int(f.drifted), "created_at": now, "verdict": f.verdict,
+            "noise_floor": f.noise_floor, "n_current": f.n_current,
         }) for f in result.features)
 
     def drift_metrics(self, pipeline: str, batch_id: str) -> list[dict[str, Any]]:
@@ -42,7 +43,7 @@ class DriftTables(Tables):
     def drift_history(self, pipeline: str, limit_batches: int = 50) -> list[BatchDrift]:
         """Per-batch drift summaries of the newest `limit_batches` batches, oldest first."""
         rows = self._all(
-            "SELECT m.batch_id, m.feature, m.score, m.psi, m.drifted, m.created_at "
+            "SELECT m.batch_id, m.feature, m.score, m.psi, m.drifted, m.verdict, m.created_at "
             "FROM drift_metrics m JOIN (SELECT batch_id, MIN(created_at) AS first_at "
             "FROM drift_metrics WHERE pipeline = :p GROUP BY batch_id "
             "ORDER BY first_at DESC, batch_id DESC LIMIT :n) recent "

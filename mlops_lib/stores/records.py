@@ -26,12 +26,20 @@ class BatchRecord:
     arrived_at: str
     rows_accepted: int | None = None
     staged_uri: str | None = None
-    event_time: str | None = None  # the day of its date partition, if its folder names one
+    # When its data happened: the oldest and newest event time of its rows (the time column
+    # or the manifest), else the day of its date partition (event_time only), else unknown.
+    event_time: str | None = None
+    event_time_end: str | None = None
 
     @property
     def data_time(self) -> str:
-        """When its data belongs: the partition's day, else its arrival."""
+        """When its data begins: its oldest event time, the partition's day, else arrival."""
         return self.event_time or self.arrived_at
+
+    @property
+    def data_end(self) -> str:
+        """When its data ends: its newest event time, else `data_time`."""
+        return self.event_time_end or self.data_time
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,7 +85,8 @@ def batch_of_row(row: dict[str, Any]) -> BatchRecord:
                        status=row["status"], reason_code=row["reason_code"],
                        reason=row["reason"], dag_run_id=row["dag_run_id"],
                        arrived_at=row["arrived_at"], rows_accepted=row.get("rows_accepted"),
-                       staged_uri=row.get("staged_uri"), event_time=row.get("event_time"))
+                       staged_uri=row.get("staged_uri"), event_time=row.get("event_time"),
+                       event_time_end=row.get("event_time_end"))
 
 
 def decision_row(d: DecisionRecord, created_at: str | None = None) -> dict[str, Any]:

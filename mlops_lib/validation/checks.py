@@ -22,6 +22,7 @@ from mlops_lib.validation.feature_checks import (
     check_feature_dtype,
     check_nulls,
     check_range,
+    check_unique_ids,
     check_value_limits,
     finite_features_result,
     infinite_values,
@@ -120,12 +121,14 @@ def _usable_columns(names: list[str]) -> set[str]:
 
 
 def _check_feature_values(s: pd.Series, feature: Feature) -> list[CheckResult]:
-    """Nulls, categories, range and limits of one feature (a non-empty batch)."""
+    """Nulls, categories, range, unique ids and limits of one feature (a non-empty batch)."""
     checks = [check_nulls(s, feature)]
     if feature.dtype == "category":
         checks.append(check_categories(s, feature))
     if feature.min_value is not None or feature.max_value is not None:
         checks.append(check_range(s, feature))
+    if feature.role == "id":
+        checks.append(check_unique_ids(s, feature))
     limits = check_value_limits(s, feature)
     if limits is not None:
         checks.append(limits)
@@ -157,7 +160,7 @@ def _check_row_count(n: int, contract: Contract) -> list[CheckResult]:
 def _check_columns(present: list[str], spec: PipelineSpec,
                    labelled: bool) -> list[CheckResult]:
     required = spec.columns if labelled else spec.feature_names
-    id_column = None if labelled else spec.scoring.id_column
+    id_column = None if labelled else spec.scoring_id_column
     missing = [c for c in required if c not in present]
     duplicated = sorted({str(c) for c in present if present.count(c) > 1})
     return [
@@ -180,7 +183,7 @@ def _check_extra_columns(present: list[str], spec: PipelineSpec,
                          known: list[str]) -> CheckResult:
     # Policy drop (the default): conform() drops extra columns, and producers adding columns
     # do not stop training; policy reject makes them a failure. A scoring batch's known
-    # columns are the features and its id column (scoring.id_column).
+    # columns are the features and its id column (scoring.id_column or the role-id feature).
     extra = sorted(str(c) for c in set(present) - set(known))
     drop = spec.contract.extra_columns == "drop"
     return CheckResult(

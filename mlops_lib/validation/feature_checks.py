@@ -136,6 +136,30 @@ def check_range(s: pd.Series, feature: Feature) -> CheckResult:
         expected, ReasonCode.OUT_OF_RANGE if n_out else None, value=n_out, threshold=0)
 
 
+def check_unique_ids(s: pd.Series, feature: Feature) -> CheckResult:
+    """An id column (role id) names each row once: a repeated id would join a prediction or a
+    label to two rows. Nulls are the null limit's business."""
+    name = f"unique_ids:{feature.name}"
+    expected = "each id at most once in the batch"
+    if dtype_problem(s, feature.dtype) is not None:
+        return CheckResult(name, True, "skipped: wrong dtype", expected)
+    values = s.dropna()
+    repeats = values[values.duplicated(keep="first")]
+    if repeats.empty:
+        return CheckResult(name, True, f"{feature.name}: {len(values)} distinct ids", expected,
+                           value=0, threshold=0)
+    shown = [_show_id(v) for v in repeats.drop_duplicates().head(5)]
+    return CheckResult(
+        name, False, f"{feature.name}: {len(repeats)} rows repeat an id of an earlier row "
+                     f"({repeats.nunique()} distinct ids, e.g. {', '.join(shown)})",
+        expected, ReasonCode.DUPLICATE_IDS, value=len(repeats), threshold=0)
+
+
+def _show_id(v: object) -> str:
+    # int ids with nulls are read as floats: %g would print 1234567.0 as 1.23457e+06
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else show_value(v)
+
+
 def check_value_limits(s: pd.Series, feature: Feature) -> CheckResult | None:
     """Values of a float, int or datetime feature that the staged batch or the model cannot
     hold: beyond float32 (the model's type), int64 (an int feature's staged type) or

@@ -5,15 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from mlops_lib.landing.manifest import ManifestError, parse_manifest, verify_contents
+from mlops_lib.landing.manifest import (
+    Manifest,
+    ManifestError,
+    parse_manifest,
+    verify_contents,
+)
 from mlops_lib.validation.bounds import ReadRules, check_bounds
 from mlops_lib.validation.reading import DEFAULT_RULES, read_file, row_count
 from mlops_lib.validation.reasons import BatchRejected, ReasonCode
 
 
 def check_manifest(raw_manifest: bytes, prefix: str, files: Sequence[tuple[str, bytes]],
-                   fmt: str, rules: ReadRules = DEFAULT_RULES) -> None:
-    """Reject a batch whose bytes or row counts differ from its manifest.
+                   fmt: str, rules: ReadRules = DEFAULT_RULES) -> Manifest:
+    """Reject a batch whose bytes or row counts differ from its manifest; the manifest, once
+    it agrees with the data.
 
     The bytes (sizes, sha256) are compared first; then the batch's bounds
     (`bounds.check_bounds`: a CSV file whose bytes are right but whose rows are ragged is
@@ -29,6 +35,7 @@ def check_manifest(raw_manifest: bytes, prefix: str, files: Sequence[tuple[str, 
         verify_contents(counted, prefix, files, rows)
     except ManifestError as exc:
         raise BatchRejected(ReasonCode(exc.code), str(exc)) from exc
+    return manifest
 
 
 def _row_counts(prefix: str, files: Sequence[tuple[str, bytes]], fmt: str) -> dict[str, int]:

@@ -58,8 +58,8 @@ def returned_report_names(returned: Any) -> list[str]:
 
 
 def returned_url(returned: Any) -> str:
-    """A report URL the task returned itself: the scoring report's `url` (its HTML on S3 over
-    HTTP: a scoring batch has no MLflow run), else ""."""
+    """A report URL the task returned itself: the scoring report's `url`, the labels and drift
+    monitors' newest report's (its HTML on S3 over HTTP: none has an MLflow run), else ""."""
     url = returned.get("url") if isinstance(returned, Mapping) else None
     return str(url) if url else ""
 

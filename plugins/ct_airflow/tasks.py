@@ -98,7 +98,8 @@ def validate_batch(pipeline: str, registered: dict[str, Any]) -> dict[str, Any]:
 
 def measure_drift(pipeline: str) -> dict[str, Any]:
     """Drift of the batches announced to this monitor run (or, run by hand, of every accepted
-    batch not measured yet) against the champion's training data."""
+    batch not measured yet) against the champion's training data, with an Evidently report
+    per batch; the returned `url` (the newest report's) is the task's report link."""
     from mlops_lib.steps import drift
 
     spec = _spec(pipeline)
@@ -166,10 +167,11 @@ def build_reports(pipeline: str, plan: dict[str, Any], version: dict[str, Any],
     from mlops_lib.steps import reports
 
     try:
+        planned = from_xcom(TrainingPlan, plan)
         built = reports.build_reports(
             _services(), _spec(pipeline), from_xcom(DatasetVersion, version),
-            from_xcom(TrainedModel, trained), from_xcom(TrainingPlan, plan).champion,
-            _run_id())
+            from_xcom(TrainedModel, trained), planned.champion, _run_id(),
+            batch_ids=planned.batch_ids)
     except Exception as exc:
         ti = get_current_context()["ti"]
         if ti.try_number <= (ti.max_tries or 0):

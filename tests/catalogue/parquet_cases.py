@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import unicodedata
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlops_dev.datagen import to_file_bytes
+from mlops_lib.spec import Feature, PipelineSpec
 from tests.catalogue.cases import Case, Files, Good, contract, feature, source
 from tests.e2e.pipelines import MAX_FILE_BYTES
 
@@ -142,6 +144,17 @@ def _mixed_parts(g: Good) -> Files:
                                                "parquet")}
 
 
+def _with_loan_ids(spec: PipelineSpec) -> PipelineSpec:
+    """The spec with a key column, `loan_id` (role id)."""
+    return replace(spec, features=(*spec.features, Feature("loan_id", "int", role="id")))
+
+
+def _repeated_loan_id(g: Good) -> pd.DataFrame:
+    ids = np.arange(len(g.frame), dtype=np.int64)
+    ids[7] = ids[3]  # two rows named by one id: a prediction or label would join both
+    return g.frame.assign(loan_id=ids)
+
+
 # A label with an accent, in the spec as NFC (one code point, U+00E9) and in the data as NFD
 # ("e" and U+0301, the combining acute accent): the same text to a reader, not to a comparison.
 NFC_LABEL = "e\u00e9st"
@@ -191,6 +204,8 @@ MORE = [
     C("minus-inf-feature", "NON_FINITE_FEATURES",
       lambda g: g.one(g.frame.assign(utilization=g.frame["utilization"]
                                      .where(g.frame.index != 3, -np.inf)))),
+    C("repeated-id", "DUPLICATE_IDS", lambda g: g.one(_repeated_loan_id(g)),
+      tweak=_with_loan_ids),
     C("null-in-non-nullable", "NULLS_ABOVE_LIMIT",
       lambda g: g.one(g.frame.assign(income=g.frame["income"].where(g.frame.index != 3)))),
     C("nulls-above-share", "NULLS_ABOVE_LIMIT",

@@ -125,16 +125,25 @@ def history_landed(stack: DocStack, out: str) -> None:
 
 
 def backfill_shadow_runs(stack: DocStack, out: str) -> None:
-    """One run per day, each on that day's partition only, a shadow (or keep) decision, and
-    the champion and its audit trail unchanged."""
+    """One run per day, each on the partitions of that day and before (the window `all`: the
+    demo's own batches arrived today, after every interval), judged against the champion of
+    its day: none on the first, then the model the earlier days would have promoted; shadow
+    (or keep) decisions, and the champion and its audit trail unchanged."""
     runs = _backfill_runs(stack, HISTORY)
     assert [r["state"] for r in runs] == ["success"] * 3, runs
-    for run, day in zip(runs, HISTORY, strict=True):
+    champion_then = None
+    for i, run in enumerate(runs):
         plan = stack.store.get_training_run(PIPELINE, run["dag_run_id"])
         assert plan is not None and plan["trigger"]["type"] == "backfill", plan
-        assert stack.store.training_batch_ids(PIPELINE, run["dag_run_id"]) == [f"dt={day}"]
+        assert stack.store.training_batch_ids(PIPELINE, run["dag_run_id"]) == [
+            f"dt={day}" for day in HISTORY[:i + 1]]
+        assert plan["trigger"]["training_window"]["firing"] == [f"dt={HISTORY[i]}"]
         decision = stack.store.get_decision(PIPELINE, run["dag_run_id"])
         assert decision is not None and decision.decision in ("shadow", "keep"), decision
+        assert decision.baseline_version == champion_then, (i, decision)
+        assert (plan["trigger"]["judged_against"] or {}).get("version") == champion_then
+        if decision.decision == "shadow":  # the gate would have promoted it then
+            champion_then = decision.candidate_version
     assert stack.store.get_champion(PIPELINE) == stack.memo["champion"]
     assert stack.store.champion_moves(PIPELINE) == stack.memo["moves"]
     stack.memo.update(runs=[r["dag_run_id"] for r in runs], versions=stack.model_versions(),
@@ -157,9 +166,12 @@ def backfill_may_promote(stack: DocStack, out: str) -> None:
     by that run; a keep leaves the champion."""
     [run] = _backfill_runs(stack, ["2026-11-04"])
     assert run["state"] == "success", run
-    assert stack.store.training_batch_ids(PIPELINE, run["dag_run_id"]) == ["dt=2026-11-04"]
+    assert stack.store.training_batch_ids(PIPELINE, run["dag_run_id"]) == [
+        f"dt={day}" for day in [*HISTORY, "2026-11-04"]]
     decision = stack.store.get_decision(PIPELINE, run["dag_run_id"])
     assert decision is not None and decision.decision in ("promote", "keep"), decision
+    # it may replace today's champion, so it is judged against it
+    assert decision.baseline_version == stack.memo["champion"].model_version, decision
     champion = stack.store.get_champion(PIPELINE)
     moves = stack.store.champion_moves(PIPELINE)
     if decision.promote:

@@ -11,6 +11,7 @@ With CT_TEST_PG set, Airflow's metadata DB and the project store live on Postgre
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -20,6 +21,8 @@ import pytest
 
 from mlops_dev import devstack
 from mlops_dev.demo import BatchOutcome, drop_batch, wait_for_batch, wait_for_drift_verdict
+from mlops_lib.operations.lineage import lineage
+from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.stores.registry import CHAMPION
 from mlops_lib.stores.s3io import upload_batch
@@ -304,6 +307,21 @@ def test_batches_landing_together_are_each_trained_once(stack: LiveStack) -> Non
                     if t["task_id"] == "batch.validate_batch"]) for r in ingest_runs) == 3
 
 
+def report_verdict(stack: LiveStack, pipeline: str, batch_id: str) -> set[str]:
+    """The columns the Evidently drift report of a monitored batch calls drifted, read from
+    the report the store lists for the batch (HTML and JSON)."""
+    from mlops_lib.reports.builders import drift_summary
+    from mlops_lib.reports.index import drift_report_key, drift_report_run
+
+    listed = stack.store.reports(pipeline, drift_report_run(batch_id))
+    assert {r["format"] for r in listed} == {"html", "json"}, listed
+    bucket = stack.settings.artifact_bucket
+    html = stack.s3.get_object(Bucket=bucket, Key=drift_report_key(pipeline, batch_id, "html"))
+    assert f"data drift of batch {batch_id}" in html["Body"].read().decode()
+    body = stack.s3.get_object(Bucket=bucket, Key=drift_report_key(pipeline, batch_id, "json"))
+    return set(drift_summary(json.loads(body["Body"].read())).drifted_columns)
+
+
 def test_drift_only_pipeline_retrains_when_its_policy_is_crossed(stack: LiveStack) -> None:
     """No champion: the first batch trains. An undrifted batch is measured and trains nothing;
     a drifted one crosses the policy, and the monitor's asset event runs training with the
@@ -342,12 +360,23 @@ def test_drift_only_pipeline_retrains_when_its_policy_is_crossed(stack: LiveStac
     assert run["trigger"]["type"] == "drift"
     assert run["trigger"]["drift"][0]["reason"] == crossing["reason"]
     assert run["trigger"]["drift"][0]["evidence"]
-    # The drift run takes every batch no live run trained on: the calm one and the drifted one.
+    # The drift run consumes every batch no live run trained on (the calm one and the drifted
+    # one) and, by the default window `all`, trains on the first model's batch too.
     assert stack.store.training_batch_ids(DRIFTING, outcome.dag_run_id) == [
-        calm.batch_id, drifted.batch_id]
+        first.batch_id, calm.batch_id, drifted.batch_id]
+    assert run["trigger"]["training_window"]["mode"] == "all"
+    assert [r["live"] for r in stack.store.training_runs_of_batch(DRIFTING, first.batch_id)] == [
+        True, False]  # consumed by the first run, read again by this one
+    assert lineage(Services(stack.settings), DRIFTING, run["model_version"]).batch_ids == [
+        first.batch_id, calm.batch_id, drifted.batch_id]
     tags = stack.registry.client.get_run(run["mlflow_run_id"]).data.tags
     assert tags["ct.trigger.type"] == "drift" and "drift" in tags["ct.trigger"]
     assert "drift" in (stack.api.dag_run(dag_id, outcome.dag_run_id).get("note") or "")
+
+    for measured in (calm.batch_id, drifted.batch_id):  # each has its own drift report
+        assert report_verdict(stack, DRIFTING, measured) == {
+            row["feature"] for row in stack.store.drift_metrics(DRIFTING, measured)
+            if row["drifted"]}
 
     decision = stack.store.get_decision(DRIFTING, outcome.dag_run_id)
     assert decision is not None and decision.baseline_version == champion.model_version

@@ -161,7 +161,9 @@ def test_serialize_is_exact() -> None:
         "ct_airflow.drift_sensor.DriftThresholdTrigger",
         {"pipeline": "p",
          "policy": {"share_drifted": None, "feature_psi": {"x": 0.2},
-                    "consecutive_batches": 3, "cooldown_minutes": 15.0},
+                    "consecutive_batches": 3, "cooldown_minutes": 15.0,
+                    "min_rows_per_test": 50, "noise_floor_quantile": 0.99,
+                    "noise_floor_resamples": 200},
          "since": "2026-05-01T00:00:00.000+00:00", "last_crossing_at": None,
          "store_url": "sqlite:////tmp/store.db", "poke_interval": 2.5},
     )

@@ -336,10 +336,11 @@ def test_task_chain(bag: dict[str, Any]) -> None:
 
 def test_training_tasks_link_to_the_reports(bag: dict[str, Any]) -> None:
     """build_reports, evaluate_challenger and promote_champion (and the scoring DAG's
-    build_scoring_report) show an "Evidently report" button (ct_airflow.links); the worker
-    stores its URL in XCom under the link's key."""
+    build_scoring_report, the monitor's measure_drift) show an "Evidently report" button
+    (ct_airflow.links); the worker stores its URL in XCom under the link's key."""
     linked = {"": {"build_reports", "evaluate_challenger", "promote_champion"},
-              "_score": {"batch.build_scoring_report"}, "_labels": {"measure_performance"}}
+              "_score": {"batch.build_scoring_report"}, "_labels": {"measure_performance"},
+              "_drift_monitor": {"measure_drift"}}
     for dag_id, dag in bag["dags"].items():
         for task_id, t in dag["tasks"].items():
             expected = ({"Evidently report": "_link_EvidentlyReportLink"}

@@ -103,3 +103,38 @@ def test_a_window_by_data_time_takes_partitions_by_their_day_and_others_by_arriv
     assert now is not None and now.event_time is None and now.data_time == now.arrived_at
     today = store.accepted_batches(P, arrived_from=now.arrived_at[:10], by_data_time=True)
     assert [b.batch_id for b in today] == ["batch-now"]
+
+
+# --- event spans: a batch's data time from its manifest or its event-time column -------------
+
+
+def test_a_manifest_may_state_the_span_of_its_data_in_utc() -> None:
+    import json
+
+    from mlops_lib.landing.manifest import ManifestError, parse_manifest
+
+    def manifest(event_time: object) -> bytes:
+        return json.dumps({"files": [{"name": "a.csv"}], "event_time": event_time}).encode()
+
+    stated = parse_manifest(manifest({"start": "2024-07-01T02:00:00+02:00",
+                                      "end": "2024-07-31T23:59:59Z"}))
+    assert stated.event_span == ("2024-07-01T00:00:00.000+00:00",
+                                 "2024-07-31T23:59:59.000+00:00")
+    assert parse_manifest(json.dumps({"files": [{"name": "a.csv"}]}).encode()).event_span is None
+    for bad in ({"start": "2024-08-01", "end": "2024-07-01"}, {"start": "soon", "end": "later"},
+                {"start": "2024-07-01"}, "2024-07"):
+        with pytest.raises(ManifestError) as caught:
+            parse_manifest(manifest(bad))
+        assert caught.value.code == "MANIFEST_INVALID"
+
+
+def test_the_span_of_an_event_time_column_ignores_missing_times() -> None:
+    import pandas as pd
+
+    from mlops_lib.steps.event_span import column_span
+
+    times = pd.Series(pd.to_datetime(["2024-07-03 10:00:00", None, "2024-07-01 09:30:00.1234"],
+                                     utc=True, format="ISO8601"))
+    assert column_span(times) == ("2024-07-01T09:30:00.123+00:00",
+                                  "2024-07-03T10:00:00.000+00:00")
+    assert column_span(pd.Series([None, None], dtype="datetime64[ns, UTC]")) is None

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from mlops_lib.reports.index import (
+    drift_report_key,
+    drift_report_run,
     index_key,
     publish_index,
     render_index,
@@ -15,6 +17,7 @@ from mlops_lib.reports.index import (
     run_folder,
     scoring_report_run,
 )
+from mlops_lib.stores.drift_rows import BatchDrift
 from mlops_lib.stores.store import DecisionRecord, PredictionRecord
 
 pytestmark = pytest.mark.unit
@@ -24,6 +27,11 @@ SCORED = PredictionRecord(
     pipeline="credit_default", batch_id="b-1", model_version="3", role="champion",
     rows_scored=10, predictions_uri="s3://ct-artifacts/predictions/credit_default/b-1/"
     "champion-v3.parquet", input_fingerprint="f", scored_at="2026-01-03T00:00:00+00:00")
+
+
+MONITORED = BatchDrift(batch_id="b-2", measured_at="2026-01-03T00:00:00", share_drifted=1 / 3,
+                       n_features=3, psi={}, drifted_features=("income",),
+                       insufficient_features=("age",))
 
 
 def scoring_uri(fmt: str) -> str:
@@ -176,6 +184,10 @@ class FakeStore:
         return [decision("r1", "2026-01-01T00:00:00"), decision("r2", "2026-01-02T00:00:00")]
 
     def reports(self, pipeline: str, dag_run_id: str) -> list[dict[str, Any]]:
+        if dag_run_id == drift_report_run(MONITORED.batch_id):
+            return [{"kind": "batch_drift", "format": fmt,
+                     "uri": f"s3://ct-artifacts/{drift_report_key(pipeline, 'b-2', fmt)}"}
+                    for fmt in ("html", "json")]
         if dag_run_id == scoring_report_run(SCORED):
             return [{"kind": "scoring_drift", "format": fmt, "uri": scoring_uri(fmt)}
                     for fmt in ("html", "json")]
@@ -183,6 +195,9 @@ class FakeStore:
 
     def predictions(self, pipeline: str) -> list[PredictionRecord]:
         return [SCORED]
+
+    def drift_history(self, pipeline: str) -> list[BatchDrift]:
+        return [MONITORED]
 
     def get_training_run(self, pipeline: str, dag_run_id: str) -> dict[str, Any] | None:
         return self.runs[dag_run_id]
@@ -218,6 +233,11 @@ def test_publish_index_uploads_the_page_from_the_store() -> None:
         assert f"http://127.0.0.1:4566/ct-artifacts/{folder}/{name}" in hrefs
     assert f"../../{folder}/champion-v3.report.json" not in hrefs
     assert re.search(r"<title>[^<]*credit_default", page)
+    # the monitored batch: its drift report, under the pipeline's folder
+    assert "drift/b-2/batch_drift.html" in hrefs
+    assert "drift/b-2/batch_drift.json" not in hrefs
+    assert ["2026-01-03T00:00:00", "b-2", "1 of 3: income", "age", "drift report (http)"] in (
+        parse(page).rows)
 
 
 def test_scored_batches_are_listed_escaped_and_only_when_there_are_some() -> None:

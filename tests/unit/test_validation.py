@@ -228,6 +228,13 @@ def _duplicate_rows(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Ou
     return validate_batch(doubled, spec, batch_id="b")
 
 
+def _duplicate_ids(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
+    keyed = replace(spec, features=(*spec.features, Feature("loan_id", "int", role="id")))
+    ids = np.arange(len(df))
+    ids[9] = ids[2]
+    return validate_batch(df.assign(loan_id=ids), keyed, batch_id="b")
+
+
 def _stale(df: pd.DataFrame, spec: PipelineSpec, _: PipelineSpec) -> Outcome:
     frame, timed_spec = timed(spec, df, NOW - timedelta(hours=30), max_age_hours=24)
     return validate_batch(frame, timed_spec, batch_id="b", now=NOW)
@@ -400,6 +407,7 @@ SCENARIOS: dict[ReasonCode, Callable[[pd.DataFrame, PipelineSpec, PipelineSpec],
     ReasonCode.TOO_FEW_ROWS: _too_few_rows,
     ReasonCode.TOO_MANY_ROWS: _too_many_rows,
     ReasonCode.DUPLICATE_ROWS: _duplicate_rows,
+    ReasonCode.DUPLICATE_IDS: _duplicate_ids,
     ReasonCode.STALE_DATA: _stale,
     ReasonCode.FUTURE_TIMESTAMPS: _future,
     ReasonCode.TARGET_TOO_FEW_PER_CLASS: _target_too_few_per_class,

@@ -96,7 +96,10 @@ def test_the_plan_json_is_what_the_training_tasks_read() -> None:
     assert data == {"trigger": dict(PLAN.trigger), "batch_ids": ["b1", "b2"],
                     "may_promote": True, "dataset_key": "set-1", "skip_reason": None,
                     "champion": {"version": "2", "data_rev": "abc", "epoch": 3,
-                                 "dag_run_id": "manual__0"}}
+                                 "dag_run_id": "manual__0"},
+                    "rows": {"column": None, "start": None, "end": None, "max_rows": None,
+                             "seed": 0}}
+    assert from_xcom(TrainingPlan, data) == PLAN
 
 
 def test_the_validated_batch_carries_the_asset_event_extra() -> None:

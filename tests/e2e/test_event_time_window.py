@@ -1,0 +1,109 @@
+"""A sliding training window by the data's own time, on the real local stack.
+
+Four months of history land at once (July to October, each batch's `applied_at` inside its
+month); the first run takes all four as new data but keeps only the rows of the 45 days up to
+the newest application. November then lands alone: its run trains on October and November, the
+batches with rows in the 45 days up to November's newest row, and on exactly those rows. The
+store's batch spans come from the column, the run's provenance names the window, and the
+versioned training set (lineage) holds exactly the window's rows.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from mlops_dev.datagen import generate_batch, to_file_bytes
+from mlops_dev.demo import wait_for_batch
+from mlops_lib.operations.lineage import lineage
+from mlops_lib.services import Services
+from mlops_lib.spec import load_spec
+from mlops_lib.stores.s3io import s3_client, upload_batch
+from tests.e2e.live import LiveStack
+from tests.e2e.pipelines import TIMED, TIMED_COLUMN, TIMED_DAYS
+
+pytestmark = pytest.mark.e2e
+SHARED_STACK = "s3rver"
+TIMEOUT = 420
+
+
+def month_batch(stack: LiveStack, year: int, month: int, rows: int, seed: int) -> pd.DataFrame:
+    """Land batch `month=YYYY-MM`, its applications spread over that month; returns it."""
+    spec = load_spec(stack.settings.pipelines_dir / f"{TIMED}.yaml")
+    frame = generate_batch(spec, rows, seed=seed)
+    start = datetime(year, month, 1, tzinfo=UTC)
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    offsets = np.random.default_rng(seed).uniform(0, (end - start).total_seconds(), rows)
+    frame[TIMED_COLUMN] = pd.to_datetime([start + timedelta(seconds=float(s))
+                                          for s in offsets]).floor("ms")
+    upload_batch(s3_client(stack.settings), spec.source.bucket, spec.source.prefix,
+                 f"month={year}-{month:02d}", {"part-0000.parquet": to_file_bytes(
+                     frame, "parquet")}, marker=spec.source.marker)
+    return frame
+
+
+def text(moment: pd.Timestamp) -> str:
+    return moment.tz_convert("UTC").isoformat(timespec="milliseconds")
+
+
+def trained_rows(stack: LiveStack, version: str) -> pd.DataFrame:
+    """The model version's training set, read back through its lineage (DVC)."""
+    svc = Services(stack.settings)
+    found = lineage(svc, TIMED, version)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = svc.versioner.read_to(svc.versioner.at(TIMED, found.data_rev),
+                                     Path(tmp) / "train.parquet")
+        return pq.read_table(path).to_pandas()
+
+
+def test_the_window_slides_on_event_time_over_history_landed_at_once(stack: LiveStack) -> None:
+    history = {m: month_batch(stack, 2026, m, 1000, seed=700 + m) for m in (7, 8, 9, 10)}
+    first = wait_for_batch(stack.store, TIMED, "month=2026-10", timeout=TIMEOUT, api=stack.api)
+    assert first.dag_run_state == "success", first.reason
+
+    for m, frame in history.items():  # each batch's data time is its rows' span, not arrival
+        batch = stack.store.get_batch(TIMED, f"month=2026-{m:02d}")
+        assert batch is not None and batch.status == "accepted", batch
+        assert (batch.event_time, batch.event_time_end) == (
+            text(frame[TIMED_COLUMN].min()), text(frame[TIMED_COLUMN].max()))
+
+    run = stack.store.get_training_run(TIMED, first.dag_run_id)
+    window = run["trigger"]["training_window"]
+    start = history[10][TIMED_COLUMN].max() - timedelta(days=TIMED_DAYS)
+    assert window["mode"] == "event_time" and window["event_time"]["from"] == text(start)
+    # all four were new: the run consumed them, and kept only the rows of the window
+    assert stack.store.training_batch_ids(TIMED, first.dag_run_id) == [
+        f"month=2026-{m:02d}" for m in (7, 8, 9, 10)]
+    decision = stack.store.get_decision(TIMED, first.dag_run_id)
+    assert decision is not None and decision.promote, decision
+    kept = trained_rows(stack, decision.candidate_version)
+    expected = sum(int((f[TIMED_COLUMN] >= start).sum()) for f in history.values())
+    assert len(kept) == expected and pd.to_datetime(kept[TIMED_COLUMN], utc=True).min() >= start
+
+    november = month_batch(stack, 2026, 11, 4000, seed=711)
+    second = wait_for_batch(stack.store, TIMED, "month=2026-11", timeout=TIMEOUT,
+                            api=stack.api)
+    assert second.dag_run_state == "success", second.reason
+    start = november[TIMED_COLUMN].max() - timedelta(days=TIMED_DAYS)
+    assert stack.store.training_batch_ids(TIMED, second.dag_run_id) == [
+        "month=2026-10", "month=2026-11"]
+    live = {b: [r["live"] for r in stack.store.training_runs_of_batch(TIMED, b)]
+            for b in ("month=2026-10", "month=2026-11")}
+    assert live == {"month=2026-10": [True, False], "month=2026-11": [True]}
+    run = stack.store.get_training_run(TIMED, second.dag_run_id)
+    assert run["trigger"]["training_window"]["event_time"]["from"] == text(start)
+    assert "(window: event_time 45 days of applied_at)" in (
+        stack.api.dag_run(f"ct_{TIMED}", second.dag_run_id).get("note") or "")
+    decision = stack.store.get_decision(TIMED, second.dag_run_id)
+    assert decision is not None and decision.candidate_version
+    kept = trained_rows(stack, decision.candidate_version)
+    expected = sum(int((f[TIMED_COLUMN] >= start).sum()) for f in (history[10], november))
+    assert len(kept) == expected and pd.to_datetime(kept[TIMED_COLUMN], utc=True).min() >= start
+    found = lineage(Services(stack.settings), TIMED, decision.candidate_version)
+    assert found.batch_ids == ["month=2026-10", "month=2026-11"]
