@@ -130,6 +130,22 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield migrated(url)
 
 
+# A flow test (a pipeline's steps over real S3, MLflow and DVC, minutes of them) runs on one
+# store: PostgreSQL when CT_TEST_PG is set (CI), else SQLite. What differs between the two is
+# the store's own business, tested on both (tests/unit/test_store*.py, the migrations, the
+# claim, retry and race tests); the flows themselves run on both in the e2e lane (PostgreSQL on
+# CI) and in the demo and its doc blocks (SQLite), so a second pass here would repeat minutes.
+FLOW_DATABASE = [pytest.param("postgresql", marks=pytest.mark.integration)
+                 if pg_server_url() else "sqlite"]
+
+
+@pytest.fixture(params=FLOW_DATABASE)
+def flow_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The project store of a flow test: one database (FLOW_DATABASE), newest schema."""
+    with empty_database(request.param, tmp_path) as url:
+        yield migrated(url)
+
+
 @pytest.fixture(params=STORE_DATABASES)
 def empty_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Like `store_url`, but a database with no tables: for the migration tests."""

@@ -4,9 +4,10 @@ A live run, or a backfill that may promote, is judged against today's champion: 
 would replace. A shadow backfill asks "what would we have trained then, and would it have
 won?", so it is judged against the champion *of its time*: the one the champion's audit trail
 shows at the interval's end; before the pipeline had any, the model that the backfill's own
-earlier intervals would have promoted (their `shadow` decisions, in interval order). Backfill
-runs of one DAG run one at a time (max_active_runs 1), oldest interval first, so that chain is
-the same on every pass.
+earlier intervals would have promoted (their `shadow` decisions, in interval order). That chain
+needs the backfill's runs one at a time, oldest interval first (`airflow backfill create
+--max-active-runs 1`: a backfill does not follow the DAG's `max_active_runs`); a re-run reads
+the baseline its plan recorded, so every pass gives the same chain.
 """
 
 from __future__ import annotations

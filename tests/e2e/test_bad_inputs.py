@@ -193,11 +193,15 @@ def test_bad_drops_train_nothing_and_later_good_ones_train(stack: LiveStack, lan
         later = landed.outcomes[f"{name}/later-good"]
         assert later.status == "accepted" and later.dag_run_state == "success", later
         assert later.decision is not None, later
-        runs = [r for b in ("first-good", "later-good")
-                for r in stack.store.training_runs_of_batch(name, b)]
-        assert len(runs) == 2, runs
-        for run in runs:  # each training run took good batches only
-            assert not set(stack.store.training_batch_ids(name, run["dag_run_id"])) & bad
+        # Two training runs: the first good batch's, then the later one's, which (the window
+        # `all`) trains on both good batches.
+        runs = {r["dag_run_id"] for b in ("first-good", "later-good")
+                for r in stack.store.training_runs_of_batch(name, b)}
+        assert len(runs) == 2 and later.training_run_id in runs, runs
+        for run_id in runs:  # each training run took good batches only
+            assert not set(stack.store.training_batch_ids(name, run_id)) & bad
+        assert set(stack.store.training_batch_ids(name, later.training_run_id)) == {
+            "first-good", "later-good"}
         # One new model version: the later good batch's; the champion moved only if its
         # decision said so.
         after = model_versions(stack, name)
@@ -206,11 +210,11 @@ def test_bad_drops_train_nothing_and_later_good_ones_train(stack: LiveStack, lan
         assert later_run is not None
         trained_revs.add(later_run["data_rev"])
         # What the training data passed: in the store, and beside the model in its MLflow run.
-        report = stack.store.validation_reports(name, ["later-good"])["later-good"]
-        assert report["passed"] is True and report["batch_id"] == "later-good"
+        reports = stack.store.validation_reports(name, ["first-good", "later-good"])
+        assert all(r["passed"] is True and r["batch_id"] == b for b, r in reports.items())
         logged = stack.registry.client.download_artifacts(
             later_run["mlflow_run_id"], "validation/reports.json", str(tmp_path / name))
-        assert json.loads(Path(logged).read_text()) == {"later-good": report}
+        assert json.loads(Path(logged).read_text()) == reports and len(reports) == 2
         alias = stack.registry.alias_version(f"ct_{name}", CHAMPION)
         expected = (later.decision.candidate_version if later.decision.promote
                     else landed.champions[name])

@@ -50,12 +50,12 @@ class Trained:
 
 
 @pytest.fixture
-def trained(spec: PipelineSpec, s3: Any, s3_endpoint: str, mlflow_server: str, store_url: str,
+def trained(spec: PipelineSpec, s3: Any, s3_endpoint: str, mlflow_server: str, flow_store_url: str,
             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Trained:
     """One CT cycle of a generated batch, step by step, as the DAG's tasks call them."""
     landing, artifacts = fresh_buckets(s3, monkeypatch)
     env = {"CT_HOME": str(tmp_path / "home"), "CT_S3_ENDPOINT_URL": s3_endpoint,
-           "CT_STORE_URL": store_url, "MLFLOW_TRACKING_URI": mlflow_server,
+           "CT_STORE_URL": flow_store_url, "MLFLOW_TRACKING_URI": mlflow_server,
            "CT_ARTIFACT_BUCKET": artifacts}
     svc = Services(Settings.from_env(env))
     # CPU: the guarantee is "retrained on CPU gives the same file", which a GPU-trained model

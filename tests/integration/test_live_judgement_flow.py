@@ -39,9 +39,9 @@ LIVE_ROWS = 300
 
 
 @pytest.fixture
-def served(spec: PipelineSpec, s3: Any, s3_endpoint: str, mlflow_server: str, store_url: str,
+def served(spec: PipelineSpec, s3: Any, s3_endpoint: str, mlflow_server: str, flow_store_url: str,
            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Served:
-    served = serve(spec, s3, s3_endpoint, mlflow_server, store_url, tmp_path, monkeypatch)
+    served = serve(spec, s3, s3_endpoint, mlflow_server, flow_store_url, tmp_path, monkeypatch)
     served.spec = replace(
         served.spec, scoring=ScoringConfig(id_column="loan_id", shadow=True),
         labels=LabelsConfig(), require_live_rows=LIVE_ROWS, auto_rollback=True,

@@ -26,9 +26,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def served(spec: PipelineSpec, s3: Any, s3_endpoint: str, mlflow_server: str, store_url: str,
+def served(spec: PipelineSpec, s3: Any, s3_endpoint: str, mlflow_server: str, flow_store_url: str,
            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Served:
-    served = serve(spec, s3, s3_endpoint, mlflow_server, store_url, tmp_path, monkeypatch)
+    served = serve(spec, s3, s3_endpoint, mlflow_server, flow_store_url, tmp_path, monkeypatch)
     pipelines = tmp_path / "pipelines"  # the CLI finds the pipeline by name in its folder
     pipelines.mkdir()
     document = yaml.safe_load(EXAMPLE_SPEC.read_text())

@@ -21,9 +21,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def served(spec: PipelineSpec, s3: Any, s3_endpoint: str, mlflow_server: str, store_url: str,
+def served(spec: PipelineSpec, s3: Any, s3_endpoint: str, mlflow_server: str, flow_store_url: str,
            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Served:
-    return serve(spec, s3, s3_endpoint, mlflow_server, store_url, tmp_path, monkeypatch)
+    return serve(spec, s3, s3_endpoint, mlflow_server, flow_store_url, tmp_path, monkeypatch)
 
 
 def value_drift_columns(document: dict[str, Any]) -> set[str]:
