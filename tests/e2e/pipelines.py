@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.event_time import COLUMN, DAYS, with_event_time
 from tests.support import EXAMPLE_SPEC, HOUSE_SPEC, PIPELINES_DIR
 
 CYCLE = "credit_default"      # test_cycle: retrains on every accepted batch (arrival)
@@ -20,7 +21,7 @@ EVENTS = "credit_events"      # test_events: S3 notification -> SQS -> AssetWatc
 SCORING = "credit_shadow"     # test_scoring: scores unlabelled batches, the challenger in shadow
 LOOP = "credit_loop"          # test_feedback_loop: late labels, performance, live challengers
 TIMED = "credit_timed"        # test_event_time_window: an event-time column and a sliding window
-TIMED_COLUMN, TIMED_DAYS, TIMED_MIN_NEW_ROWS = "applied_at", 45, 4000
+TIMED_COLUMN, TIMED_DAYS, TIMED_MIN_NEW_ROWS = COLUMN, DAYS, 4000
 STRICT_PARQUET = "strict_parquet"  # test_bad_inputs: the credit example, stricter contract
 STRICT_CSV = "strict_csv"          # test_bad_inputs: the house-prices example
 # test_bad_inputs checks that nothing but its batches and their quarantine copies is in its
@@ -60,14 +61,10 @@ def write_window_pipeline(directory: Path) -> Path:
     """The example with the time each application was made (role event_time), training on the
     45 days up to its newest data; a run waits for 4,000 new rows, so history landed at once
     is taken by one run."""
-    raw = yaml.safe_load(EXAMPLE_SPEC.read_text())
+    raw = with_event_time(yaml.safe_load(EXAMPLE_SPEC.read_text()))
     raw.update(name=TIMED, source={**raw["source"], "prefix": f"landing/{TIMED}/"},
-               features=[*raw["features"],
-                         {"name": TIMED_COLUMN, "dtype": "datetime", "role": "event_time"}],
                trigger={"poke_interval_s": 1, "retrain_on": ["arrival"],
-                        "min_new_rows": TIMED_MIN_NEW_ROWS},
-               training={**raw["training"], "window": {
-                   "event_time": {"column": TIMED_COLUMN, "days": TIMED_DAYS}}})
+                        "min_new_rows": TIMED_MIN_NEW_ROWS})
     return _write(directory, raw)
 
 

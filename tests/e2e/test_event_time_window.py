@@ -11,16 +11,12 @@ second DAG cycle here.
 
 from __future__ import annotations
 
-import tempfile
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
-import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
-from mlops_dev.datagen import generate_batch, to_file_bytes
+from mlops_dev.datagen import to_file_bytes
 from mlops_dev.demo import wait_for_batch
 from mlops_lib.operations.lineage import lineage
 from mlops_lib.services import Services
@@ -28,6 +24,9 @@ from mlops_lib.spec import load_spec
 from mlops_lib.stores.s3io import s3_client, upload_batch
 from tests.e2e.live import LiveStack
 from tests.e2e.pipelines import TIMED, TIMED_COLUMN, TIMED_DAYS
+from tests.event_time import iso_ms as text
+from tests.event_time import month_frame
+from tests.event_time import trained_rows as read_trained_rows
 
 pytestmark = pytest.mark.e2e
 SHARED_STACK = "s3rver"
@@ -37,30 +36,15 @@ TIMEOUT = 420
 def month_batch(stack: LiveStack, year: int, month: int, rows: int, seed: int) -> pd.DataFrame:
     """Land batch `month=YYYY-MM`, its applications spread over that month; returns it."""
     spec = load_spec(stack.settings.pipelines_dir / f"{TIMED}.yaml")
-    frame = generate_batch(spec, rows, seed=seed)
-    start = datetime(year, month, 1, tzinfo=UTC)
-    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
-    offsets = np.random.default_rng(seed).uniform(0, (end - start).total_seconds(), rows)
-    frame[TIMED_COLUMN] = pd.to_datetime([start + timedelta(seconds=float(s))
-                                          for s in offsets]).floor("ms")
+    frame = month_frame(spec, year, month, rows, seed)
     upload_batch(s3_client(stack.settings), spec.source.bucket, spec.source.prefix,
                  f"month={year}-{month:02d}", {"part-0000.parquet": to_file_bytes(
                      frame, "parquet")}, marker=spec.source.marker)
     return frame
 
 
-def text(moment: pd.Timestamp) -> str:
-    return moment.tz_convert("UTC").isoformat(timespec="milliseconds")
-
-
 def trained_rows(stack: LiveStack, version: str) -> pd.DataFrame:
-    """The model version's training set, read back through its lineage (DVC)."""
-    svc = Services(stack.settings)
-    found = lineage(svc, TIMED, version)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = svc.versioner.read_to(svc.versioner.at(TIMED, found.data_rev),
-                                     Path(tmp) / "train.parquet")
-        return pq.read_table(path).to_pandas()
+    return read_trained_rows(Services(stack.settings), TIMED, version)
 
 
 def test_an_event_time_window_keeps_its_days_of_history_landed_at_once(stack: LiveStack) -> None:

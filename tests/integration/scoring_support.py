@@ -83,13 +83,7 @@ class Served:
     def land_and_train(self, batch_id: str, frame: pd.DataFrame) -> TrainingRun:
         """`frame` as batch `batch_id`, ingested, and a manual training run on it alone."""
         spec, svc = self.spec, self.svc
-        s3io.upload_batch(self.s3, spec.source.bucket, spec.source.prefix, batch_id,
-                          {"part-0000.parquet": datagen.to_file_bytes(frame, "parquet")})
-        (batch,) = [b for b in completed_batches(
-            s3io.list_objects(self.s3, spec.source.bucket, spec.source.prefix),
-            spec.source.prefix, spec.source.completion_rule) if b.batch_id == batch_id]
-        ingest.register_batch(svc, spec, batch, f"ingest__{batch_id}")
-        ingest.validate(svc, spec, batch, f"ingest__{batch_id}")
+        land_and_ingest(svc, spec, self.s3, batch_id, frame)
         run = f"manual__{batch_id}"
         planned = plan.plan_training(svc, spec, RunContext(
             dag_run_id=run, run_type="manual", triggered_by="tester",
@@ -100,6 +94,20 @@ class Served:
     def read(self, uri: str) -> bytes:
         bucket, key = uri.removeprefix("s3://").split("/", 1)
         return bytes(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def land_and_ingest(svc: Services, spec: PipelineSpec, s3: Any, batch_id: str,
+                    frame: pd.DataFrame) -> BatchRef:
+    """`frame` as batch `batch_id` (one parquet file) on the landing prefix, registered and
+    validated as the ingest DAG's tasks do; the batch as the sensor saw it."""
+    s3io.upload_batch(s3, spec.source.bucket, spec.source.prefix, batch_id,
+                      {"part-0000.parquet": datagen.to_file_bytes(frame, "parquet")})
+    (batch,) = [b for b in completed_batches(
+        s3io.list_objects(s3, spec.source.bucket, spec.source.prefix),
+        spec.source.prefix, spec.source.completion_rule) if b.batch_id == batch_id]
+    ingest.register_batch(svc, spec, batch, f"ingest__{batch_id}")
+    ingest.validate(svc, spec, batch, f"ingest__{batch_id}")
+    return batch
 
 
 def serve(spec: PipelineSpec, s3: Any, s3_endpoint: str, mlflow_server: str, store_url: str,

@@ -13,33 +13,28 @@ window's rows.
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from mlops_dev.datagen import generate_batch, to_file_bytes
-from mlops_lib.landing.batches import completed_batches
 from mlops_lib.operations.lineage import lineage
 from mlops_lib.services import Services
 from mlops_lib.settings import Settings
 from mlops_lib.spec import PipelineSpec, load_spec
-from mlops_lib.steps import dataset, ingest, plan, train
+from mlops_lib.steps import dataset, plan, train
 from mlops_lib.steps.planning import RunContext, describe
-from mlops_lib.stores import s3io
+from tests.event_time import COLUMN, DAYS, month_frame, trained_rows, with_event_time
+from tests.event_time import iso_ms as text
+from tests.integration.scoring_support import land_and_ingest
 from tests.support import EXAMPLE_SPEC, fresh_buckets
 
 pytestmark = pytest.mark.integration
-
-COLUMN, DAYS = "applied_at", 45
 
 
 @dataclass
@@ -52,20 +47,8 @@ class Timed:
     def land(self, year: int, month: int, rows: int, seed: int) -> pd.DataFrame:
         """Batch `month=YYYY-MM`, its applications spread over that month, landed and ingested
         (registered, validated); returns its rows."""
-        frame = generate_batch(self.example, rows, seed=seed)
-        start = datetime(year, month, 1, tzinfo=UTC)
-        end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
-        offsets = np.random.default_rng(seed).uniform(0, (end - start).total_seconds(), rows)
-        frame[COLUMN] = pd.to_datetime([start + timedelta(seconds=float(s))
-                                        for s in offsets]).floor("ms")
-        batch_id, source = f"month={year}-{month:02d}", self.spec.source
-        s3io.upload_batch(self.s3, source.bucket, source.prefix, batch_id,
-                          {"part-0000.parquet": to_file_bytes(frame, "parquet")})
-        (batch,) = [b for b in completed_batches(
-            s3io.list_objects(self.s3, source.bucket, source.prefix), source.prefix,
-            source.completion_rule) if b.batch_id == batch_id]
-        ingest.register_batch(self.svc, self.spec, batch, f"ingest__{batch_id}")
-        ingest.validate(self.svc, self.spec, batch, f"ingest__{batch_id}")
+        frame = month_frame(self.example, year, month, rows, seed)
+        land_and_ingest(self.svc, self.spec, self.s3, f"month={year}-{month:02d}", frame)
         return frame
 
     def run(self) -> tuple[str, dict[str, Any], str]:
@@ -81,13 +64,7 @@ class Timed:
         return run_id, dict(planned.trigger), trained.model_version
 
     def trained_rows(self, version: str) -> pd.DataFrame:
-        """The model version's training set, read back through its lineage (DVC)."""
-        found = lineage(self.svc, self.spec.name, version)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = self.svc.versioner.read_to(self.svc.versioner.at(self.spec.name,
-                                                                    found.data_rev),
-                                              Path(tmp) / "train.parquet")
-            return pq.read_table(path).to_pandas()
+        return trained_rows(self.svc, self.spec.name, version)
 
 
 @pytest.fixture
@@ -96,13 +73,10 @@ def timed(s3: Any, s3_endpoint: str, mlflow_server: str, flow_store_url: str, tm
     """The example with the time each application was made (role event_time), training on the
     45 days up to its newest data."""
     landing, artifacts = fresh_buckets(s3, monkeypatch)
-    raw = yaml.safe_load(EXAMPLE_SPEC.read_text())
+    raw = with_event_time(yaml.safe_load(EXAMPLE_SPEC.read_text()))
     raw.update(name=f"timed_{uuid.uuid4().hex[:8]}",
                source={**raw["source"], "bucket": landing},
-               features=[*raw["features"], {"name": COLUMN, "dtype": "datetime",
-                                            "role": "event_time"}],
-               training={**raw["training"], "device": "cpu", "num_boost_round": 5,
-                         "window": {"event_time": {"column": COLUMN, "days": DAYS}}})
+               training={**raw["training"], "device": "cpu", "num_boost_round": 5})
     path = tmp_path / "timed.yaml"
     path.write_text(yaml.safe_dump(raw))
     svc = Services(Settings.from_env({
@@ -110,10 +84,6 @@ def timed(s3: Any, s3_endpoint: str, mlflow_server: str, flow_store_url: str, tm
         "CT_STORE_URL": flow_store_url, "MLFLOW_TRACKING_URI": mlflow_server,
         "CT_ARTIFACT_BUCKET": artifacts}))
     return Timed(svc, load_spec(path), load_spec(EXAMPLE_SPEC), s3)
-
-
-def text(moment: pd.Timestamp) -> str:
-    return moment.tz_convert("UTC").isoformat(timespec="milliseconds")
 
 
 def test_the_window_slides_as_newer_data_lands(timed: Timed) -> None:
