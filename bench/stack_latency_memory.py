@@ -86,6 +86,7 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="ct_bench_"))
     os.environ.update({"CT_HOME": str(home), "CT_S3_PORT": str(free_port()),
                        "CT_MLFLOW_PORT": str(free_port()), "CT_AIRFLOW_PORT": str(free_port()),
+                       "CT_EXPORTER_PORT": str(free_port()),
                        "CT_PIPELINES_DIR": str(_write_pipeline(home / "pipelines", mode)),
                        "CT_S3_SERVER": "moto" if mode == "events" else "s3rver"})
     cfg = devstack.StackConfig.from_env()

@@ -10,8 +10,15 @@ time (and the memory) goes; then one more run of validate_batch and conform unde
 their costliest functions (`--no-profile` skips it; the profiler inflates per-row Python calls,
 so read its seconds as a ranking). The batch passes every check, as a good batch must.
 
+The duplicate-rows rule is also timed on its own, both ways, on the same frame: `pandas
+duplicated` (`DataFrame.duplicated().sum()`, what the rule ran before) and `duplicates hashed`
+(`validation.duplicates.count_duplicate_rows`, what it runs now); their counts must agree.
+`--synthetic` swaps the example spec for the benchmarks' 28-input schema (bench/synthetic.py,
+29 columns with the target) with a 1% duplicate limit, the shape bench/scaling.py measures.
+
     .venv/bin/python bench/validation_throughput.py                  # 2M rows, 3 runs per stage
     .venv/bin/python bench/validation_throughput.py --rows 200000 --format csv
+    .venv/bin/python bench/validation_throughput.py --synthetic --no-profile
 
 Writes bench/results/validation_throughput.json (or --out) and prints a table.
 """
@@ -30,6 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,14 +48,16 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
-from synthetic import machine  # noqa: E402
+from synthetic import machine, synthetic_spec  # noqa: E402
 
 from mlops_dev.datagen import generate_batch, to_file_bytes  # noqa: E402
-from mlops_lib.spec import load_spec  # noqa: E402
+from mlops_lib.spec import Contract, PipelineSpec, load_spec  # noqa: E402
 from mlops_lib.validation.checks import validate_batch  # noqa: E402
 from mlops_lib.validation.conform import conform  # noqa: E402
+from mlops_lib.validation.duplicates import count_duplicate_rows  # noqa: E402
 from mlops_lib.validation.reading import read_batch  # noqa: E402
 
+_DUPLICATE_STAGES = ("pandas duplicated", "duplicates hashed")
 RESULT = REPO / "bench" / "results" / "validation_throughput.json"
 SPEC = REPO / "pipelines" / "credit_default.yaml"
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -112,11 +122,17 @@ def _to_parquet(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+def _synthetic() -> PipelineSpec:
+    return replace(synthetic_spec("bench_synthetic"), contract=Contract(max_duplicate_share=0.01))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--spec", type=Path, default=SPEC)
+    parser.add_argument("--synthetic", action="store_true",
+                        help="the 28-input schema of bench/synthetic.py instead of --spec")
     parser.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     parser.add_argument("--files", type=int, default=1,
                         help="data files the batch is split into (read_batch concatenates them)")
@@ -126,7 +142,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULT)
     args = parser.parse_args()
 
-    spec = load_spec(args.spec)
+    spec = _synthetic() if args.synthetic else load_spec(args.spec)
     load_before = list(os.getloadavg())
     started = time.perf_counter()
     generated = generate_batch(spec, args.rows, seed=1)
@@ -156,6 +172,12 @@ def main() -> int:
     record("validate_batch", runs, rss)
     if not report.passed:
         raise SystemExit(f"the synthetic batch should pass validation: {report.summary()}")
+    before, runs, rss = timed(lambda: int(frame.duplicated(keep="first").sum()), args.repeat)
+    record("pandas duplicated", runs, rss)
+    after, runs, rss = timed(lambda: count_duplicate_rows(frame), args.repeat)
+    record("duplicates hashed", runs, rss)
+    if before != after:
+        raise SystemExit(f"duplicate rows: pandas counts {before}, the hashed count {after}")
     conformed, runs, rss = timed(lambda: conform(frame, spec), args.repeat)
     record("conform", runs, rss)
     staged, runs, rss = timed(lambda: _to_parquet(conformed), args.repeat)
@@ -166,14 +188,17 @@ def main() -> int:
                                                                        batch_id="bench")),
                     "conform": costliest(lambda: conform(frame, spec))}
 
-    total = sum(s["best_s"] for s in stages.values())
+    # The two duplicate timings are a comparison inside validate_batch, not stages of the step.
+    total = sum(s["best_s"] for name, s in stages.items() if name not in _DUPLICATE_STAGES)
     out = {
         "benchmark": "validate step in memory: read_batch, validate_batch, conform, staging",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(numpy=np.__version__, pandas=pd.__version__,
                            pyarrow=pa.__version__),
         "load_average_before_after": [load_before, list(os.getloadavg())],
-        "spec": str(args.spec.relative_to(REPO) if args.spec.is_absolute() else args.spec),
+        "spec": "bench/synthetic.py" if args.synthetic else
+        str(args.spec.relative_to(REPO) if args.spec.is_absolute() else args.spec),
+        "columns": frame.shape[1], "duplicate_rows": after,
         "rows": args.rows, "features": len(spec.features), "format": args.format,
         "files": args.files, "file_bytes": size, "staged_bytes": len(staged),
         "frame_mib": round(frame.memory_usage(deep=True).sum() / 2**20, 1),
@@ -191,7 +216,11 @@ def main() -> int:
     for name, s in stages.items():
         print(f"{name:20} {s['best_s']:8.3f} {s['rows_per_s']:>13,} {s['best_s'] / total:6.0%} "
               f"{s['rss_before_mib']:>8} -> {s['peak_rss_mib']:>4} MiB")
-    print(f"{'total':20} {total:8.3f} {out['total_rows_per_s']:>13,}")
+    print(f"{'total':20} {total:8.3f} {out['total_rows_per_s']:>13,}  (without the duplicate "
+          f"rows' own timings, which validate_batch includes)")
+    fast, slow = stages["duplicates hashed"]["best_s"], stages["pandas duplicated"]["best_s"]
+    print(f"duplicate rows ({after:,} found, {frame.shape[1]} columns): pandas {slow:.3f}s, "
+          f"hashed {fast:.3f}s, {slow / max(fast, 1e-9):.1f}x faster")
     for stage, rows in profiles.items():
         print(f"\n{stage}, costliest functions (cProfile, cumulative s; per-row Python inflated):")
         for r in rows:

@@ -12,7 +12,14 @@ for a spec with a `scoring:` section and a fifth for one with a `labels:` sectio
   reports on the champion's predictions (Evidently);
 - `ct_<name>_labels`: waits for label drops under the labels prefix, merges each one, turns its
   labelled rows into a training batch, measures realized performance and announces crossings
-  of the performance policy on an Asset.
+  of the performance policy on an Asset;
+- `ct_<name>_freshness` (a spec with alerts.freshness_sla_h): checks every
+  alerts.check_every_minutes that a batch was accepted within the SLA, so that "no data" is
+  alerted on even when nothing else runs.
+
+A failed run of the training, drift monitor, labels or freshness DAG raises a dag_failed alert
+(`PipelineFailureNotifier`); ingest and scoring runs fail on a bad batch, which has its own
+rejected_batch alert. alerts.run_deadline_minutes adds a deadline alert to the training DAG.
 
 Wiring only: the work is in `ct_airflow.tasks` → `mlops_lib.steps` (one module per step).
 """
@@ -23,6 +30,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task, task_group
 from ct_airflow import labels_tasks as labels
+from ct_airflow import notifiers
 from ct_airflow import scoring_tasks as scoring
 from ct_airflow import tasks as ct
 from ct_airflow.approval import PromotionApprovalOperator
@@ -44,6 +52,25 @@ BATCH_LABEL = "{{ batch_id }}"  # set by the batch tasks (ct_airflow.tasks.label
 
 def _defaults(spec: PipelineSpec) -> dict[str, object]:
     return {"owner": spec.owner, "retries": 2, "retry_delay": timedelta(seconds=15)}
+
+
+def _on_failure(spec: PipelineSpec) -> notifiers.PipelineFailureNotifier:
+    return notifiers.PipelineFailureNotifier(spec.name)
+
+
+def _deadline(spec: PipelineSpec) -> object:
+    """A training run still going alerts.run_deadline_minutes after it was queued: stuck."""
+    minutes = spec.alerts.run_deadline_minutes if spec.alerts else None
+    if minutes is None:
+        return None
+    from airflow.sdk.definitions.callback import AsyncCallback
+    from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
+
+    return DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT,
+                         interval=timedelta(minutes=minutes),
+                         callback=AsyncCallback(notifiers.run_deadline_missed,
+                                                kwargs={"pipeline": spec.name,
+                                                        "minutes": minutes}))
 
 
 def _batch_sensor(spec: PipelineSpec, *, bucket: str, prefix: str, completion: object,
@@ -138,7 +165,7 @@ def labels_dag(spec: PipelineSpec) -> DAG:
     with DAG(
         dag_id=spec.labels_dag_id, schedule="@continuous", max_active_runs=1, start_date=START,
         catchup=False, tags=["continuous-training", "labels", spec.name],
-        default_args=_defaults(spec),
+        default_args=_defaults(spec), on_failure_callback=_on_failure(spec),
         description=f"Late labels of {spec.name} from s3://{spec.labels_bucket}/"
                     f"{spec.labels_prefix}: realized performance and the performance trigger",
         doc_md=f"Spec: `{spec.path}`. A label drop is a folder complete by "
@@ -175,7 +202,7 @@ def drift_monitor_dag(spec: PipelineSpec) -> DAG:
     with DAG(
         dag_id=spec.monitor_dag_id, schedule=[batches_asset(spec)], max_active_runs=1,
         start_date=START, catchup=False, tags=["continuous-training", "drift", spec.name],
-        default_args=_defaults(spec),
+        default_args=_defaults(spec), on_failure_callback=_on_failure(spec),
         description=f"Drift of accepted {spec.name} batches against the champion's data",
         doc_md=f"Policy: `{spec.trigger.drift}`. Crossings update `{spec.drift_asset_uri}`"
                f" (retrain on: {', '.join(spec.trigger.retrain_on) or 'nothing'}).",
@@ -190,7 +217,8 @@ def training_dag(spec: PipelineSpec) -> DAG:
     with DAG(
         dag_id=spec.dag_id, schedule=training_schedule(spec), max_active_runs=1,
         start_date=START, catchup=False, tags=["continuous-training", "training", spec.name],
-        default_args=_defaults(spec),
+        default_args=_defaults(spec), on_failure_callback=_on_failure(spec),
+        deadline=_deadline(spec),
         description=spec.description or f"Continuous training of {spec.name}",
         doc_md=f"Spec: `{spec.path}`. Retrains on {', '.join(spec.trigger.retrain_on) or '-'}"
                f"{f', schedule {spec.trigger.schedule}' if spec.trigger.schedule else ''}. "
@@ -237,9 +265,31 @@ def training_dag(spec: PipelineSpec) -> DAG:
     return dag
 
 
+def freshness_dag(spec: PipelineSpec) -> DAG:
+    assert spec.alerts is not None and spec.alerts.freshness_sla_h is not None
+    every = spec.alerts.check_every_minutes
+    with DAG(
+        dag_id=spec.freshness_dag_id, schedule=timedelta(minutes=every), max_active_runs=1,
+        start_date=START, catchup=False, tags=["continuous-training", "alerts", spec.name],
+        default_args=_defaults(spec), on_failure_callback=_on_failure(spec),
+        description=f"Freshness SLA of {spec.name}: a batch accepted within "
+                    f"{spec.alerts.freshness_sla_h:g} h",
+        doc_md=f"Spec: `{spec.path}`. Every {every} min: a stale_data alert (runbook "
+               "docs/runbooks/no-data.md) when no batch was accepted within the SLA; fresh "
+               "data resolves it. See docs/alerting.md.",
+    ) as dag:
+        task(notifiers.freshness_check)(spec.name)
+    return dag
+
+
+def _freshness(spec: PipelineSpec) -> list[DAG]:
+    return [freshness_dag(spec)] if spec.alerts and spec.alerts.freshness_sla_h else []
+
+
 _settings = Settings.from_env()
 for _spec in load_specs(*_settings.spec_dirs):
     for _dag in (ingest_dag(_spec, _settings), drift_monitor_dag(_spec), training_dag(_spec),
                  *([scoring_dag(_spec, _settings)] if _spec.scoring_dag else []),
-                 *([labels_dag(_spec)] if _spec.labels is not None else [])):
+                 *([labels_dag(_spec)] if _spec.labels is not None else []),
+                 *_freshness(_spec)):
         globals()[_dag.dag_id] = _dag

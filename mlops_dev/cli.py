@@ -120,6 +120,8 @@ def _stack(action: str) -> int:
               f"{devstack.SERVICE_USER})")
         print(f"S3 endpoint: {cfg.s3_url}  (key/secret {devstack.S3_KEY}); data in "
               f"{cfg.home / 's3'}")
+        print(f"Metrics:     {cfg.exporter_url}/metrics  (Prometheus; Airflow pushes its own "
+              "there over OTLP)")
     elif action == "down":
         devstack.down(cfg)
     elif action == "status":

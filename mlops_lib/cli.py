@@ -19,13 +19,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def add_commands(sub: Any) -> None:
     """The operator's commands, on an `argparse` sub-command group."""
+    from mlops_lib import cli_ops
+    from mlops_lib.metrics import cli as metrics_cli
+
+    cli_ops.add_commands(sub)
+    metrics_cli.add_commands(sub)
     champ = sub.add_parser("champion", help="the current champion of a pipeline")
     champ.add_argument("pipeline", help="the pipeline's name (its spec's `name`)")
-
-    status = sub.add_parser("status", help="where a pipeline stands: champion, newest batches, "
-                                           "and what its next training run waits for")
-    status.add_argument("pipeline", help="the pipeline's name")
-    status.add_argument("--json", action="store_true", help="print JSON instead of lines")
 
     hist = sub.add_parser("history", help="every decision and champion move of a pipeline")
     hist.add_argument("pipeline", help="the pipeline's name")
@@ -112,6 +112,13 @@ def add_commands(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Carry out a command that `add_commands` declared."""
+    from mlops_lib import cli_ops
+    from mlops_lib.metrics import cli as metrics_cli
+
+    if args.command in cli_ops.COMMANDS:
+        return cli_ops.run(args)
+    if args.command in metrics_cli.COMMANDS:
+        return metrics_cli.run(args)
     if args.command == "contract":
         from pathlib import Path
 
@@ -127,8 +134,6 @@ def run(args: argparse.Namespace) -> int:
         return _store(args)
     if args.command == "champion":
         return _champion(args.pipeline)
-    if args.command == "status":
-        return _status(args)
     if args.command in ("history", "promote", "rollback", "reconcile"):
         return _operate(args)
     if args.command in ("lineage", "reproduce"):
@@ -188,24 +193,6 @@ def _champion(pipeline: str) -> int:
     return 0
 
 
-def _status(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from mlops_lib.operations.status import pipeline_status
-    from mlops_lib.settings import Settings
-    from mlops_lib.spec import load_specs
-    from mlops_lib.stores.store import Store
-
-    settings = Settings.from_env()
-    spec = next((s for s in load_specs(*settings.spec_dirs) if s.name == args.pipeline), None)
-    if spec is None:
-        print(f"error: no pipeline spec named {args.pipeline!r}", file=sys.stderr)
-        return 1
-    status = pipeline_status(Store(settings.store_url), spec)
-    print(json.dumps(asdict(status), indent=2) if args.json else "\n".join(status.lines()))
-    return 0
-
-
 def _operate(args: argparse.Namespace) -> int:
     from mlops_lib.operations import champion
     from mlops_lib.services import Services
@@ -240,6 +227,7 @@ def _operate(args: argparse.Namespace) -> int:
 def _lineage(args: argparse.Namespace) -> int:
     import tempfile
 
+    from mlops_lib.cli_ops import progress_printer
     from mlops_lib.operations import lineage, reproduce
     from mlops_lib.services import Services
 
@@ -250,7 +238,8 @@ def _lineage(args: argparse.Namespace) -> int:
             print(json.dumps(found.to_dict(), indent=2) if args.json else found.describe())
             return 0
         workdir = args.workdir or tempfile.mkdtemp(prefix="ct-reproduce-")
-        result = reproduce.reproduce(svc, args.pipeline, args.version, workdir)
+        result = reproduce.reproduce(svc, args.pipeline, args.version, workdir,
+                                     progress=progress_printer())
     except lineage.LineageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -273,6 +262,7 @@ def _scoring(args: argparse.Namespace) -> int:
             print(f"{r.scored_at}  {r.batch_id}  v{r.model_version} {r.role:<8} "
                   f"{r.rows_scored} rows  {r.predictions_uri}")
         return 0
+    from mlops_lib.cli_ops import progress_printer
     from mlops_lib.spec import load_specs
     from mlops_lib.steps import scoring
 
@@ -285,7 +275,8 @@ def _scoring(args: argparse.Namespace) -> int:
     out = Path(args.out or Path(args.source.rstrip("/").rsplit("/", 1)[-1]).with_suffix(
         ".predictions.parquet").name)
     try:
-        version, rows = scoring.score_file(svc, spec, args.source, out, version=args.version)
+        version, rows = scoring.score_file(svc, spec, args.source, out, version=args.version,
+                                           progress=progress_printer())
     except (scoring.NoChampion, ValueError) as exc:  # ScoringInputError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return 1

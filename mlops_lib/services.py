@@ -39,12 +39,24 @@ class Services:
 
     def scratch_dir(self, pipeline: str, dag_run_id: str) -> Path:
         """`<home>/runs/<pipeline>/<run id made a safe folder name>`, created; never outside."""
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dag_run_id)
-        if not safe.strip(".") or len(safe.encode()) > 200:  # `.`, `..`, or too long a name
-            safe = hashed_name(dag_run_id, "run")
-        root = self.settings.home / "runs"
-        path = root / pipeline / safe
-        if not path.resolve().is_relative_to(root.resolve()):
-            raise ValueError(f"run folder {path} would lie outside {root}")
+        path = scratch_path(self.settings.home, pipeline, dag_run_id)
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def scratch_path(home: Path, pipeline: str, dag_run_id: str) -> Path:
+    """Where a run's scratch folder is (`Services.scratch_dir`), without creating it: the
+    run-end cleanup and `mlops gc` must find the very folder the steps wrote."""
+    root = home / "runs"
+    path = root / pipeline / scratch_name(dag_run_id)
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ValueError(f"run folder {path} would lie outside {root}")
+    return path
+
+
+def scratch_name(dag_run_id: str) -> str:
+    """The folder name of a run id: safe characters only; a hash for `.`, `..` or too long."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dag_run_id)
+    if not safe.strip(".") or len(safe.encode()) > 200:
+        safe = hashed_name(dag_run_id, "run")
+    return safe

@@ -34,6 +34,8 @@ class Settings:
     sqs_endpoint_url: str | None = None
     """SQS API endpoint (events arrival mode); None means AWS itself. `from_env` defaults it to
     the S3 endpoint: the local stack's moto server answers both APIs on one port."""
+    airflow_url: str | None = None
+    """The Airflow API server's base URL (CT_AIRFLOW_URL), for operators' health checks."""
 
     def sqs_queue_url(self, queue: str) -> str:
         """The URL of an SQS queue given by URL or by name.
@@ -99,4 +101,5 @@ class Settings:
             examples=env.get("CT_EXAMPLES", "").lower() in ("1", "true", "yes"),
             mlflow_artifact_root=env.get("CT_MLFLOW_ARTIFACT_ROOT", f"s3://{bucket}/mlflow"),
             sqs_endpoint_url=env.get("CT_SQS_ENDPOINT_URL") or s3_endpoint,
+            airflow_url=env.get("CT_AIRFLOW_URL") or None,
         )

@@ -34,6 +34,7 @@ class StackConfig:
     s3_port: int = 9000
     mlflow_port: int = 5000
     airflow_port: int = 8080
+    exporter_port: int = 9464  # the metrics exporter (`mlops exporter`)
     airflow_db_url: str | None = None  # None: SQLite under home
     store_url: str | None = None  # None: SQLite under home
     s3_server: S3Server = "s3rver"  # moto: in-memory S3 + SQS, for the events arrival mode
@@ -66,6 +67,7 @@ class StackConfig:
             s3_port=int(env.get("CT_S3_PORT", 9000)),
             mlflow_port=int(env.get("CT_MLFLOW_PORT", 5000)),
             airflow_port=int(env.get("CT_AIRFLOW_PORT", 8080)),
+            exporter_port=int(env.get("CT_EXPORTER_PORT", 9464)),
             airflow_db_url=env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or None,
             store_url=env.get("CT_STORE_URL") or None,
             s3_server=server,  # type: ignore[arg-type]  # checked against S3Server above
@@ -85,6 +87,10 @@ class StackConfig:
     @property
     def airflow_url(self) -> str:
         return f"http://127.0.0.1:{self.airflow_port}"
+
+    @property
+    def exporter_url(self) -> str:
+        return f"http://127.0.0.1:{self.exporter_port}"
 
     @property
     def celery_worker_name(self) -> str:
@@ -120,6 +126,7 @@ class StackConfig:
             "CT_ARTIFACT_BUCKET": ARTIFACT_BUCKET,
             "CT_MLFLOW_ARTIFACT_ROOT": self.mlflow_artifact_root,
             "CT_PIPELINES_DIR": str(self.pipelines_dir),
+            "CT_AIRFLOW_URL": self.airflow_url,
             "MLFLOW_TRACKING_URI": self.mlflow_url,
             # The MLflow client sends these as basic auth: the server's service account.
             "MLFLOW_TRACKING_USERNAME": SERVICE_USER,
@@ -163,6 +170,15 @@ class StackConfig:
             "AIRFLOW_CONN_CT_S3": json.dumps({
                 "conn_type": "aws", "login": S3_KEY, "password": S3_KEY,
                 "extra": {"endpoint_url": self.s3_url, "region_name": "us-east-1"}}),
+            # Airflow's own metrics (task durations, failures, scheduler loops) go to the
+            # exporter over OTLP/HTTP, which serves them to Prometheus as airflow_*. The
+            # standard OTEL_* variables: Airflow 3.2 deprecated [metrics] otel_host/otel_port.
+            "AIRFLOW__METRICS__OTEL_ON": "True",
+            "AIRFLOW__METRICS__OTEL_PREFIX": "airflow",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": f"{self.exporter_url}/v1/metrics",
+            "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/protobuf",
+            "OTEL_METRIC_EXPORT_INTERVAL": "5000",  # ms; the SDK's default is a minute
+            "OTEL_SERVICE_NAME": "airflow",
             # The triggerer imports triggers by class path: keep plugins/ importable.
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "plugins"),
                                                         os.environ.get("PYTHONPATH")])),

@@ -1,5 +1,6 @@
 """`up`, `down` and `status` of the whole local stack: S3 first (everything stores into it), then
-the project store's schema, MLflow, Airflow's metadata DB and Airflow's processes."""
+the project store's schema, MLflow, the metrics exporter, Airflow's metadata DB and Airflow's
+processes."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from mlops_dev.stack.celery_worker import celery_worker, require_broker
 from mlops_dev.stack.config import StackConfig
 from mlops_dev.stack.mlflow_server import ensure_service_account, mlflow_component, start_mlflow
 from mlops_dev.stack.processes import (
+    BIN,
     Component,
     Echo,
     alive,
     group_pss_kib,
+    http_ok,
     pid_alive,
     read_pid,
     safe,
@@ -33,6 +36,7 @@ def components(cfg: StackConfig) -> list[Component]:
     return [
         s3_component(cfg),
         mlflow_component(cfg),
+        exporter_component(cfg),
         *airflow_components(cfg),
         *([celery_worker(cfg)] if cfg.executor == "CeleryExecutor" else []),
     ]
@@ -51,6 +55,8 @@ def up(cfg: StackConfig, *, timeout: float = 240, echo: Echo = print) -> None:
     migrate_store(cfg, echo)
     comps = {c.name: c for c in components(cfg)}
     start_mlflow(cfg, echo=echo, wait=False)
+    # Before Airflow: its processes push their metrics to the exporter from their start.
+    start(cfg, comps["exporter"], echo)
     if not alive(cfg, "airflow-scheduler"):
         echo("airflow: migrating the metadata database")
         migrate_metadata_db(cfg)
@@ -63,6 +69,13 @@ def up(cfg: StackConfig, *, timeout: float = 240, echo: Echo = print) -> None:
             start(cfg, comps[name], echo)
     wait_healthy(cfg, comps.values(), timeout)
     echo("stack is up")
+
+
+def exporter_component(cfg: StackConfig) -> Component:
+    """`mlops exporter`: the store's metrics and Airflow's (pushed over OTLP) for Prometheus."""
+    return Component("exporter", [str(BIN / "mlops"), "exporter", "--host", "127.0.0.1",
+                                  "--port", str(cfg.exporter_port)],
+                     cfg.service_env(), lambda: http_ok(f"{cfg.exporter_url}/healthz"))
 
 
 def migrate_store(cfg: StackConfig, echo: Echo) -> None:

@@ -142,8 +142,23 @@ def _outcome(svc: Services, pipeline: str, version: str,
         result = {"pipeline": pipeline, "version": move.model_version, "moved": True,
                   "previous": move.previous_version, "epoch": move.epoch,
                   "action": move.action}
+        _announce(svc, pipeline, move)
     result["alias"] = ALIAS_PENDING if alias.pending else "in sync"
     return result
+
+
+def _announce(svc: Services, pipeline: str, move: ChampionMove) -> None:
+    """The move's informational alert (never raised into the move: it is done)."""
+    from mlops_lib.alerting import events
+    from mlops_lib.spec import load_specs
+
+    try:
+        spec = next((s for s in load_specs(*svc.settings.spec_dirs) if s.name == pipeline), None)
+    except Exception as exc:
+        log.error("No alert for the move of %s: specs unreadable: %s", pipeline, exc)
+        return
+    if spec is not None:
+        events.champion_moved(svc.store, spec, move)
 
 
 def history(svc: Services, pipeline: str) -> list[dict[str, Any]]:

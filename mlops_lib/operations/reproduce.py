@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -68,16 +69,20 @@ class Reproduction:
 
 def reproduce(svc: Services, pipeline: str, version: str, workdir: str | Path, *,
               spec: PipelineSpec | None = None,
-              dataset_repo: str | Path | None = None) -> Reproduction:
+              dataset_repo: str | Path | None = None,
+              progress: Callable[[str], None] | None = None) -> Reproduction:
     """Rebuild `version` from its lineage in `workdir` and compare it with the registered one.
 
     `spec`: the pipeline's spec (default: the current file in the pipelines folder); its XGBoost
     params, seed and rounds are replaced by those recorded on the run, the device by the CPU.
     `dataset_repo`: where to clone the dataset repo from (default: the service's own).
+    `progress`: told each stage as it starts (the CLI prints them with the time taken).
     """
     from mlops_lib.training.split import split_holdout
     from mlops_lib.training.trainer import train_model
 
+    say = progress or (lambda _: None)
+    say(f"reading the lineage of {pipeline} v{version}")
     lin = lineage(svc, pipeline, version)
     if not lin.data_rev:
         raise LineageError(f"{lin.model_name} v{lin.model_version}: no data revision recorded")
@@ -90,6 +95,7 @@ def reproduce(svc: Services, pipeline: str, version: str, workdir: str | Path, *
     if clone.exists() or cache.exists():
         raise FileExistsError(f"{workdir} already holds a reproduction; use an empty folder")
     source = str(dataset_repo or svc.settings.dvc_repo_dir)
+    say(f"cloning the dataset repo at {lin.data_rev[:12]}")
     _cmd(["git", "clone", "-q", "--no-checkout", source, str(clone)], workdir)
     _cmd(["git", "checkout", "-q", "--detach", lin.data_rev], clone)
     _dvc(clone, "config", "--local", "cache.dir", str(cache))
@@ -101,6 +107,7 @@ def reproduce(svc: Services, pipeline: str, version: str, workdir: str | Path, *
     if data_file.exists():
         raise LineageError(f"{data_file} is in git: the training set is not DVC-tracked")
     before = _count_files(cache)
+    say(f"fetching data version {lin.data_rev[:12]} ({lin.data_path}) from DVC")
     _dvc(clone, "pull", "-q", f"{lin.data_path}.dvc")
     after = _count_files(cache)
     data = data_file.read_bytes()
@@ -112,7 +119,9 @@ def reproduce(svc: Services, pipeline: str, version: str, workdir: str | Path, *
     frame = pd.read_parquet(io.BytesIO(data))
     train_df, _ = split_holdout(frame, repro_spec.training.holdout_share,
                                 repro_spec.training.seed, repro_spec.training.time_column)
+    say(f"retraining on CPU on {len(train_df)} rows")
     retrained = train_model(train_df, repro_spec).to_json_bytes()
+    say(f"comparing with the registered {lin.model_name} v{lin.model_version}")
     registered = registered_model_bytes(svc, lin.model_name, lin.model_version)
     (workdir / "model.retrained.json").write_bytes(retrained)
     (workdir / "model.registered.json").write_bytes(registered)

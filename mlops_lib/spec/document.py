@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
+from mlops_lib.spec.alerts import AlertsConfig
 from mlops_lib.spec.base import (
     SPEC_CONFIG,
     Loc,
@@ -101,6 +102,9 @@ class PipelineDocument:
     """auto | manual (the mode alone), or the section: mode, require_live_rows, auto_rollback."""
     approval_timeout_h: Positive | None = None
     """promotion manual: hours to wait for an answer (default 72); none counts as a reject."""
+    alerts: Annotated[AlertsConfig | None, OrEmpty] = None
+    """Which alerts are sent where (webhooks, Airflow notifiers), the freshness SLA and the
+    runbooks' base URL; see docs/alerting.md. Without it alerts are only recorded."""
     owner: str = "data-engineering"
     description: str = ""
 
@@ -136,6 +140,7 @@ class PipelineDocument:
             require_live_rows=self.promotion.require_live_rows,
             auto_rollback=self.promotion.auto_rollback,
             approval_timeout_h=self.approval_timeout_h or DEFAULT_APPROVAL_TIMEOUT_H,
+            alerts=self.alerts,
             owner=self.owner, description=self.description, path=path)
 
     def feature(self, name: str) -> Feature | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic.dataclasses import dataclass
 
+from mlops_lib.spec.alerts import AlertsConfig
 from mlops_lib.spec.base import SPEC_CONFIG, Number
 from mlops_lib.spec.contract import Contract
 from mlops_lib.spec.features import Feature
@@ -45,6 +46,8 @@ class PipelineSpec:
     # (0: the holdout decides); promotion.auto_rollback: roll back on a performance crossing.
     require_live_rows: int = 0
     auto_rollback: bool = False
+    # What is sent where (`alerts:`); None: alerts are recorded in the store, never sent.
+    alerts: AlertsConfig | None = None
     owner: str = "data-engineering"
     description: str = ""
     path: str = ""
@@ -106,6 +109,11 @@ class PipelineSpec:
         """Takes label drops, measures realized performance and judges the performance policy
         (only with a `labels:` section)."""
         return f"ct_{self.name}_labels"
+
+    @property
+    def freshness_dag_id(self) -> str:
+        """Checks the freshness SLA (only with alerts.freshness_sla_h)."""
+        return f"ct_{self.name}_freshness"
 
     @property
     def scoring_sqs_queue(self) -> str | None:

@@ -50,6 +50,9 @@ def version_dataset(svc: Services, spec: PipelineSpec, plan: TrainingPlan,
         raise RuntimeError(f"the training window keeps no row of batches {plan.batch_ids} "
                            f"({plan.rows})")
     version = svc.versioner.version(spec.name, plan.dataset_key, path)
+    # Pushed: later tasks read the version from DVC, so the scratch copy (1.3 GB at 10M rows)
+    # goes now, not at the run's end; a retry of this task assembles it again.
+    path.unlink(missing_ok=True)
     svc.store.update_training_run(spec.name, dag_run_id, data_rev=version.rev,
                                   data_md5=version.md5)
     log.info("Training set of %d batch(es), %d rows, versioned with DVC: rev %s, md5 %s, "

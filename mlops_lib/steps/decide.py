@@ -61,6 +61,7 @@ def decide(svc: Services, spec: PipelineSpec, plan: TrainingPlan, evaluation: Ev
         | ({"approval": approved.approval} if approved and approved.approval else {})),
         expected_epoch=evaluation.champion_epoch, actor=actor)
     after_decision(svc, spec, dag_run_id, record, moved)
+    _remove_scratch(svc, spec, dag_run_id)
     return Decision(decision=record.decision, reason=record.reason, metric=record.metric,
                     candidate_version=record.candidate_version,
                     candidate_value=record.candidate_value,
@@ -70,7 +71,11 @@ def decide(svc: Services, spec: PipelineSpec, plan: TrainingPlan, evaluation: Ev
 
 def after_decision(svc: Services, spec: PipelineSpec, dag_run_id: str, record: DecisionRecord,
                    moved: bool) -> None:
-    """Tag the MLflow run, make the alias follow the store, and republish the index page."""
+    """Tag the MLflow run, make the alias follow the store, republish the index page, and
+    raise or resolve the alerts the decision answers."""
+    from mlops_lib.alerting import events
+
+    events.decided(svc.store, svc.settings, spec, record, moved)
     run = svc.store.get_training_run(spec.name, dag_run_id)
     if run and run.get("mlflow_run_id"):
         svc.registry.log_run_data(run["mlflow_run_id"], tags={
@@ -89,6 +94,19 @@ def after_decision(svc: Services, spec: PipelineSpec, dag_run_id: str, record: D
         log.info("Report index: %s", publish_index(svc, spec))
     except Exception as exc:
         log.error("Report index not published: %s: %s", type(exc).__name__, exc)
+
+
+def _remove_scratch(svc: Services, spec: PipelineSpec, dag_run_id: str) -> None:
+    """The run's end: its scratch (training set copy, report files) is read by no task after
+    the decision, and its lineage is in DVC, S3 and the store. A cleanup failure is logged,
+    never raised (`mlops gc` removes what is left); a task cleared later re-creates its files."""
+    from mlops_lib.operations.gc import remove_run_scratch
+
+    try:
+        remove_run_scratch(svc.settings.home, spec.name, dag_run_id)
+    except Exception as exc:
+        log.warning("Scratch of run %s not removed (mlops gc will): %s: %s", dag_run_id,
+                    type(exc).__name__, exc)
 
 
 def reconcile_champion(svc: Services, spec: PipelineSpec) -> ReconcileResult:

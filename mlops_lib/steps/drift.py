@@ -143,6 +143,9 @@ def check_drift_policy(svc: Services, spec: PipelineSpec, dag_run_id: str,
     if verdict.crossed:
         svc.store.record_drift_crossing(spec.name, newest, dag_run_id, verdict)
         log.warning("Drift policy crossed: %s", verdict.reason)
+        from mlops_lib.alerting import events
+
+        events.drift_crossed(svc.store, spec, newest, verdict.reason, dag_run_id)
     else:
         log.info("Drift policy not crossed: %s", verdict.reason)
     return verdict

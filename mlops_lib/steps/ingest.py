@@ -26,6 +26,8 @@ from mlops_lib.validation.reasons import BatchRejected, ReasonCode
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mlops_lib.validation.report import ValidationReport
+
 log = logging.getLogger(__name__)
 
 
@@ -78,22 +80,13 @@ def validate(svc: Services, spec: PipelineSpec, batch: BatchRef,
     reason code. A crash on the batch's data in reading or checking is INTERNAL_ERROR, in
     conforming or writing the staged copy CONFORM_FAILED; an infrastructure failure
     (`is_infrastructure_failure`) is raised for Airflow to retry, the batch still this run's."""
-    from mlops_lib.validation.bounds import ReadRules
-    from mlops_lib.validation.checks import validate_batch
-    from mlops_lib.validation.reading import read_batch
-
     _raise_if_rejected(svc, spec, batch)
     with _ends_the_batch(svc, spec, batch, dag_run_id, ReasonCode.INTERNAL_ERROR):
-        check_listing(batch, spec)
-        files, stated_span = _data_files(svc, spec, batch)
-        frame = read_batch(files, spec.source.format, ReadRules.of(spec.source))
-        del files  # the parsed frame is all that is used from here on
-        report = validate_batch(frame, spec, batch_id=batch.batch_id)
-        report.raise_for_failures()
+        frame, report, stated_span = check_batch(svc, spec, batch)
     held = [frame]  # handed over, not kept: conform's input is freed once its copy exists
     del frame
     with _ends_the_batch(svc, spec, batch, dag_run_id, ReasonCode.CONFORM_FAILED):
-        staged, span = _stage(svc, spec, batch, dag_run_id, held)
+        staged, span = stage_batch(svc, spec, batch, dag_run_id, held)
     with _ends_the_batch(svc, spec, batch, dag_run_id, ReasonCode.INTERNAL_ERROR):
         svc.store.accept_batch(spec.name, batch.batch_id, report.n_rows, staged,
                                report.to_dict(), event_span=span or stated_span)
@@ -117,15 +110,35 @@ def _raise_if_rejected(svc: Services, spec: PipelineSpec, batch: BatchRef) -> No
                             f"{record.reason} (already quarantined)")
 
 
-def _data_files(svc: Services, spec: PipelineSpec,
-                batch: BatchRef) -> tuple[list[tuple[str, bytes]], tuple[str, str] | None]:
+def check_batch(svc: Services, spec: PipelineSpec, batch: BatchRef, *,
+                with_manifest: bool = True) -> tuple[pd.DataFrame, ValidationReport,
+                                                     tuple[str, str] | None]:
+    """Read and check a batch against the spec: its frame, its passing validation report and
+    the span of event times its manifest states; BatchRejected when it fails. Writes nothing,
+    so the validate step and a quarantine replay judge a batch alike. `with_manifest=False`:
+    a batch without its manifest (a quarantine copy) is judged on its data files alone."""
+    from mlops_lib.validation.bounds import ReadRules
+    from mlops_lib.validation.checks import validate_batch
+    from mlops_lib.validation.reading import read_batch
+
+    check_listing(batch, spec)
+    files, stated_span = _data_files(svc, spec, batch, with_manifest=with_manifest)
+    frame = read_batch(files, spec.source.format, ReadRules.of(spec.source))
+    del files  # the parsed frame is all that is used from here on
+    report = validate_batch(frame, spec, batch_id=batch.batch_id)
+    report.raise_for_failures()
+    return frame, report, stated_span
+
+
+def _data_files(svc: Services, spec: PipelineSpec, batch: BatchRef, *, with_manifest: bool
+                ) -> tuple[list[tuple[str, bytes]], tuple[str, str] | None]:
     """The batch's data files pinned by ETag, checked against its manifest if it has one;
     and the span of event times the manifest states, if it states one."""
     from mlops_lib.stores import s3io
     from mlops_lib.validation.bounds import ReadRules
     from mlops_lib.validation.manifest_check import check_manifest
 
-    manifest = _manifest(svc, spec, batch)
+    manifest = _manifest(svc, spec, batch) if with_manifest else None
     files = s3io.read_batch_files(svc.s3, spec.source.bucket, batch)
     if manifest is None:
         return files, None
@@ -133,8 +146,8 @@ def _data_files(svc: Services, spec: PipelineSpec,
                                  ReadRules.of(spec.source)).event_span
 
 
-def _stage(svc: Services, spec: PipelineSpec, batch: BatchRef, dag_run_id: str,
-           held: list[pd.DataFrame]) -> tuple[str, tuple[str, str] | None]:
+def stage_batch(svc: Services, spec: PipelineSpec, batch: BatchRef, dag_run_id: str,
+                held: list[pd.DataFrame]) -> tuple[str, tuple[str, str] | None]:
     """The batch (the one frame in `held`, taken out of it) conformed to the spec's dtypes,
     written to parquet and uploaded to staging; and the span of its event-time column."""
     from mlops_lib.steps.event_span import column_span, time_column
@@ -160,9 +173,20 @@ def _ends_the_batch(svc: Services, spec: PipelineSpec, batch: BatchRef, dag_run_
     infrastructure's (as `crash_code`), and raise BatchRejected: Airflow fails the task
     without retries, since the same bytes would crash the same way."""
     try:
-        yield
+        with crashes_reject(batch, dag_run_id, crash_code):
+            yield
     except BatchRejected as exc:
         quarantine(svc, spec, batch, exc, dag_run_id)
+        raise
+
+
+@contextmanager
+def crashes_reject(batch: BatchRef, dag_run_id: str, crash_code: ReasonCode) -> Iterator[None]:
+    """A crash on the batch's data raised as BatchRejected (`crash_code`); an infrastructure
+    failure raised as it is, for a retry."""
+    try:
+        yield
+    except BatchRejected:
         raise
     except Exception as exc:
         if is_infrastructure_failure(exc):
@@ -170,9 +194,7 @@ def _ends_the_batch(svc: Services, spec: PipelineSpec, batch: BatchRef, dag_run_
                         type(exc).__name__, exc, dag_run_id)
             raise
         log.exception("Batch %s crashed the ingest step", batch.batch_id)
-        rejected = BatchRejected(crash_code, f"{type(exc).__name__}: {exc}")
-        quarantine(svc, spec, batch, rejected, dag_run_id)
-        raise rejected from exc
+        raise BatchRejected(crash_code, f"{type(exc).__name__}: {exc}") from exc
 
 
 def is_infrastructure_failure(exc: BaseException) -> bool:
@@ -208,12 +230,19 @@ def quarantine(svc: Services, spec: PipelineSpec, batch: BatchRef, exc: BatchRej
     from mlops_lib.stores import s3io
 
     report_dict = exc.report.to_dict() if exc.report is not None else None
+    # other content under an id already judged: beside the first copy, never over it (a
+    # replay reads that copy)
+    folder = f"changed-{batch.fingerprint[:16]}/" if exc.code == ReasonCode.BATCH_CHANGED else ""
     uri = s3io.copy_to_quarantine(svc.s3, spec.source.bucket, batch, spec.name, {
         "reason_code": str(exc.code), "reason": str(exc), "dag_run_id": dag_run_id,
-        "report": report_dict})
+        "report": report_dict}, folder=folder)
     if exc.code != ReasonCode.BATCH_CHANGED:  # the accepted record of that id stays as it is
         svc.store.quarantine_batch(spec.name, batch.batch_id, str(exc.code), str(exc), uri,
                                    report_dict)
     log.error("Batch %s rejected: %s. A copy is in %s; the original is untouched.",
               batch.batch_id, exc, uri)
+    from mlops_lib.alerting import events
+
+    events.batch_rejected(svc.store, svc.settings, spec, batch.batch_id, str(exc.code),
+                          str(exc), uri, dag_run_id)
     return uri

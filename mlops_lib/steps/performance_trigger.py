@@ -60,6 +60,11 @@ def check_performance_policy(svc: Services, spec: PipelineSpec, dag_run_id: str,
             window_kind=verdict.window_kind, window_key=verdict.newest_window,
             reason=verdict.reason, evidence=verdict.evidence):
         log.warning("Performance policy crossed: %s", verdict.reason)
+        from mlops_lib.alerting import events
+
+        events.performance_dropped(svc.store, spec, champion.model_version,
+                                   verdict.window_kind, verdict.newest_window, verdict.reason,
+                                   dag_run_id)
         return _rolled_back(svc, spec, verdict)
     key = (champion.model_version, verdict.window_kind, verdict.newest_window)
     recorded = next(c for c in svc.store.performance_crossings(spec.name)

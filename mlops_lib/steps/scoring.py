@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -203,23 +203,29 @@ def quarantine_scoring_batch(svc: Services, spec: PipelineSpec, batch: BatchRef,
 
 
 def score_file(svc: Services, spec: PipelineSpec, source: str, out: Path, *,
-               version: str | None = None) -> tuple[str, int]:
+               version: str | None = None,
+               progress: Callable[[str], None] | None = None) -> tuple[str, int]:
     """Ad hoc (`mlops score`): score a local file or one `s3://bucket/key` object (parquet, or
     CSV by its `.csv` name) with `version` (default: the champion) into the parquet file
     `out`. The model's own input check applies (ScoringInputError), not the batch contract,
-    and nothing is logged. Returns the version and the rows scored."""
+    and nothing is logged. Returns the version and the rows scored. `progress`: told each
+    stage as it starts."""
     from mlops_lib.scoring.batch import read_chunks, score_chunks
     from mlops_lib.scoring.loading import load_serving_model
     from mlops_lib.stores import s3io
 
+    say = progress or (lambda _: None)
     version = str(version) if version is not None else resolve_champion(svc, spec)
+    say(f"reading {source}")
     if source.startswith("s3://"):
         bucket, key = source.removeprefix("s3://").split("/", 1)
         content = s3io.read_small(svc.s3, bucket, key, spec.source.max_file_bytes)
     else:
         content = Path(source).read_bytes()
     fmt = "csv" if source.lower().endswith(".csv") else "parquet"
+    say(f"loading {spec.registered_model_name} v{version} from MLflow")
     model = load_serving_model(svc.registry, spec, version)
+    say(f"scoring into {out}")
     chunks = read_chunks([(source, content)], fmt, null_values=spec.source.csv.null_values)
     scored = score_chunks(model, chunks, out, model_version=version,
                           scored_at=datetime.fromisoformat(utcnow()),

@@ -5,19 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.steps import planning, registration
 from mlops_lib.steps.records import DatasetVersion, TrainedModel, TrainingPlan
-from mlops_lib.steps.shared import holdout_mask, versioned_table
 from mlops_lib.stores.registry import CHALLENGER
 from mlops_lib.training import trainer
-from mlops_lib.training.trainer import train_model
 
 if TYPE_CHECKING:
     from mlops_lib.training.trainer import TrainedModel as Model
@@ -45,9 +43,7 @@ def train(svc: Services, spec: PipelineSpec, plan: TrainingPlan, version: Datase
     key = idempotency_key(spec, version.rev)
     model_version = registration.registered_version(svc, spec.name, model_name, key, run_id)
     if model_version is None:
-        table = versioned_table(svc, spec, version, dag_run_id)
-        model = train_model(table, spec, rows=np.flatnonzero(~holdout_mask(table, spec)))
-        del table  # the model is trained; the run's logging needs none of the data
+        model = _train_on_version(svc, spec, version, dag_run_id)
         _log_training(svc, spec, run_id, model)
         reports = svc.store.validation_reports(
             spec.name, svc.store.training_batch_ids(spec.name, dag_run_id))
@@ -65,6 +61,17 @@ def train(svc: Services, spec: PipelineSpec, plan: TrainingPlan, version: Datase
     svc.store.update_training_run(spec.name, dag_run_id, mlflow_run_id=run_id,
                                   model_version=model_version)
     return TrainedModel(mlflow_run_id=run_id, model_version=model_version)
+
+
+def _train_on_version(svc: Services, spec: PipelineSpec, version: DatasetVersion,
+                      dag_run_id: str) -> Model:
+    """Train on exactly the versioned bytes, from a scratch copy of the file: in memory, or from
+    external memory when the matrix would not fit `training.memory_budget_gib`."""
+    from mlops_lib.training.external_memory import train_from_parquet
+
+    with tempfile.TemporaryDirectory(dir=svc.scratch_dir(spec.name, dag_run_id)) as tmp:
+        path = svc.versioner.read_to(version, Path(tmp) / "data.parquet")
+        return train_from_parquet(path, spec, Path(tmp))
 
 
 def _log_training(svc: Services, spec: PipelineSpec, run_id: str, model: Model) -> None:

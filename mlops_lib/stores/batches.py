@@ -6,6 +6,7 @@ import json
 from collections.abc import Collection
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from mlops_lib.stores.database import query
@@ -66,6 +67,25 @@ class BatchTables(Tables):
                    "WHERE pipeline = :p AND batch_id = :b AND status <> 'rejected'",
                    n=rows, u=staged_uri, r=None if report is None else json.dumps(report),
                    t=utcnow(), p=pipeline, b=batch_id, **span)
+
+    def accept_replayed_batch(self, pipeline: str, batch_id: str, fingerprint: str,
+                              files: list[dict[str, Any]], rows: int, staged_uri: str,
+                              report: dict[str, Any],
+                              event_span: tuple[str, str] | None = None) -> bool:
+        """A quarantined batch accepted by a replay (`mlops quarantine replay`), with the
+        content it judged; the quarantine row stays. False when the batch was not rejected."""
+        span = {} if event_span is None else dict(zip(("start", "end"), event_span,
+                                                        strict=True))
+        sets = "event_time = :start, event_time_end = :end, " if span else ""
+        with self._begin() as conn:
+            done = conn.execute(text(
+                "UPDATE batches SET status = 'accepted', reason_code = NULL, reason = NULL, "
+                "fingerprint = :f, files_json = :files, rows_accepted = :n, staged_uri = :u, "
+                f"report_json = :r, {sets}updated_at = :t "
+                "WHERE pipeline = :p AND batch_id = :b AND status = 'rejected'"),
+                {"f": fingerprint, "files": json.dumps(files), "n": rows, "u": staged_uri,
+                 "r": json.dumps(report), "t": utcnow(), "p": pipeline, "b": batch_id, **span})
+            return bool(done.rowcount)
 
     def validation_reports(self, pipeline: str, batch_ids: list[str]) -> dict[str, Any]:
         """The validation report of each batch (accepted or quarantined) that has one."""

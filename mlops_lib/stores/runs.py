@@ -60,6 +60,13 @@ class RunTables(Tables):
         return self._all("SELECT * FROM reports WHERE pipeline = :p AND dag_run_id = :r "
                          "ORDER BY kind, format", p=pipeline, r=dag_run_id)
 
+    def report_runs(self, pipeline: str) -> list[dict[str, Any]]:
+        """The run keys that filed reports (DAG runs, `drift/<batch>`, `scoring/...`), newest
+        first, each with its newest report's time and how many reports it has."""
+        return self._all("SELECT dag_run_id, MAX(created_at) AS created_at, COUNT(*) AS reports "
+                         "FROM reports WHERE pipeline = :p GROUP BY dag_run_id "
+                         "ORDER BY MAX(created_at) DESC, dag_run_id DESC", p=pipeline)
+
 
 def _with_trigger(row: dict[str, Any]) -> dict[str, Any]:
     row["trigger"] = json.loads(row.pop("trigger_json"))

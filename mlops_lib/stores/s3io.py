@@ -116,13 +116,14 @@ def staging_key(pipeline: str, batch_id: str, fingerprint: str) -> str:
 
 
 def copy_to_quarantine(client: Any, bucket: str, batch: BatchRef, pipeline: str,
-                       reason: Mapping[str, Any]) -> str:
+                       reason: Mapping[str, Any], folder: str = "") -> str:
     """Copy (never move) a rejected batch under `quarantine/` with the reason beside it.
 
     Every copy lands under `quarantine_prefix(...)`: a file whose name (or whose destination
     key) is unsafe is stored as `file-<n>-<sha256[:12]>`. `_REASON.json` maps each original
-    key to its copy (`objects`), and notes a copy that failed instead of hiding it."""
-    dest = quarantine_prefix(pipeline, batch.batch_id)
+    key to its copy (`objects`), and notes a copy that failed instead of hiding it. `folder`
+    (`name/`): a subfolder of it, for a copy that must not overwrite the batch's first one."""
+    dest = quarantine_prefix(pipeline, batch.batch_id) + folder
     objects = []
     for n, f in enumerate(batch.files):
         name = f.key[len(batch.prefix):] if f.key.startswith(batch.prefix) else f.key

@@ -11,6 +11,7 @@ Each part of the store lives in its own module; `Store` is all of them on one en
 
 from __future__ import annotations
 
+from mlops_lib.stores.alerts import AlertRecord, AlertTables, ReplayRecord
 from mlops_lib.stores.batches import BatchTables
 from mlops_lib.stores.champion import DecisionTables
 from mlops_lib.stores.claims import ClaimTables, ModelClaim
@@ -29,14 +30,14 @@ from mlops_lib.stores.runs import RunTables
 from mlops_lib.stores.scoring_batches import ScoringBatchTables, ScoringClaim
 
 __all__ = [
-    "SQL_DIR", "BatchRecord", "BatchTaken", "ChampionRecord", "DecisionRecord", "ModelClaim",
-    "PredictionRecord", "ScoringClaim",
+    "SQL_DIR", "AlertRecord", "BatchRecord", "BatchTaken", "ChampionRecord", "DecisionRecord",
+    "ModelClaim", "PredictionRecord", "ReplayRecord", "ScoringClaim",
     "Store", "StoreNotReady", "engine_for", "query", "utcnow",
 ]
 
 
 class Store(BatchTables, RunTables, DecisionTables, DriftTables, ClaimTables,
-            PredictionTables, ScoringBatchTables, LabelTables):
+            PredictionTables, ScoringBatchTables, LabelTables, AlertTables):
     """Typed access to the metadata store at a SQLAlchemy URL (SQLite or PostgreSQL).
 
     Cheap to build: the engine is the process's one for that URL (`engine_for`), and the

@@ -68,6 +68,8 @@ class TrainedModel:
     validation_rows: int = 0        # rows carved from the training frame for early stopping
     matrix_seconds: float = 0.0     # frame -> float32 -> QuantileDMatrix (train + validation)
     rows_available: int = 0         # training rows before training.max_train_rows sampled them
+    matrix: str = "in_memory"       # in_memory | external_memory (training.memory_budget_gib)
+    matrix_estimate_bytes: int = 0  # the in-memory estimate that chose it (0: not estimated)
 
     @property
     def sampled(self) -> bool:
@@ -107,13 +109,8 @@ def train_model(train_data: Tabular, spec: PipelineSpec,
     params = training_params(spec, device)
     started = time.perf_counter()
     available = n_rows(train_data, rows)
-    rows = capped_rows(train_data, spec, rows)
-    mask = validation_mask(train_data, spec, rows)
-    validation = mask is not None
-    row_sets: tuple[np.ndarray | None, ...] = (rows,)
-    if mask is not None:
-        base = np.arange(len(mask)) if rows is None else rows
-        row_sets = (base[~mask], base[mask])
+    row_sets = training_row_sets(train_data, spec, rows)
+    validation = len(row_sets) == 2
     xs = feature_matrices(train_data, spec, *row_sets)
     ys = labels(train_data, spec, *row_sets)
     if cfg.engine == "dask":
@@ -129,22 +126,52 @@ def train_model(train_data: Tabular, spec: PipelineSpec,
         matrix_seconds = time.perf_counter() - started
 
         started = time.perf_counter()
-        booster = xgb.train(params, dtrain, num_boost_round=cfg.num_boost_round, evals=evals,
-                            early_stopping_rounds=cfg.early_stopping_rounds if evals else None,
-                            verbose_eval=False)
+        booster = fit_booster(params, dtrain, evals, spec)
     train_seconds = time.perf_counter() - started
-    booster, best_iteration, best_score = _best_model(
-        booster, spec, params, validation_rows=len(ys[1]) if validation else None)
+    return finished_model(booster, spec, params, device, train_rows=len(ys[0]),
+                          validation_rows=len(ys[1]) if validation else None,
+                          rows_available=available, matrix_seconds=matrix_seconds,
+                          train_seconds=train_seconds)
+
+
+def training_row_sets(data: Tabular, spec: PipelineSpec,
+                      rows: np.ndarray | None) -> tuple[np.ndarray | None, ...]:
+    """The positions that train: (training rows,) or, with early stopping, (training rows,
+    validation rows); `rows` (None: all) cut to training.max_train_rows first. Only the target
+    and the time column are read, so a table of those columns alone gives the same rows."""
+    rows = capped_rows(data, spec, rows)
+    mask = validation_mask(data, spec, rows)
+    if mask is None:
+        return (rows,)
+    base = np.arange(len(mask)) if rows is None else rows
+    return base[~mask], base[mask]
+
+
+def fit_booster(params: dict[str, Any], dtrain: xgb.DMatrix,
+                evals: list[tuple[xgb.DMatrix, str]], spec: PipelineSpec) -> xgb.Booster:
+    """xgb.train on a training matrix (in memory or external), early stopping on `evals`."""
+    cfg = spec.training
+    return xgb.train(params, dtrain, num_boost_round=cfg.num_boost_round, evals=evals,
+                     early_stopping_rounds=cfg.early_stopping_rounds if evals else None,
+                     verbose_eval=False)
+
+
+def finished_model(booster: xgb.Booster, spec: PipelineSpec, params: dict[str, Any],
+                   device: str, *, train_rows: int, validation_rows: int | None,
+                   rows_available: int, matrix_seconds: float,
+                   train_seconds: float) -> TrainedModel:
+    """The trained model cut to its best iteration, with what the run records about it."""
+    booster, best_iteration, best_score = _best_model(booster, spec, params,
+                                                      validation_rows=validation_rows)
     log.info("Matrix build %.2fs, training %.2fs on %s, nthread %s, %d rows x %d features",
-             matrix_seconds, train_seconds, device, params["nthread"], len(ys[0]),
+             matrix_seconds, train_seconds, device, params["nthread"], train_rows,
              len(spec.model_inputs))
-    return TrainedModel(booster=booster, params=params, num_boost_round=cfg.num_boost_round,
-                        device=device, train_rows=len(ys[0]), train_seconds=train_seconds,
+    return TrainedModel(booster=booster, params=params,
+                        num_boost_round=spec.training.num_boost_round, device=device,
+                        train_rows=train_rows, train_seconds=train_seconds,
                         environment=capture_environment(device), best_iteration=best_iteration,
-                        best_score=best_score,
-                        validation_rows=0 if mask is None else len(ys[1]),
-                        rows_available=available,
-                        matrix_seconds=matrix_seconds)
+                        best_score=best_score, validation_rows=validation_rows or 0,
+                        rows_available=rows_available, matrix_seconds=matrix_seconds)
 
 
 def _best_model(booster: xgb.Booster, spec: PipelineSpec, params: dict[str, Any], *,

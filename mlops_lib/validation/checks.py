@@ -16,7 +16,9 @@ import pandas as pd
 
 from mlops_lib.spec import Contract, Feature, PipelineSpec
 from mlops_lib.validation.columns import BatchColumns, FrameColumns
+from mlops_lib.validation.distinct import single_value
 from mlops_lib.validation.dtypes import dtype_problem
+from mlops_lib.validation.duplicates import count_duplicate_rows
 from mlops_lib.validation.feature_checks import (
     check_categories,
     check_feature_dtype,
@@ -83,7 +85,7 @@ def _batch_level_checks(batch: BatchColumns, spec: PipelineSpec, judged: list[_J
             batch.names):
         checks += _check_freshness(batch.column(contract.freshness.column), contract, now)
     if labelled and batch.n_rows >= 2:
-        checks += _check_constant_columns([j.name for j in judged if j.distinct == 1])
+        checks += _check_constant_columns([j.name for j in judged if j.constant])
     return checks
 
 
@@ -95,7 +97,7 @@ class _JudgedFeature:
     dtype: CheckResult
     infinite: int
     values: list[CheckResult]  # nulls, categories, range and limits (none for an empty batch)
-    distinct: int | None  # distinct non-null values (a labelled batch's), None if not counted
+    constant: bool  # a single distinct non-null value (judged for a labelled batch only)
 
 
 def _judge_feature(s: pd.Series, feature: Feature, n: int, labelled: bool) -> _JudgedFeature:
@@ -104,14 +106,7 @@ def _judge_feature(s: pd.Series, feature: Feature, n: int, labelled: bool) -> _J
         name=feature.name, dtype=dtype,
         infinite=infinite_values(s, feature) if dtype.passed else 0,
         values=_check_feature_values(s, feature) if n else [],
-        distinct=_distinct(s) if labelled else None)
-
-
-def _distinct(s: pd.Series) -> int | None:
-    try:
-        return int(s.nunique(dropna=True))
-    except TypeError:  # unhashable cells (lists in an object column): DTYPE_MISMATCH's business
-        return None
+        constant=labelled and single_value(s))
 
 
 def _usable_columns(names: list[str]) -> set[str]:
@@ -200,7 +195,7 @@ def _check_duplicate_rows(df: pd.DataFrame, limit: float) -> CheckResult:
                            f"at most {limit:.2%} duplicated rows")
     try:
         # Every repeat of an earlier row counts; all columns take part, extra ones too.
-        repeats = int(df.duplicated(keep="first").sum())
+        repeats = count_duplicate_rows(df)
     except TypeError:  # unhashable cells (lists in an object column): DTYPE_MISMATCH's business
         return CheckResult("duplicate_rows", True, "skipped: unhashable values",
                            f"at most {limit:.2%} duplicated rows")

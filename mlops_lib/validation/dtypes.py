@@ -91,12 +91,22 @@ def _category_problem(s: pd.Series, values: pd.Series) -> str | None:
         # back as integers, which needs them within int64
         huge = values[beyond_int64(values)]
         return f"{s.dtype} labels beyond int64 such as {examples(huge)}" if len(huge) else None
-    kind = inferred_kind(values.astype(object))
+    kind = _label_kind(values)
     if pdt.is_numeric_dtype(s) or pdt.is_bool_dtype(s) or pdt.is_datetime64_any_dtype(s):
         return f"{s.dtype} ({kind}) cannot hold labels"
     if kind in ("string", "integer", "mixed-integer"):
         return None
     return f"{s.dtype} ({kind}) cannot hold labels"
+
+
+def _label_kind(values: pd.Series) -> str:
+    """`inferred_kind` of the non-null values as objects. pandas infers it from the first value
+    and from which values occur, not how often: a categorical's is that of its categories in
+    use, in the order the rows first use them, without a Python object per row."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        used = pd.unique(np.asarray(values.cat.codes))
+        values = pd.Series(pd.Categorical.from_codes(used, dtype=values.dtype))
+    return inferred_kind(values.astype(object))
 
 
 def _string_problem(s: pd.Series, values: pd.Series) -> str | None:

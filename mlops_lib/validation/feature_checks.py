@@ -28,9 +28,9 @@ from mlops_lib.validation.limits import (
 )
 from mlops_lib.validation.reasons import ReasonCode
 from mlops_lib.validation.report import CheckResult
+from mlops_lib.validation.unknown_labels import unknown_labels
 from mlops_lib.validation.values import (
     as_float,
-    category_labels,
     show_value,
     utc_stamps,
 )
@@ -88,11 +88,8 @@ def check_categories(s: pd.Series, feature: Feature) -> CheckResult:
     limit = feature.max_new_category_share
     if dtype_problem(s, "category") is not None:
         return CheckResult(name, True, "skipped: wrong dtype", "known categories")
-    labels = category_labels(s).dropna()
-    unknown_mask = ~labels.isin(feature.categories)
-    n_unknown = int(unknown_mask.sum())
+    n_unknown, unknown = unknown_labels(s, feature.categories)
     share = n_unknown / len(s)
-    unknown = sorted(set(labels[unknown_mask]))
     # With no tolerance any unknown label rejects (UNKNOWN_CATEGORIES, as always); with one,
     # unknown labels become missing values in conform() until their share exceeds it.
     ok = n_unknown == 0 if limit == 0 else share <= limit

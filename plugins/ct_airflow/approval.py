@@ -75,6 +75,9 @@ class PromotionApprovalOperator(ApprovalOperator):
             self.pipeline, evaluation, self.reports, timeout_h=self.timeout_h,
             s3_http_base=settings.s3_endpoint_url,
             index_uri=f"s3://{settings.artifact_bucket}/{index_key(self.pipeline)}")
+        from ct_airflow.notifiers import approval_pending
+
+        approval_pending(self.pipeline, _run_id(context), self.subject, self.timeout_h)
         return super().execute(context)
 
     def _earlier_answer(self, context: Context) -> dict[str, Any] | None:
@@ -93,7 +96,10 @@ class PromotionApprovalOperator(ApprovalOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         # HITLOperator's, not ApprovalOperator's: validate and return, never skip downstream.
+        from ct_airflow.notifiers import approval_answered
+
         answer = HITLOperator.execute_complete(self, context=context, event=event)
+        approval_answered(self.pipeline, _run_id(context))
         approved = answer["chosen_options"] == [self.APPROVE] and not event.get("timedout")
         self.hitl_summary_extra["approved"] = approved
         user = answer.get("responded_by_user")
@@ -130,3 +136,9 @@ def earlier_answer(api: Any, dag_id: str, run_id: str, task_id: str, try_number:
                     if isinstance(at, str) else at,
                     "responded_by_user": user, "timedout": False}
     return None
+
+
+def _run_id(context: Any) -> str | None:
+    ti = context.get("ti") or context.get("task_instance")
+    run_id = context.get("run_id") or getattr(ti, "run_id", None)
+    return None if run_id is None else str(run_id)

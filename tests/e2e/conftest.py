@@ -24,6 +24,7 @@ from tests.e2e.pipelines import (
     write_events_pipeline,
     write_loop_pipeline,
     write_manual_pipeline,
+    write_quiet_pipeline,
     write_scoring_pipeline,
     write_strict_pipelines,
     write_window_pipeline,
@@ -39,7 +40,8 @@ class Flavour:
 FLAVOURS = {
     # The stack as `make up` runs it: s3rver keeps objects on disk.
     "s3rver": Flavour({}, (write_cycle_pipelines, write_manual_pipeline,
-                           write_scoring_pipeline, write_window_pipeline)),
+                           write_scoring_pipeline, write_window_pipeline,
+                           write_quiet_pipeline)),
     # Moto's server: S3 and SQS with bucket notifications, which the events mode needs.
     "moto": Flavour({"CT_S3_SERVER": "moto"}, (write_strict_pipelines, write_events_pipeline,
                                                 write_loop_pipeline)),

@@ -61,7 +61,7 @@ def live_stack(home: Path, pipelines: Path, **env: str) -> Iterator[LiveStack]:
     databases: list[str] = []
     env = {"CT_HOME": str(home), "CT_PIPELINES_DIR": str(pipelines),
            "CT_S3_PORT": str(free_port()), "CT_MLFLOW_PORT": str(free_port()),
-           "CT_AIRFLOW_PORT": str(free_port()), **env}
+           "CT_AIRFLOW_PORT": str(free_port()), "CT_EXPORTER_PORT": str(free_port()), **env}
     server = pg_server_url()
     if server is not None:
         af_db, af_url = create_pg_database(server, "ct_e2e_airflow")

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from tests.event_time import COLUMN, DAYS, with_event_time
-from tests.support import EXAMPLE_SPEC, HOUSE_SPEC, PIPELINES_DIR
+from tests.support import EXAMPLE_SPEC, HOUSE_SPEC, PIPELINES_DIR, free_port
 
 CYCLE = "credit_default"      # test_cycle: retrains on every accepted batch (arrival)
 DRIFTING = "credit_drift"     # test_cycle: retrains on drift crossings and daily
@@ -21,6 +21,7 @@ EVENTS = "credit_events"      # test_events: S3 notification -> SQS -> AssetWatc
 SCORING = "credit_shadow"     # test_scoring: scores unlabelled batches, the challenger in shadow
 LOOP = "credit_loop"          # test_feedback_loop: late labels, performance, live challengers
 TIMED = "credit_timed"        # test_event_time_window: an event-time column and a sliding window
+QUIET = "credit_quiet"        # test_freshness_alert: no batch ever lands; its freshness SLA fires
 TIMED_COLUMN, TIMED_DAYS, TIMED_MIN_NEW_ROWS = COLUMN, DAYS, 4000
 STRICT_PARQUET = "strict_parquet"  # test_bad_inputs: the credit example, stricter contract
 STRICT_CSV = "strict_csv"          # test_bad_inputs: the house-prices example
@@ -28,6 +29,10 @@ STRICT_CSV = "strict_csv"          # test_bad_inputs: the house-prices example
 # landing bucket: a bucket of its own keeps that check whole on a shared stack.
 STRICT_BUCKET = "ct-landing-strict"
 MAX_FILE_BYTES = 1_000_000  # the strict parquet pipeline's file size limit
+# The stack reads the quiet pipeline's webhook from its spec, written before the stack starts;
+# test_freshness_alert starts its receiver on this port.
+QUIET_HOOK_PORT = free_port()
+QUIET_SLA_H = 0.005  # 18 s
 
 
 def _write(directory: Path, *specs: dict[str, object]) -> Path:
@@ -124,4 +129,17 @@ def write_loop_pipeline(directory: Path) -> Path:
     polling every second."""
     raw = yaml.safe_load((PIPELINES_DIR / f"{LOOP}.yaml").read_text())
     raw["trigger"] = {**raw["trigger"], "poke_interval_s": 1}
+    return _write(directory, raw)
+
+
+def write_quiet_pipeline(directory: Path) -> Path:
+    """The example with a freshness SLA of seconds and a webhook to the test's receiver. Its
+    freshness DAG runs hourly (the test triggers it): a check every minute would cost the
+    other modules on the shared stack CPU for nothing."""
+    raw = yaml.safe_load(EXAMPLE_SPEC.read_text())
+    raw.update(name=QUIET, source={**raw["source"], "prefix": f"landing/{QUIET}/"},
+               trigger={"poke_interval_s": 30, "retrain_on": ["arrival"]},
+               alerts={"freshness_sla_h": QUIET_SLA_H, "check_every_minutes": 60,
+                       "webhooks": [f"http://127.0.0.1:{QUIET_HOOK_PORT}/hooks/alerts"],
+                       "kinds": ["stale_data"]})
     return _write(directory, raw)

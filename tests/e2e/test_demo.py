@@ -39,7 +39,8 @@ def demo_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
                                   if p and Path(p).resolve() != Path(venv_bin).resolve())
     home = tmp_path_factory.mktemp("demo") / "stack"
     env.update(CT_HOME=str(home), CT_S3_PORT=str(free_port()),
-               CT_MLFLOW_PORT=str(free_port()), CT_AIRFLOW_PORT=str(free_port()))
+               CT_MLFLOW_PORT=str(free_port()), CT_AIRFLOW_PORT=str(free_port()),
+               CT_EXPORTER_PORT=str(free_port()))
     try:
         yield env
     finally:  # the demo leaves its stack running, as it tells the user

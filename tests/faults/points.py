@@ -39,7 +39,7 @@ TRAINING = (
     Point("dvc-push.before", "version", f"{VERSIONER}._dvc", "before", first_arg="push"),
     Point("dvc-versioned.after", "version", f"{VERSIONER}.version"),
     Point("mlflow-run.after", "train", f"{REGISTRY}.ensure_run"),
-    Point("trained.after", "train", "mlops_lib.steps.train:train_model"),
+    Point("trained.after", "train", "mlops_lib.steps.train:_train_on_version"),
     Point("key-claimed.after", "train", "mlops_lib.stores.claims:ClaimTables.claim_model"),
     # inside MLflow's log_model, whatever the flavor: the logged model exists, its files are
     # saved locally but not uploaded; uploaded, but the model is not finalised

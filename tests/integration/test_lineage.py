@@ -21,7 +21,7 @@ from mlops_lib import cli
 from mlops_lib.landing.batches import BatchRef, completed_batches
 from mlops_lib.operations.lineage import LineageError, lineage
 from mlops_lib.operations.reproduce import first_difference, reproduce
-from mlops_lib.services import Services
+from mlops_lib.services import Services, scratch_path
 from mlops_lib.settings import REPO_ROOT, Settings
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.steps import dataset, decide, evaluate, ingest, plan, reports, train
@@ -97,6 +97,9 @@ def test_lineage_records_what_made_the_version(trained: Trained) -> None:
     t, svc = trained, trained.svc
     run = svc.store.get_training_run(PIPELINE, t.dag_run_id)
     assert run is not None and run["model_version"] == t.trained["model_version"]
+    # The decision ended the run: its scratch (training set copy, report files) is gone, and
+    # the lineage below comes from the store, MLflow and DVC alone.
+    assert not scratch_path(svc.settings.home, PIPELINE, t.dag_run_id).exists()
 
     lin = lineage(svc, PIPELINE, t.trained["model_version"])
 

@@ -438,3 +438,56 @@ def test_mlflow_runs_basic_auth_and_the_tasks_log_in_as_its_service_account(
             init_env["MLFLOW_TRACKING_USERNAME"], init_env["MLFLOW_TRACKING_PASSWORD"])
         depends = services[name]["depends_on"]
         assert depends["mlflow-init"]["condition"] == "service_completed_successfully", name
+
+
+def test_the_exporter_reads_the_store_the_tasks_write_and_prometheus_scrapes_it(
+    services: dict[str, dict],
+) -> None:
+    """`mlops exporter` runs on the project image with the Airflow services' settings (the same
+    store), Prometheus mounts deploy/prometheus and scrapes the exporter's port, and Airflow
+    pushes its OpenTelemetry metrics to that exporter."""
+    exporter = services["exporter"]
+    assert exporter.get("entrypoint") == ["mlops"]
+    args = command_args(exporter)
+    assert args[:2] == ["exporter", "--port"], args
+    port = args[2]
+    assert exporter.get("image") == services["airflow-scheduler"].get("image")
+    env = env_of(exporter)
+    tasks = env_of(services["airflow-scheduler"])
+    assert {k: env.get(k) for k in CT_ENV} == {k: tasks[k] for k in CT_ENV}
+    assert env["CT_STORE_URL"] == tasks["CT_STORE_URL"]
+    assert exporter["depends_on"]["store-init"]["condition"] == "service_completed_successfully"
+    assert any(f"localhost:{port}/healthz" in str(p) for p in exporter["healthcheck"]["test"])
+
+    prometheus = services["prometheus"]
+    mounts = {t: s for s, t, *_ in (str(v).split(":") for v in prometheus["volumes"])}
+    config_dir = REPO / mounts["/etc/prometheus"]
+    assert config_dir.resolve() == REPO / "deploy" / "prometheus"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in command_args(prometheus)
+    config = yaml.safe_load((config_dir / "prometheus.yml").read_text())
+    targets = [t for job in config["scrape_configs"] if job["job_name"] == "ct-exporter"
+               for sc in job["static_configs"] for t in sc["targets"]]
+    assert targets == [f"exporter:{port}"], targets
+    assert all((config_dir / f).is_file() for f in config["rule_files"])
+
+    for name in AIRFLOW_DAEMONS:
+        otel = env_of(services[name])
+        assert otel["AIRFLOW__METRICS__OTEL_ON"] == "True", name
+        assert otel["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] == (
+            f"http://exporter:{port}/v1/metrics"), name
+
+
+def test_grafana_provisions_prometheus_and_the_dashboard(services: dict[str, dict]) -> None:
+    grafana = services["grafana"]
+    env = env_of(grafana)
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == SECRETS["GRAFANA_ADMIN_PASSWORD"]
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    mounts = {t: s for s, t, *_ in (str(v).split(":") for v in grafana["volumes"])}
+    provisioning = REPO / mounts["/etc/grafana/provisioning"]
+    assert provisioning.resolve() == REPO / "deploy" / "grafana" / "provisioning"
+    sources = [s for f in (provisioning / "datasources").glob("*.yml")
+               for s in yaml.safe_load(f.read_text())["datasources"]]
+    assert [urlsplit(s["url"]).netloc for s in sources] == ["prometheus:9090"]
+    ports = [interpolate(p) for p in services["prometheus"]["ports"]]
+    assert ports == ["127.0.0.1:9090:9090"], ports
+    assert [interpolate(p) for p in grafana["ports"]] == ["127.0.0.1:3000:3000"]

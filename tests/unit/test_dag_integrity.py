@@ -135,6 +135,17 @@ for dag_id, dag in bag.dags.items():
         "schedule_assets": sorted(leaves(getattr(dag.timetable, "asset_condition", None))),
         "asset_logic": type(getattr(dag.timetable, "asset_condition", None)).__name__,
         "cron": getattr(getattr(dag.timetable, "timetable", dag.timetable), "expression", None),
+        "every_s": getattr(getattr(dag.timetable, "_delta", None)
+                           or getattr(dag.timetable, "delta", None), "total_seconds",
+                           lambda: None)(),
+        "on_failure": type(dag.on_failure_callback).__name__
+        if dag.on_failure_callback else None,
+        "deadlines": [{"reference": type(d.reference).__name__,
+                       "interval_s": d.interval.total_seconds(),
+                       "callback": getattr(d.callback, "path", None),
+                       "kwargs": d.callback.kwargs}
+                      for d in (dag.deadline if isinstance(dag.deadline, list)
+                                else [dag.deadline] if dag.deadline else [])],
         "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries,
                               "upstream": sorted(t.upstream_task_ids),
                               "type": type(t).__name__,
@@ -476,3 +487,36 @@ def test_a_labels_section_adds_the_labels_dag_and_performance_can_retrain(
     assert scoring["measure_performance"]["upstream"] == ["batch.build_scoring_report",
                                                           "batch.shadow_score_batch"]
     assert scoring["measure_performance"]["trigger_rule"] == "all_done"
+
+
+def test_an_alerts_section_adds_a_freshness_dag_failure_alerts_and_a_deadline(
+        tmp_path: Path) -> None:
+    """alerts.freshness_sla_h: a DAG ct_<name>_freshness on a timedelta schedule, one task;
+    run_deadline_minutes: a deadline alert on the training DAG; every DAG but ingest and
+    scoring (whose runs fail on a bad batch, alerted on its own) raises dag_failed."""
+    specs = tmp_path / "pipelines"
+    specs.mkdir()
+    path = write_spec(specs, "churn_risk", owner="ml-platform", prefix="landing/churn_risk/")
+    raw = yaml.safe_load(path.read_text())
+    raw["alerts"] = {"freshness_sla_h": 6, "check_every_minutes": 10, "run_deadline_minutes": 90,
+                     "webhooks": ["env:CT_ALERT_WEBHOOK"]}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+    bag = load_dagbag(tmp_path, specs)
+
+    assert bag["import_errors"] == {} and bag["serialization_errors"] == {}
+    assert sorted(bag["dags"]) == sorted([*dag_ids("churn_risk"), "ct_churn_risk_freshness"])
+    fresh = bag["dags"]["ct_churn_risk_freshness"]
+    assert fresh["timetable"] == "DeltaDataIntervalTimetable" and fresh["every_s"] == 600
+    assert (fresh["max_active_runs"], fresh["catchup"]) == (1, False)
+    assert {t: v["upstream"] for t, v in fresh["tasks"].items()} == {"freshness_check": []}
+    assert {t["owner"] for t in fresh["tasks"].values()} == {"ml-platform"}
+    assert {d: bag["dags"][d]["on_failure"] for d in bag["dags"]} == {
+        "ct_churn_risk_ingest": None, "ct_churn_risk_score": None,
+        **{d: "PipelineFailureNotifier" for d in ("ct_churn_risk", "ct_churn_risk_freshness",
+                                                  "ct_churn_risk_drift_monitor")}}
+    [deadline] = bag["dags"]["ct_churn_risk"]["deadlines"]
+    assert deadline["interval_s"] == 90 * 60
+    assert deadline["callback"] == "ct_airflow.notifiers.run_deadline_missed"
+    assert deadline["kwargs"] == {"pipeline": "churn_risk", "minutes": 90}
+    assert bag["dags"]["ct_churn_risk_ingest"]["deadlines"] == []

@@ -117,7 +117,7 @@ def test_up_migrates_the_store_after_s3_and_before_airflow(
     devstack.up(cfg, echo=said.append)
 
     # MLflow's service account exists before any Airflow process (and so any task) runs.
-    assert steps == ["s3", "store-migrate", "mlflow", "airflow-db-migrate",
+    assert steps == ["s3", "store-migrate", "mlflow", "exporter", "airflow-db-migrate",
                      "mlflow-service-account", "airflow-api-server", "airflow-scheduler",
                      "airflow-dag-processor", "airflow-triggerer"]
     assert upgraded == ["postgresql://ct:secret@db.example/store"]

@@ -14,7 +14,7 @@ from mlops_lib.operations.status import pipeline_status
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.steps.records import DriftVerdict
 from mlops_lib.stores.store import Store
-from tests.support import drifted_measurement
+from tests.support import drifted_measurement, free_port
 
 pytestmark = pytest.mark.unit
 
@@ -80,9 +80,22 @@ def test_status_says_what_each_batch_became_and_why_no_run_trains_the_rest(
     assert lines["b3"].endswith("accepted, 5000 rows, not trained yet")
     assert lines["b1"].endswith("accepted, 6000 rows, trained by train-1")
 
+    assert held.last_batch is not None and (held.last_batch.batch_id, held.last_batch.status,
+                                            held.last_batch.reason_code) == (
+        "b4", "rejected", "OUT_OF_RANGE")
+    assert [q.batch_id for q in held.quarantined] == ["b4"]
+
     monkeypatch.setenv("CT_STORE_URL", store_url)
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: each service is down
+    for name in ("CT_S3_ENDPOINT_URL", "MLFLOW_TRACKING_URI", "CT_AIRFLOW_URL"):
+        monkeypatch.setenv(name, closed)
     assert main(["status", spec.name]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"pipeline  {spec.name}\nchampion  v1 since ")
     assert "no retrain: Cooldown until " in out and "quarantined [OUT_OF_RANGE]" in out
+    assert "\nquarantine b4  quarantined " in out
+    services = out[out.index("\nservices\n"):]
+    for name in ("s3", "mlflow", "airflow"):
+        assert f"  {name:<8} DOWN: " in services
+    assert "  store    ok  (sqlite" in services or "  store    ok  (postgresql" in services
     assert main(["status", "no_such_pipeline"]) == 1

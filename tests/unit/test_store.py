@@ -47,7 +47,7 @@ def test_every_batch_id_column_holds_1024_characters(store_url: str) -> None:
         assert {t for t, _, _ in columns} == {
             "batches", "quarantine", "training_runs", "drift_metrics", "training_batches",
             "batch_conflicts", "drift_crossings", "prediction_log", "scoring_batches",
-            "scoring_batch_conflicts"}
+            "scoring_batch_conflicts", "batch_replays"}
         if store.engine.dialect.name == "postgresql":  # SQLite keeps the declared 512, unenforced
             assert {length for _, _, length in columns} == {1024}
         long_id = "b" * 1024

@@ -32,7 +32,7 @@ TABLES = {"batches", "quarantine", "training_runs", "decisions", "champion", "re
           "drift_metrics", "champion_moves", "training_batches", "batch_conflicts",
           "drift_crossings", "model_claims", "prediction_log", "scoring_batches",
           "scoring_batch_conflicts", "label_drops", "labels", "label_corrections",
-          "performance_windows", "performance_crossings"}
+          "performance_windows", "performance_crossings", "alerts", "batch_replays"}
 
 
 # -- the pre-Alembic runner, as it was (mlops_lib/stores/store.py before Alembic) -------------
