@@ -61,7 +61,7 @@ test-integration: install  ## the tests that start their own services (S3, MLflo
 test-faults: install  ## the fault-injection suite (also in test-integration): kill or raise at every step boundary, retry
 	$(RUN) pytest -m faults
 
-test-e2e: install  ## the whole local stack (Airflow, MLflow, S3) running real DAGs; ~55 min on 2 cores
+test-e2e: install  ## the whole local stack (Airflow, MLflow, S3) running real DAGs; ~60 min on 2 cores
 	$(RUN) pytest -m e2e
 
 lint: install  ## ruff, mypy (strict on mlops_lib), the import-linter layers, module size and complexity

@@ -35,6 +35,9 @@ class StackConfig:
     mlflow_port: int = 5000
     airflow_port: int = 8080
     exporter_port: int = 9464  # the metrics exporter (`mlops exporter`)
+    # Airflow pushes its own metrics to the exporter (CT_AIRFLOW_METRICS=0: it does not; the
+    # e2e stacks that check nothing of them save the OpenTelemetry SDK in every task process)
+    airflow_metrics: bool = True
     airflow_db_url: str | None = None  # None: SQLite under home
     store_url: str | None = None  # None: SQLite under home
     s3_server: S3Server = "s3rver"  # moto: in-memory S3 + SQS, for the events arrival mode
@@ -68,6 +71,7 @@ class StackConfig:
             mlflow_port=int(env.get("CT_MLFLOW_PORT", 5000)),
             airflow_port=int(env.get("CT_AIRFLOW_PORT", 8080)),
             exporter_port=int(env.get("CT_EXPORTER_PORT", 9464)),
+            airflow_metrics=env.get("CT_AIRFLOW_METRICS", "1").lower() not in ("0", "off", "false"),
             airflow_db_url=env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or None,
             store_url=env.get("CT_STORE_URL") or None,
             s3_server=server,  # type: ignore[arg-type]  # checked against S3Server above
@@ -170,19 +174,28 @@ class StackConfig:
             "AIRFLOW_CONN_CT_S3": json.dumps({
                 "conn_type": "aws", "login": S3_KEY, "password": S3_KEY,
                 "extra": {"endpoint_url": self.s3_url, "region_name": "us-east-1"}}),
-            # Airflow's own metrics (task durations, failures, scheduler loops) go to the
-            # exporter over OTLP/HTTP, which serves them to Prometheus as airflow_*. The
-            # standard OTEL_* variables: Airflow 3.2 deprecated [metrics] otel_host/otel_port.
-            "AIRFLOW__METRICS__OTEL_ON": "True",
-            "AIRFLOW__METRICS__OTEL_PREFIX": "airflow",
-            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": f"{self.exporter_url}/v1/metrics",
-            "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/protobuf",
-            "OTEL_METRIC_EXPORT_INTERVAL": "5000",  # ms; the SDK's default is a minute
-            "OTEL_SERVICE_NAME": "airflow",
+            **self._metrics_env(),
             # The triggerer imports triggers by class path: keep plugins/ importable.
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "plugins"),
                                                         os.environ.get("PYTHONPATH")])),
             **self._celery_env(),
+        }
+
+    def _metrics_env(self) -> dict[str, str]:
+        """Airflow's own metrics (task durations, failures, scheduler loops) to the exporter
+        over OTLP/HTTP, which serves them to Prometheus as airflow_*. The standard OTEL_*
+        variables: Airflow 3.2 deprecated [metrics] otel_host/otel_port."""
+        if not self.airflow_metrics:
+            return {}
+        return {
+            "AIRFLOW__METRICS__OTEL_ON": "True",
+            "AIRFLOW__METRICS__OTEL_PREFIX": "airflow",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": f"{self.exporter_url}/v1/metrics",
+            "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/protobuf",
+            # ms: each long-running process exports every metric it has at each interval, so
+            # not much more often than Prometheus scrapes (the SDK's default is a minute)
+            "OTEL_METRIC_EXPORT_INTERVAL": "30000",
+            "OTEL_SERVICE_NAME": "airflow",
         }
 
     def _celery_env(self) -> dict[str, str]:

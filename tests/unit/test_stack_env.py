@@ -25,3 +25,18 @@ def test_the_eval_ed_environment_finds_the_projects_airflow(tmp_path: Path) -> N
     assert Path(airflow) == VENV_BIN / "airflow" and Path(mlops) == VENV_BIN / "mlops"
     assert Path(airflow_home).is_relative_to(tmp_path / "stack")  # the stack's, not ~/airflow
     assert os.environ.get("CT_HOME") != str(tmp_path / "stack")  # nothing leaked back
+
+
+def test_airflow_pushes_its_metrics_to_the_exporter_unless_told_not_to(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops_dev.stack.config import StackConfig
+
+    monkeypatch.setenv("CT_HOME", str(tmp_path))
+    monkeypatch.setenv("CT_EXPORTER_PORT", "19464")
+    monkeypatch.delenv("CT_AIRFLOW_METRICS", raising=False)
+    on = StackConfig.from_env().airflow_env()
+    assert on["AIRFLOW__METRICS__OTEL_ON"] == "True"
+    assert on["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] == "http://127.0.0.1:19464/v1/metrics"
+    monkeypatch.setenv("CT_AIRFLOW_METRICS", "0")
+    off = StackConfig.from_env().airflow_env()
+    assert not [k for k in off if "OTEL" in k]
