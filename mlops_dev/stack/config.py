@@ -175,11 +175,20 @@ class StackConfig:
                 "conn_type": "aws", "login": S3_KEY, "password": S3_KEY,
                 "extra": {"endpoint_url": self.s3_url, "region_name": "us-east-1"}}),
             **self._metrics_env(),
+            **self._sqlite_env(),
             # The triggerer imports triggers by class path: keep plugins/ importable.
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "plugins"),
                                                         os.environ.get("PYTHONPATH")])),
             **self._celery_env(),
         }
+
+    def _sqlite_env(self) -> dict[str, str]:
+        """A longer lock wait when Airflow's metadata DB is SQLite (see airflow_sqlite)."""
+        if self.airflow_db_url and not self.airflow_db_url.startswith("sqlite"):
+            return {}
+        module = "mlops_dev.stack.airflow_sqlite"
+        return {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{module}.CONNECT_ARGS",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": f"{module}.CONNECT_ARGS_ASYNC"}
 
     def _metrics_env(self) -> dict[str, str]:
         """Airflow's own metrics (task durations, failures, scheduler loops) to the exporter

@@ -40,3 +40,30 @@ def test_airflow_pushes_its_metrics_to_the_exporter_unless_told_not_to(
     monkeypatch.setenv("CT_AIRFLOW_METRICS", "0")
     off = StackConfig.from_env().airflow_env()
     assert not [k for k in off if "OTEL" in k]
+
+
+def test_airflow_on_sqlite_waits_for_the_write_lock_instead_of_failing(tmp_path: Path) -> None:
+    """A user's `airflow backfill create` competes with the scheduler for SQLite's one write
+    lock: the engine Airflow builds from the stack's environment waits a minute, not 5 s."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CT_HOME": str(tmp_path / "stack")}
+    probe = ("import airflow.settings as s; print('busy', s.engine.url.get_backend_name(), "
+             "s.engine.raw_connection().driver_connection.execute("
+             "'PRAGMA busy_timeout').fetchone()[0])")
+    script = f'eval "$({VENV_BIN / "mlops"} stack env)" && python -c "{probe}"'
+    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
+                          timeout=180, check=False)
+    assert done.returncode == 0, done.stderr
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("busy "))
+    _, backend, busy_ms = line.split()
+    assert backend == "sqlite" and int(busy_ms) >= 30_000
+
+
+def test_airflow_on_postgresql_gets_no_sqlite_arguments(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops_dev.stack.config import StackConfig
+
+    monkeypatch.setenv("CT_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+                       "postgresql+psycopg2://postgres@127.0.0.1:5432/airflow")
+    env = StackConfig.from_env().airflow_env()
+    assert not [k for k in env if "CONNECT_ARGS" in k]
