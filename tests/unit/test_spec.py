@@ -636,7 +636,8 @@ def test_multiclass_primary_metrics(tmp_path: Path, raw: dict, metric: str,
     (lambda r: r.update(metric={"name": "f1", "floor": 0.6}), "does not fit task"),
     (lambda r: r["target"].update(clases=["a", "b"]),
      "target.clases: unknown key; allowed: column, task, classes"),
-], ids=str)
+], ids=["no-classes", "one-class", "repeated-label", "int-and-str-alike", "bools", "floats",
+        "comma-string", "roc_auc-metric", "f1-metric", "misspelt-key"])
 def test_bad_multiclass_spec(tmp_path: Path, raw: dict, mutate: Any, needle: str) -> None:
     mutate(_multiclass(raw))
     assert_spec_error(write(tmp_path, raw), needle)
