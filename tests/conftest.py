@@ -200,3 +200,34 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if lane == "unit" and (used := services_used(item)):
         pytest.fail(f"{item.nodeid} is marked unit but uses {', '.join(used)}: "
                     "mark it integration (or move it to tests/integration)", pytrace=False)
+
+
+# --- the e2e stacks' start-up and shut-down times, at the end of the run ------------------------
+# The summary is printed by the process that reports (pytest-xdist's controller under
+# `make test`, which loads only this conftest); a worker hands its times over when it ends.
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    live = sys.modules.get("tests.e2e.live")
+    if workeroutput is not None and live is not None:
+        workeroutput["ct_stack_times"] = [
+            (t.name, t.up_s, t.down_s) for t in live.STACK_TIMES]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    from tests.e2e.live import STACK_TIMES, StackTime
+
+    for name, up_s, down_s in getattr(node, "workeroutput", {}).get("ct_stack_times", []):
+        STACK_TIMES.append(StackTime(name, up_s, down_s))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    live = sys.modules.get("tests.e2e.live")
+    if live is None or not live.STACK_TIMES:
+        return
+    terminalreporter.section("e2e stack start-up and shut-down")
+    for t in live.STACK_TIMES:
+        down = f"{t.down_s:.1f} s" if t.down_s is not None else "-"
+        terminalreporter.write_line(f"{t.name}: up {t.up_s:.1f} s, down {down}")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.live import STACK_TIMES, LiveStack, live_stack
+from tests.e2e.live import LiveStack, live_stack
 from tests.e2e.pipelines import (
     write_cycle_pipelines,
     write_events_pipeline,
@@ -121,15 +121,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     ordered = sorted((items[i] for i in slots), key=rank)
     for slot, item in zip(slots, ordered, strict=True):
         items[slot] = item
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not STACK_TIMES:
-        return
-    terminalreporter.section("e2e stack start-up and shut-down")
-    for t in STACK_TIMES:
-        down = f"{t.down_s:.1f} s" if t.down_s is not None else "-"
-        terminalreporter.write_line(f"{t.name}: up {t.up_s:.1f} s, down {down}")
 
 
 @pytest.hookimpl(wrapper=True)
