@@ -48,13 +48,13 @@ demo: install  ## start the stack and run two CT cycles (first champion, then a 
 demo-loop: install  ## start the stack and run the feedback loop: late labels, performance, live rows
 	$(RUN) mlops demo-loop
 
-# Two pytest-xdist workers: one runs the e2e tests, in order, as one group (tests/e2e/conftest.py);
-# the other runs every other lane meanwhile, on the core the e2e stacks leave idle while they
-# wait on Airflow. TEST_WORKERS=0 runs the suite in one process.
+# Two pytest-xdist workers: one runs the e2e tests, in order (tests/lanes.py); the other runs
+# every other lane meanwhile, on the core the e2e stacks leave idle while they wait on Airflow.
+# TEST_WORKERS=0 runs the suite in one process.
 TEST_WORKERS ?= 2
 
 test: install  ## the whole suite: unit, DAG integrity, integration and end-to-end
-	$(RUN) pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+	$(RUN) pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
 
 # One lane per test: a test marked integration (or e2e) belongs there even in a `unit` module.
 test-unit: install  ## the tests that need no service (no PostgreSQL, S3, MLflow, browser, Airflow run); < 3 min

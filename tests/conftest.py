@@ -202,6 +202,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                     "mark it integration (or move it to tests/integration)", pytrace=False)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """`pytest -n 2` (`make test`): the e2e tests on one worker, in order (tests/lanes.py)."""
+    if config.getvalue("dist") != "load":
+        return None
+    from tests.lanes import LaneScheduling
+
+    config.option.loadscopereorder = False  # units in collection order: the e2e tests first
+    return LaneScheduling(config, log)
+
+
 # --- the e2e stacks' start-up and shut-down times, at the end of the run ------------------------
 # The summary is printed by the process that reports (pytest-xdist's controller under
 # `make test`, which loads only this conftest); a worker hands its times over when it ends.

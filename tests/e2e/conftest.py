@@ -101,18 +101,10 @@ def _one_stack_at_a_time(request: pytest.FixtureRequest, shared_stacks: SharedSt
         shared_stacks.release()
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Modules sharing a flavour run next to each other (so each shared stack starts once), the
     shared ones before those with a stack of their own; the order within a module is kept.
-
-    Under `pytest -n 2 --dist loadgroup` (what `make test` runs) the e2e tests are one group:
-    one worker runs them all, in this order, one stack at a time, while the other worker runs
-    the lanes without a stack. An e2e run leaves a core mostly idle (it waits on Airflow's
-    scheduling loops), which the other lanes use."""
-    for item in items:
-        if item.get_closest_marker("e2e"):
-            item.add_marker(pytest.mark.xdist_group("e2e"))
+    Under `make test` (pytest-xdist) one worker runs them all in this order (tests/lanes.py)."""
     def rank(item: pytest.Item) -> tuple[int, str]:
         flavour = getattr(getattr(item, "module", None), "SHARED_STACK", None)
         return (0, flavour) if flavour else (1, "")
