@@ -88,7 +88,10 @@ def _category_problem(s: pd.Series, values: pd.Series) -> str | None:
         return None  # integer labels such as store ids
     if pdt.is_float_dtype(s) and is_integral(values):
         # integer labels read from a CSV with gaps arrive as floats; as labels they are read
-        # back as integers, which needs them within int64
+        # back as integers, which needs them finite and within int64
+        infinite = values[np.isinf(as_float(values))]
+        if len(infinite):
+            return f"{s.dtype} labels that are not finite such as {examples(infinite)}"
         huge = values[beyond_int64(values)]
         return f"{s.dtype} labels beyond int64 such as {examples(huge)}" if len(huge) else None
     kind = _label_kind(values)

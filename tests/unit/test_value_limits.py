@@ -195,6 +195,17 @@ def test_float_category_labels_beyond_int64_are_refused_not_crashed(
     assert "labels beyond int64 such as [1e+20]" in report.failures[0].observed
 
 
+@pytest.mark.parametrize("infinite", [np.inf, -np.inf], ids=["inf", "-inf"])
+def test_float_category_labels_that_are_infinite_are_refused_not_crashed(
+        good: pd.DataFrame, lenient: PipelineSpec, infinite: float) -> None:
+    coded = replace(lenient, features=tuple(
+        replace(f, categories=("1", "2")) if f.name == "region" else f for f in lenient.features))
+    labels_ = pd.Series([1.0, infinite, *[2.0] * (len(good) - 2)], index=good.index)
+    report = validate_batch(good.assign(region=labels_), coded, batch_id="b")
+    assert failures(report) == {"dtype:region": ReasonCode.DTYPE_MISMATCH}
+    assert f"labels that are not finite such as [{infinite}]" in report.failures[0].observed
+
+
 # --- datetime64[ns] ---------------------------------------------------------------------------
 
 
