@@ -132,7 +132,7 @@ def _stack(action: str) -> int:
         total = sum(float(str(s["pss_mib"])) for s in state.values())
         print(f"{'total':24} {'':14} {total:>8.1f} MiB PSS")
     elif action == "env":
-        for k, v in cfg.airflow_env().items():
+        for k, v in cfg.shell_env().items():
             print(f"export {k}={json.dumps(v) if ' ' in v or '{' in v else v}")
         # `airflow` and `mlops` of the project's environment, first on PATH once eval'ed
         print(f'export PATH={json.dumps(str(Path(sys.executable).parent))}:"$PATH"')

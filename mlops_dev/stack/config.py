@@ -182,6 +182,13 @@ class StackConfig:
             **self._celery_env(),
         }
 
+    def shell_env(self) -> dict[str, str]:
+        """What `mlops stack env` exports to a user's shell: Airflow's environment without the
+        metrics push. A CLI command lives seconds, its metrics say nothing, and Airflow's
+        OpenTelemetry setup prints a line into output a user may parse (`-o json`)."""
+        metrics = self._metrics_env()
+        return {k: v for k, v in self.airflow_env().items() if k not in metrics}
+
     def _sqlite_env(self) -> dict[str, str]:
         """A longer lock wait when Airflow's metadata DB is SQLite (see airflow_sqlite)."""
         if self.airflow_db_url and not self.airflow_db_url.startswith("sqlite"):

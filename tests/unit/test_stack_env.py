@@ -17,11 +17,12 @@ VENV_BIN = Path(sys.executable).parent
 def test_the_eval_ed_environment_finds_the_projects_airflow(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CT_HOME": str(tmp_path / "stack")}
     script = (f'eval "$({VENV_BIN / "mlops"} stack env)" && command -v airflow && '
-              'command -v mlops && echo "$AIRFLOW_HOME"')
+              'command -v mlops && echo "$AIRFLOW_HOME" && env | grep -c OTEL || true')
     done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr
-    airflow, mlops, airflow_home = done.stdout.split()
+    airflow, mlops, airflow_home, otel = done.stdout.split()
+    assert otel == "0"  # a CLI command pushes no metrics, and prints no OpenTelemetry line
     assert Path(airflow) == VENV_BIN / "airflow" and Path(mlops) == VENV_BIN / "mlops"
     assert Path(airflow_home).is_relative_to(tmp_path / "stack")  # the stack's, not ~/airflow
     assert os.environ.get("CT_HOME") != str(tmp_path / "stack")  # nothing leaked back
