@@ -8,6 +8,7 @@ import secrets
 import urllib.request
 from pathlib import Path
 
+from mlops_dev.stack.airflow_sqlite import use_wal
 from mlops_dev.stack.config import AIRFLOW_USER, SERVICE_USER, StackConfig, write_private
 from mlops_dev.stack.processes import BIN, Component, http_ok, run_logged
 
@@ -42,6 +43,8 @@ def component_healthy(cfg: StackConfig, component: str) -> bool:
 def migrate_metadata_db(cfg: StackConfig) -> None:
     run_logged(cfg, "airflow-db-migrate", [str(BIN / "airflow"), "db", "migrate"],
                cfg.airflow_env())
+    if cfg.airflow_sqlite_path is not None:  # before any other Airflow process opens it
+        use_wal(cfg.airflow_sqlite_path)
 
 
 def passwords_file(cfg: StackConfig) -> Path:

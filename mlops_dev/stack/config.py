@@ -140,13 +140,22 @@ class StackConfig:
             "AWS_DEFAULT_REGION": "us-east-1",
         }
 
+    @property
+    def airflow_sqlite_path(self) -> Path | None:
+        """Airflow's metadata DB file when it is SQLite (the embedded default, or a file URL)."""
+        if not self.airflow_db_url:
+            return self.home / "airflow" / "airflow.db"
+        if self.airflow_db_url.startswith("sqlite:///"):
+            return Path(self.airflow_db_url.removeprefix("sqlite:///").split("?", 1)[0])
+        return None
+
     def airflow_env(self) -> dict[str, str]:
         home = self.home / "airflow"
         return {
             **self.service_env(),
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN":
-                self.airflow_db_url or f"sqlite:///{home / 'airflow.db'}",
+                self.airflow_db_url or f"sqlite:///{self.airflow_sqlite_path}",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "2",  # one run at a time; two tasks in parallel
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
@@ -191,7 +200,7 @@ class StackConfig:
 
     def _sqlite_env(self) -> dict[str, str]:
         """A longer lock wait when Airflow's metadata DB is SQLite (see airflow_sqlite)."""
-        if self.airflow_db_url and not self.airflow_db_url.startswith("sqlite"):
+        if self.airflow_sqlite_path is None:
             return {}
         module = "mlops_dev.stack.airflow_sqlite"
         return {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{module}.CONNECT_ARGS",

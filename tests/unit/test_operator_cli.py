@@ -5,6 +5,7 @@ services), `mlops alerts`, `mlops reports` without S3, and the pure parts of a r
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -137,6 +138,7 @@ def test_reports_lists_runs_newest_first_and_finds_a_batch_by_its_drift_report(
                         "s3://arts/reports/p/train-1/data_drift.html")
     store.record_report(spec.name, "train-1", "data_drift", "json",
                         "s3://arts/reports/p/train-1/data_drift.json")
+    time.sleep(0.005)  # the store keeps milliseconds; a tie would sort by run key instead
     store.record_report(spec.name, "drift/b 1", "batch_drift", "html",
                         "s3://arts/reports/p/drift/b 1/batch_drift.html")
     found = listing(store, settings, spec.name)

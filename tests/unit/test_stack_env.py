@@ -68,3 +68,42 @@ def test_airflow_on_postgresql_gets_no_sqlite_arguments(
                        "postgresql+psycopg2://postgres@127.0.0.1:5432/airflow")
     env = StackConfig.from_env().airflow_env()
     assert not [k for k in env if "CONNECT_ARGS" in k]
+
+
+def test_the_stack_puts_airflows_sqlite_file_in_wal_mode_which_stays(tmp_path: Path) -> None:
+    """Set once after the migration, kept by the file for every later connection: readers and
+    the writer no longer refuse each other at once (see mlops_dev.stack.airflow_sqlite)."""
+    import sqlite3
+
+    from mlops_dev.stack.airflow_sqlite import use_wal
+
+    db = tmp_path / "airflow.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (x)")
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    conn.close()
+    use_wal(db)
+    use_wal(db)  # again on the next `make up`: no change, no error
+    later = sqlite3.connect(db)
+    try:
+        assert later.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        later.close()
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    (None, "HOME/airflow/airflow.db"),
+    ("sqlite:////data/af.db", "/data/af.db"),
+    ("postgresql+psycopg2://postgres@127.0.0.1:5432/airflow", None)])
+def test_airflows_sqlite_file_is_found_from_its_url(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str | None,
+        expected: str | None) -> None:
+    from mlops_dev.stack.config import StackConfig
+
+    monkeypatch.setenv("CT_HOME", str(tmp_path))
+    if url is None:
+        monkeypatch.delenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", raising=False)
+    else:
+        monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", url)
+    found = StackConfig.from_env().airflow_sqlite_path
+    assert (None if found is None else str(found).replace(str(tmp_path), "HOME")) == expected
