@@ -16,6 +16,7 @@ from pathlib import Path
 
 BUSY_TIMEOUT_S = 60.0
 
+# Two dicts, not one: Airflow adds `check_same_thread` to the sync engine's arguments in place.
 CONNECT_ARGS: dict[str, object] = {"timeout": BUSY_TIMEOUT_S}
 CONNECT_ARGS_ASYNC: dict[str, object] = {"timeout": BUSY_TIMEOUT_S}
 

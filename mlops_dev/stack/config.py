@@ -143,11 +143,12 @@ class StackConfig:
     @property
     def airflow_sqlite_path(self) -> Path | None:
         """Airflow's metadata DB file when it is SQLite (the embedded default, or a file URL)."""
+        from sqlalchemy.engine import make_url
+
         if not self.airflow_db_url:
             return self.home / "airflow" / "airflow.db"
-        if self.airflow_db_url.startswith("sqlite:///"):
-            return Path(self.airflow_db_url.removeprefix("sqlite:///").split("?", 1)[0])
-        return None
+        url = make_url(self.airflow_db_url)
+        return Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
 
     def airflow_env(self) -> dict[str, str]:
         home = self.home / "airflow"
