@@ -4,8 +4,9 @@ One batch of the synthetic 28-input schema (bench/synthetic.py) per size goes fr
 to a promotion decision through the same step functions the DAG tasks call (mlops_lib.steps),
 each stage in a fresh process as Airflow runs a task: validate (download, read, every contract
 check, conform, staged upload), version (DVC add + push), train, evaluate, reports (Evidently on
-the sampled rows), decide; then the drift monitor's measure_drift of the batch against the new
-champion's training data (all rows on both sides). Real services: s3rver (objects on disk) and
+the sampled rows), decide; then, after the decision, the new champion's drift reference
+(publish_drift_reference) and the drift monitor's measure_drift of the batch against it (all
+rows on both sides). Real services: s3rver (objects on disk) and
 an MLflow tracking server, both started here on free ports, and a SQLite store. Airflow itself
 is not in the loop: its overhead per run is benchmark 3 (bench/stack_latency_memory.py).
 
@@ -43,7 +44,9 @@ sys.path.insert(0, str(REPO / "bench"))
 from synthetic import machine, synthetic_spec  # noqa: E402
 
 RESULT = REPO / "bench" / "results" / "scaling.json"
-STAGES = ("validate", "version", "train", "evaluate", "reports", "decide", "drift")
+STAGES = ("validate", "version", "train", "evaluate", "reports", "decide", "reference",
+          "drift")
+AFTER_DECISION = ("reference", "drift")  # not on the path from drop to decision
 ROUNDS = 100  # fixed rounds, early stopping off: the training work is the same per row
 GEN_CHUNK = 1_000_000
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -75,10 +78,21 @@ def child(stage: str, state_file: Path) -> None:
     from mlops_lib.landing.batches import completed_batches
     from mlops_lib.services import Services
     from mlops_lib.settings import Settings
-    from mlops_lib.steps import dataset, decide, drift, evaluate, ingest, plan, reports, train
+    from mlops_lib.steps import (
+        dataset,
+        decide,
+        drift,
+        drift_reference,
+        evaluate,
+        ingest,
+        plan,
+        reports,
+        train,
+    )
     from mlops_lib.steps.planning import RunContext
     from mlops_lib.steps.records import (
         DatasetVersion,
+        Decision,
         Evaluation,
         ReportSet,
         TrainedModel,
@@ -122,6 +136,10 @@ def child(stage: str, state_file: Path) -> None:
     elif stage == "decide":
         result = decide.decide(svc, spec, the_plan, from_xcom(Evaluation, state["evaluation"]),
                                from_xcom(ReportSet, state["reports"]), run)
+        state["decision"] = to_xcom(result)
+    elif stage == "reference":
+        result = drift_reference.publish_champion_reference(
+            svc, spec, from_xcom(Decision, state["decision"]), run)
     elif stage == "drift":
         result = drift.measure_drift(svc, spec, [state["batch_id"]], f"drift_{run}")
     else:
@@ -206,11 +224,12 @@ def run_size(rows: int, home: Path, env: dict[str, str]) -> dict[str, Any]:
         stages.append(line)
         print(f"  {stage:<9} {line['seconds']:>8.1f}s  peak RSS {line['peak_rss_mib']:>7.0f} MiB"
               f"  (after imports {line['baseline_rss_mib']:.0f} MiB)", flush=True)
-    task_seconds = sum(s["seconds"] for s in stages if s["stage"] != "drift")
+    task_seconds = sum(s["seconds"] for s in stages if s["stage"] not in AFTER_DECISION)
     return {"rows": rows, "features": len(spec.model_inputs), "parquet_mib": round(size / 2**20),
             "stages": stages, "drop_to_decision_task_seconds": round(task_seconds, 1),
             "drop_to_decision_process_seconds": round(
-                sum(s["process_seconds"] for s in stages if s["stage"] != "drift"), 1),
+                sum(s["process_seconds"] for s in stages if s["stage"] not in AFTER_DECISION),
+                1),
             "peak_rss_mib": max(s["peak_rss_mib"] for s in stages)}
 
 

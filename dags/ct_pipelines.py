@@ -258,10 +258,13 @@ def training_dag(spec: PipelineSpec) -> DAG:
                 task_id="approve_promotion", pipeline=spec.name, plan=plan,
                 evaluation=evaluation, reports=reports, timeout_h=spec.approval_timeout_h)
             # Runs when the approval was not needed (skipped), to record the gate's keep.
-            report_task(ct.promote_champion, trigger_rule="none_failed_min_one_success")(
+            decision = report_task(ct.promote_champion,
+                                   trigger_rule="none_failed_min_one_success")(
                 spec.name, plan, evaluation, reports, approval.output)
         else:
-            report_task(ct.promote_champion)(spec.name, plan, evaluation, reports)
+            decision = report_task(ct.promote_champion)(spec.name, plan, evaluation, reports)
+        # After the decision, not in it: a new champion's drift reference (a minute at 10M rows).
+        task(ct.publish_drift_reference)(spec.name, decision)
     return dag
 
 

@@ -4,7 +4,6 @@ each JSON body POSTed to it (or answers every POST with an error status)."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +11,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.support import free_port
+from tests.support import free_port, served_in_thread
 
 
 @dataclass
@@ -48,12 +47,5 @@ def alert_receiver(status: int = 200, port: int | None = None) -> Iterator[Recei
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with served_in_thread(ThreadingHTTPServer(("127.0.0.1", port), Handler)):
         yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -6,8 +6,12 @@ import atexit
 import os
 import shutil
 import socket
+import socketserver
 import tempfile
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +21,42 @@ EXAMPLE_SPEC = PIPELINES_DIR / "credit_default.yaml"
 HOUSE_SPEC = PIPELINES_DIR / "examples" / "house_prices.yaml"  # opt-in example (CT_EXAMPLES=1)
 
 
+PORT_BLOCK = 1000
+_FIRST_PORT = 20000  # below the kernel's ephemeral range (32768-60999 by default)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
+    """A port free on 127.0.0.1 now, for a server a test starts.
+
+    Drawn from this process's own block below the ephemeral range, not from bind(0): a port
+    the kernel hands out as ephemeral may be taken by any client socket on the machine (the
+    suite opens thousands) between this call and the server's bind, and the two pytest-xdist
+    workers would draw from the same pool. Each worker has its own block (`port_block`), and
+    a port is handed out once per block round."""
+    start = _FIRST_PORT + port_block() * PORT_BLOCK
+    for _ in range(2):
+        for port in range(start, start + PORT_BLOCK):
+            if port not in _handed_out and _bindable(port):
+                _handed_out.add(port)
+                return port
+        _handed_out.difference_update(range(start, start + PORT_BLOCK))  # the next round
+    raise RuntimeError(f"no free port in {start}-{start + PORT_BLOCK - 1}")
+
+
+def port_block() -> int:
+    """0 for a plain pytest process, 1 + N for pytest-xdist's worker gwN."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return 1 + int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def pg_server_url() -> str | None:
@@ -121,3 +157,16 @@ def drifted_measurement(spec: Any, seed: int) -> Any:
     current = pd.DataFrame({n: rng.normal(3, 1, 2000) for n in names})
     numeric = replace(spec, features=tuple(f for f in spec.features if f.name in names))
     return compute(reference, current, numeric)
+
+
+@contextmanager
+def served_in_thread(server: socketserver.BaseServer) -> Iterator[None]:
+    """`server` serving from a daemon thread until the block ends, then shut and closed."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

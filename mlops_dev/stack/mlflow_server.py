@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
+import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_dev.stack.config import (
@@ -29,6 +32,10 @@ from mlops_dev.stack.config import (
     write_private,
 )
 from mlops_dev.stack.processes import BIN, Component, Echo, http_ok, start, wait_healthy
+
+log = logging.getLogger(__name__)
+
+_TRIES = 4  # over 1 + 2 + 3 s of waiting
 
 
 def auth_config_path(cfg: StackConfig) -> Path:
@@ -92,7 +99,7 @@ def ensure_user(url: str, admin: tuple[str, str], user: tuple[str, str]) -> None
     made before auth was turned on included. Idempotent."""
     body = {"username": user[0], "password": user[1]}
     if not _call_new(url, "POST", "/api/2.0/mlflow/users/create", body, admin):
-        _call(url, "PATCH", "/api/2.0/mlflow/users/update-password", body, admin)
+        _call_new(url, "PATCH", "/api/2.0/mlflow/users/update-password", body, admin)
     for resource_type in ("experiment", "registered_model"):
         _call_new(url, "POST", "/api/3.0/mlflow/users/permissions/grant",
                   {"username": user[0], "resource_type": resource_type,
@@ -101,16 +108,28 @@ def ensure_user(url: str, admin: tuple[str, str], user: tuple[str, str]) -> None
 
 def _call_new(url: str, method: str, path: str, body: dict[str, str],
               login: tuple[str, str]) -> bool:
-    """`_call` for a request that creates something: False if it already existed."""
-    try:
-        _call(url, method, path, body, login)
-    except urllib.error.HTTPError as exc:
-        if _error_code(exc) == "RESOURCE_ALREADY_EXISTS":
-            return False
-        hint = " (a server without basic auth: restart it)" if exc.code == 404 else ""
-        raise StackError(f"MLflow at {url}: {method} {path} answered HTTP "
-                         f"{exc.code}{hint}") from None
-    return True
+    """`_call` for a request that creates something: False if it already existed.
+
+    A server that has just started may answer an error that a moment later it would not (CI
+    once saw users/create answer 400 on a fresh stack), so any other error but a refusal
+    (401, 403) or a missing route (404) is retried a few times before it fails the start; the
+    failure carries MLflow's error code and message."""
+    for attempt in range(1, _TRIES + 1):
+        try:
+            _call(url, method, path, body, login)
+            return True
+        except urllib.error.HTTPError as exc:
+            error = _error_of(exc)
+            if error.code == "RESOURCE_ALREADY_EXISTS":
+                return False
+            if exc.code in (401, 403, 404) or attempt == _TRIES:
+                hint = " (a server without basic auth: restart it)" if exc.code == 404 else ""
+                raise StackError(f"MLflow at {url}: {method} {path} answered HTTP "
+                                 f"{exc.code}{hint}{error.detail}") from None
+            log.warning("MLflow at %s: %s %s answered HTTP %d%s; trying again (%d of %d)",
+                        url, method, path, exc.code, error.detail, attempt + 1, _TRIES)
+            time.sleep(attempt)
+    raise AssertionError("unreachable: the last try returns or raises")
 
 
 def _call(url: str, method: str, path: str, body: dict[str, str],
@@ -123,13 +142,30 @@ def _call(url: str, method: str, path: str, body: dict[str, str],
         pass
 
 
-def _error_code(exc: urllib.error.HTTPError) -> str | None:
-    try:
-        code = json.loads(exc.read()).get("error_code")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return str(code) if code is not None else None
+@dataclass(frozen=True)
+class _Error:
+    code: str | None
+    detail: str  # ": CODE: message" for the StackError, or "" when the body said nothing
 
+
+def _error_of(exc: urllib.error.HTTPError) -> _Error:
+    """The error code and a printable message of MLflow's answer. The message is cut before
+    SQLAlchemy's `[SQL: ...]`, whose parameters would carry a password hash into a log."""
+    try:
+        raw = exc.read().decode("utf-8", "replace")
+    except OSError:
+        return _Error(None, "")
+    try:
+        answer = json.loads(raw)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        text = " ".join(raw.split())[:200]
+        return _Error(None, f": {text}" if text else "")
+    code = answer.get("error_code")
+    message = " ".join(str(answer.get("message", "")).split("[SQL:")[0].split())[:300]
+    return _Error(str(code) if code is not None else None,
+                  f": {code}: {message}" if code or message else "")
 
 
 def main() -> None:

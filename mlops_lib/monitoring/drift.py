@@ -58,7 +58,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, Protocol
 
 import pandas as pd
 
@@ -90,7 +90,12 @@ __all__ = [
     "FeatureKind",
     "Method",
     "NO_SAMPLE_SIZE_RULE",
+    "FrameReference",
+    "Reference",
+    "ReferenceSide",
+    "CurrentColumns",
     "SampleSizeRule",
+    "compared_kinds",
     "compute",
     "profile",
     "verdict",
@@ -136,9 +141,63 @@ def profile(reference: pd.DataFrame, spec: PipelineSpec,
     return ReferenceProfile(reference, [(n, k) for n, k in kinds.items() if k is not None])
 
 
+def compared_kinds(spec: PipelineSpec) -> dict[str, FeatureKind]:
+    """The spec's features that drift is measured on, and how (numeric or categorical)."""
+    return {name: kind for name, kind in _kinds(spec, None).items() if kind is not None}
+
+
+@dataclass(frozen=True)
+class ReferenceSide:
+    """One reference feature as the statistics take it: reduced (`column`) and, for a
+    categorical feature, its values (`series`, in any row order)."""
+
+    column: ReferenceColumn
+    series: pd.Series | None = None
+
+
+class Reference(Protocol):
+    """The reference of a comparison, handed over one feature at a time, so that a caller
+    with a stored reference (`drift_reference.StoredReference`) holds one column at most."""
+
+    @property
+    def n_rows(self) -> int: ...
+
+    def has(self, name: str) -> bool: ...
+
+    def side(self, name: str, kind: FeatureKind) -> ReferenceSide: ...
+
+
+class CurrentColumns(Protocol):
+    """A current batch handed over one column at a time (`drift_reference.ParquetColumns`)."""
+
+    columns: Sequence[str]
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, name: str) -> pd.Series: ...
+
+
+class FrameReference:
+    """A reference held as a frame, reduced once (`profile`)."""
+
+    def __init__(self, frame: pd.DataFrame, reduced: ReferenceProfile) -> None:
+        self.frame, self.reduced = frame, reduced
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.frame)
+
+    def has(self, name: str) -> bool:
+        return name in self.frame.columns
+
+    def side(self, name: str, kind: FeatureKind) -> ReferenceSide:
+        return ReferenceSide(self.reduced.columns[name],
+                             self.frame[name] if kind == "categorical" else None)
+
+
 def compute(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
+    reference: pd.DataFrame | Reference,
+    current: pd.DataFrame | CurrentColumns,
     spec: PipelineSpec,
     *,
     method: Method = "auto",
@@ -151,9 +210,12 @@ def compute(
 ) -> DriftResult:
     """Drift of `current` against `reference` for the spec's features (or `features`).
 
-    `sample_size`: by default the spec's (`trigger.drift`); `NO_SAMPLE_SIZE_RULE` judges on
-    the threshold alone. `reference_profile`: `profile(reference, ...)`, when the caller
-    compares many batches with one reference."""
+    `reference`: a frame, or a `Reference` that hands over one feature at a time (the
+    monitor's stored one); `current` likewise a frame or a batch read column by column. The
+    statistics are the same either way. `sample_size`: by default
+    the spec's (`trigger.drift`); `NO_SAMPLE_SIZE_RULE` judges on the threshold alone.
+    `reference_profile`: `profile(reference, ...)`, when the caller compares many batches with
+    one reference frame."""
     if method not in METHODS:
         raise ValueError(f"drift method {method!r} is not one of {list(METHODS)}")
     if n_bins < 2:
@@ -161,11 +223,13 @@ def compute(
     if not 0 < eps < 1:
         raise ValueError(f"eps must be within (0, 1), got {eps}")
     kinds = _kinds(spec, features)
-    missing = [n for n in kinds if n not in reference.columns or n not in current.columns]
+    if isinstance(reference, pd.DataFrame):
+        reference = FrameReference(reference, reference_profile or profile(
+            reference, spec, [n for n in kinds if n in reference.columns]))
+    missing = [n for n in kinds if not reference.has(n) or n not in current.columns]
     if missing:
         raise ValueError(f"features {missing} are missing from the reference or current frame")
     rule = SampleSizeRule.of(spec.trigger.drift) if sample_size is None else sample_size
-    ref = reference_profile or profile(reference, spec, list(kinds))
     why = {f.name: f"{f.dtype} features are" if f.role == "feature" else f"role {f.role} is"
            for f in spec.features}
     judge = _Judge(method, threshold, rule, n_bins, eps)
@@ -175,13 +239,18 @@ def compute(
         if kind is None:
             skipped.append(f"{name}: {why[name]} not compared")
             continue
-        column = ref.columns[name]
-        stats = (numeric_stats(reference[name], current[name], n_bins, eps,
-                               (column.sorted, column.n_rows)) if kind == "numeric"
-                 else categorical_stats(reference[name], current[name], eps))
+        side = reference.side(name, kind)
+        column = side.column
+        if kind == "numeric":
+            stats = numeric_stats((column.sorted, column.n_rows), current[name], n_bins, eps,
+                                  column.distinct)
+        else:
+            assert side.series is not None, f"categorical reference {name!r} without values"
+            stats = categorical_stats(side.series, current[name], eps)
         results.append(judge(name, kind, stats, column))
+        del side, column  # a stored reference's column is freed before the next is read
     return DriftResult(features=tuple(results), method=method, threshold=threshold,
-                       n_reference_rows=len(reference), n_current_rows=len(current),
+                       n_reference_rows=reference.n_rows, n_current_rows=len(current),
                        skipped=tuple(skipped), min_rows_per_test=rule.min_rows,
                        noise_floor_quantile=rule.quantile)
 

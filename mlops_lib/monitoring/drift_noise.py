@@ -50,14 +50,32 @@ class ReferenceColumn:
     """One reference column reduced to what the statistics and their floors need."""
 
     def __init__(self, kind: FeatureKind, series: pd.Series) -> None:
-        self.kind = kind
         if kind == "numeric":
-            self.sorted, self.n_rows = sorted_finite(series)
-            self.counts: Counts = value_counts_sorted(self.sorted)[1].astype(np.float64)
+            self._set(kind, *sorted_finite(series))
         else:
             counts = series.value_counts(dropna=True).to_numpy(dtype=np.float64)
-            self.sorted, self.n_rows = np.zeros(0), len(series)
-            self.counts = counts[counts > 0]
+            self._set(kind, np.zeros(0), len(series), counts[counts > 0])
+
+    @classmethod
+    def numeric(cls, sorted_values: np.ndarray, n_rows: int,
+                distinct: tuple[np.ndarray, np.ndarray]) -> ReferenceColumn:
+        """A numeric column already reduced: its finite values sorted, of `n_rows` rows, and
+        their `value_counts_sorted`."""
+        column = cls.__new__(cls)
+        column._set("numeric", sorted_values, n_rows, distinct=distinct)
+        return column
+
+    def _set(self, kind: FeatureKind, sorted_values: np.ndarray, n_rows: int,
+             counts: Counts | None = None,
+             distinct: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        self.kind, self.sorted, self.n_rows = kind, sorted_values, n_rows
+        if kind == "numeric":
+            # numeric: (distinct values, their counts), which the statistics take too
+            self.distinct = distinct if distinct is not None else value_counts_sorted(
+                sorted_values)
+            counts = self.distinct[1]
+        assert counts is not None
+        self.counts: Counts = counts.astype(np.float64)
         self.n = int(self.counts.sum())  # non-null values
 
     @cached_property

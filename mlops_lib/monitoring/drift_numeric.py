@@ -23,16 +23,16 @@ _JS_VALUE_BINS_MAX = 20  # Evidently bins numbers per distinct value up to 20 re
 _FLOAT_GRID_LIMIT = 2.0**50  # W1 grid arithmetic in float64 below n*m of this, else int64
 
 
-def numeric_stats(ref_col: pd.Series, cur_col: pd.Series, n_bins: int, eps: float,
-                  sorted_ref: tuple[np.ndarray, int] | None = None) -> ColumnStats:
-    """`sorted_ref`: `sorted_finite(ref_col)` when the caller has it (the monitor sorts the
-    reference once per run, not once per batch)."""
-    r, n_r_rows = sorted_ref if sorted_ref is not None else sorted_finite(ref_col)
+def numeric_stats(sorted_ref: tuple[np.ndarray, int], cur_col: pd.Series, n_bins: int,
+                  eps: float, ref_distinct: tuple[np.ndarray, np.ndarray]) -> ColumnStats:
+    """`sorted_ref`: the reference column's `sorted_finite`, `ref_distinct` its
+    `value_counts_sorted` (both reduced once per reference, not once per batch)."""
+    r, n_r_rows = sorted_ref
     c, n_c_rows = sorted_finite(cur_col)
     n, m = len(r), len(c)
     null_share = share(n_c_rows - m, n_c_rows)
     ref_null_share = share(n_r_rows - n, n_r_rows)
-    ur, cr = value_counts_sorted(r)
+    ur, cr = ref_distinct
     uc, cc = value_counts_sorted(c)
     few = len(ur) <= FEW_VALUES and len(uc) <= FEW_VALUES \
         and len(np.union1d(ur, uc)) <= FEW_VALUES

@@ -25,12 +25,12 @@ from mlops_lib.steps.records import (
     DriftMeasurement,
     DriftVerdict,
 )
-from mlops_lib.steps.shared import champion_snapshot, champion_table, staged_object, to_frame
+from mlops_lib.steps.shared import champion_snapshot, staged_object
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlops_lib.monitoring.drift_noise import ReferenceProfile
+    from mlops_lib.monitoring.drift import Reference
 
 log = logging.getLogger(__name__)
 
@@ -40,29 +40,32 @@ def measure_drift(svc: Services, spec: PipelineSpec, batch_ids: Sequence[str],
     """Drift of each accepted batch against the champion's training data, on all rows; one
     row per batch and feature in the store (a batch measured before keeps its numbers), and
     an Evidently drift report per batch measured now (`steps.drift_reports`)."""
-    from mlops_lib.monitoring import drift as drift_stats
-    from mlops_lib.steps.drift_reports import publish_index, report_rows
+    from mlops_lib.steps.drift_reference import champion_reference
+    from mlops_lib.steps.drift_reports import publish_index
 
     champion = champion_snapshot(svc, spec)
-    reference_table = champion_table(svc, spec, champion, dag_run_id, spec.feature_names)
-    if champion is None or reference_table is None:
+    if champion is None or not champion.data_rev:
         log.info("No champion yet: nothing to measure drift against")
         return DriftMeasurement(measured=(), champion=None)
-    reference = to_frame(reference_table)
-    del reference_table
-    against = _Reference(reference, drift_stats.profile(reference, spec),
-                         report_rows(reference), champion)
-    measured, reports = [], []
-    for batch_id in batch_ids:
-        record = svc.store.get_batch(spec.name, batch_id)
-        if record is None or record.status != "accepted" or not record.staged_uri:
-            log.info("Batch %s is not an accepted batch; not measured", batch_id)
-            continue
-        measured.append(batch_id)
-        if svc.store.drift_metrics(spec.name, batch_id):
-            log.info("Batch %s was measured before; its statistics stay", batch_id)
-            continue
-        reports.append(_measure(svc, spec, batch_id, record.staged_uri, against, dag_run_id))
+    measured: list[str] = []
+    reports: list[BatchDriftReport] = []
+    with tempfile.TemporaryDirectory(dir=svc.scratch_dir(spec.name, dag_run_id)) as tmp:
+        against: _Reference | None = None
+        for batch_id in batch_ids:
+            record = svc.store.get_batch(spec.name, batch_id)
+            if record is None or record.status != "accepted" or not record.staged_uri:
+                log.info("Batch %s is not an accepted batch; not measured", batch_id)
+                continue
+            measured.append(batch_id)
+            if svc.store.drift_metrics(spec.name, batch_id):
+                log.info("Batch %s was measured before; its statistics stay", batch_id)
+                continue
+            if against is None:  # read once, and only when a batch is measured
+                stored = champion_reference(svc, spec, champion, dag_run_id,
+                                            Path(tmp) / "reference")
+                against = _Reference(stored, stored.report_rows(), champion)
+            reports.append(_measure(svc, spec, batch_id, record.staged_uri, against,
+                                    dag_run_id))
     if reports:
         publish_index(svc, spec)
     return DriftMeasurement(measured=tuple(measured), champion=champion.version,
@@ -72,10 +75,10 @@ def measure_drift(svc: Services, spec: PipelineSpec, batch_ids: Sequence[str],
 
 @dataclass(frozen=True)
 class _Reference:
-    """The champion's training data as one monitor run compares every batch with it."""
+    """The champion's training data as one monitor run compares every batch with it: its
+    stored reference (`steps.drift_reference`), one feature in memory at a time."""
 
-    frame: pd.DataFrame
-    profile: ReferenceProfile  # reduced once for the statistics and their noise floors
+    stored: Reference
     shown: pd.DataFrame  # the rows the reports show
     champion: ChampionSnapshot
 
@@ -84,19 +87,18 @@ def _measure(svc: Services, spec: PipelineSpec, batch_id: str, staged_uri: str,
              against: _Reference, dag_run_id: str) -> BatchDriftReport:
     """One batch: its statistics and verdicts, its report, then its rows in the store (last:
     a retry after a failed report measures it again)."""
-    import pyarrow.parquet as pq
-
     from mlops_lib.monitoring import drift as drift_stats
-    from mlops_lib.steps.drift_reports import build_batch_drift_report
+    from mlops_lib.monitoring.drift_reference import ParquetColumns
+    from mlops_lib.steps.drift_reports import build_batch_drift_report, report_positions
 
     bucket, key = staged_object(staged_uri)
     with tempfile.TemporaryDirectory(dir=svc.scratch_dir(spec.name, dag_run_id)) as tmp:
         staged = Path(tmp) / "batch.parquet"
         svc.s3.download_file(bucket, key, str(staged))
-        current = to_frame(pq.read_table(staged, columns=spec.feature_names))
-    result = drift_stats.compute(against.frame, current, spec,
-                                 reference_profile=against.profile)
-    report = build_batch_drift_report(svc, spec, batch_id, current, against.shown, result,
+        current = ParquetColumns(staged)  # one column in memory at a time
+        result = drift_stats.compute(against.stored, current, spec)
+        shown = current.rows(spec.feature_names, report_positions(len(current)))
+    report = build_batch_drift_report(svc, spec, batch_id, shown, against.shown, result,
                                       against.champion)
     svc.store.record_drift(spec.name, batch_id, dag_run_id, result)
     log.info("Batch %s vs champion v%s data: %d of %d features drifted %s%s", batch_id,

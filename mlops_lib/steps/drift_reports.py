@@ -27,6 +27,7 @@ from mlops_lib.steps.ingest import is_infrastructure_failure
 from mlops_lib.steps.records import BatchDriftReport, ChampionSnapshot
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from mlops_lib.monitoring.drift_result import DriftResult
@@ -34,26 +35,25 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def report_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows a report is built on: all of them up to the data reports' limit, else a
-    seeded sample (`reports.builders.data_report_rows`); the frames hold no target."""
+def report_positions(n_rows: int) -> np.ndarray | None:
+    """All rows (None) up to the data reports' limit, else a seeded sample's positions
+    (`reports.builders.performance_sample`), which depend on the row count alone."""
     import numpy as np
 
     from mlops_lib.reports.builders import DATA_REPORT_MAX_ROWS, performance_sample
 
-    if len(frame) <= DATA_REPORT_MAX_ROWS:
-        return frame
-    return frame.iloc[performance_sample(np.zeros(len(frame)), "regression",
-                                         DATA_REPORT_MAX_ROWS, 0)]
+    if n_rows <= DATA_REPORT_MAX_ROWS:
+        return None
+    return performance_sample(np.zeros(n_rows), "regression", DATA_REPORT_MAX_ROWS, 0)
 
 
 def build_batch_drift_report(svc: Services, spec: PipelineSpec, batch_id: str,
-                             current: pd.DataFrame, reference: pd.DataFrame,
+                             shown: pd.DataFrame, reference: pd.DataFrame,
                              result: DriftResult,
                              champion: ChampionSnapshot) -> BatchDriftReport:
     """Build, store and record the drift report of one measured batch (see the module).
-    `reference`: the report's rows of the champion's data (`report_rows`), `result`: the
-    monitor's verdict on the batch."""
+    `shown` and `reference`: the report's rows of the batch and of the champion's data
+    (`report_positions`), `result`: the monitor's verdict on the whole batch."""
     from mlops_lib.reports.batch_drift import build_batch_drift, disagreements
     from mlops_lib.reports.heading import ReportHeading, add_heading
     from mlops_lib.reports.index import (
@@ -65,7 +65,6 @@ def build_batch_drift_report(svc: Services, spec: PipelineSpec, batch_id: str,
     from mlops_lib.stores import s3io
 
     run_key = drift_report_run(batch_id)
-    shown = report_rows(current)
     notes = tuple(disagreements(result, n_reference_shown=len(reference),
                                 n_current_shown=len(shown)))
     empty = BatchDriftReport(batch_id=batch_id, monitor_drifted=result.drifted_features,

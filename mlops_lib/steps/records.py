@@ -142,6 +142,17 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class DriftReferenceResult:
+    """The champion's drift reference after a training run (`steps.drift_reference`): where it
+    is, and whether this run built it (False: it was there, or the run promoted nothing)."""
+
+    champion: str | None
+    uri: str
+    built: bool
+    reason: str
+
+
+@dataclass(frozen=True)
 class ReconcileResult:
     """The `champion` alias before a run started, and whether it had to be repaired."""
 

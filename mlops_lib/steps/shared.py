@@ -7,7 +7,8 @@ champion must not pay for it.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,9 +45,16 @@ def versioned_table(svc: Services, spec: PipelineSpec, version: DatasetVersion, 
     """
     import pyarrow.parquet as pq
 
-    with tempfile.TemporaryDirectory(dir=svc.scratch_dir(spec.name, dag_run_id)) as tmp:
-        path = svc.versioner.read_to(version, Path(tmp) / "data.parquet")
+    with versioned_file(svc, spec, version, dag_run_id) as path:
         return pq.read_table(path, columns=None if columns is None else list(columns))
+
+
+@contextmanager
+def versioned_file(svc: Services, spec: PipelineSpec, version: DatasetVersion,
+                   dag_run_id: str) -> Iterator[Path]:
+    """The versioned parquet file in the run's scratch, removed when the block ends."""
+    with tempfile.TemporaryDirectory(dir=svc.scratch_dir(spec.name, dag_run_id)) as tmp:
+        yield svc.versioner.read_to(version, Path(tmp) / "data.parquet")
 
 
 def champion_table(svc: Services, spec: PipelineSpec, champion: ChampionSnapshot | None,

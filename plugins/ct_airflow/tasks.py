@@ -21,6 +21,7 @@ from mlops_lib.landing.batches import BatchRef
 from mlops_lib.steps.planning import AssetEventInfo, RunContext
 from mlops_lib.steps.records import (
     DatasetVersion,
+    Decision,
     Evaluation,
     ReportSet,
     TrainedModel,
@@ -212,6 +213,15 @@ def promote_champion(pipeline: str, plan: dict[str, Any], evaluation: dict[str, 
         _services(), _spec(pipeline), from_xcom(TrainingPlan, plan),
         from_xcom(Evaluation, evaluation), from_xcom(ReportSet, reports), _run_id(),
         approval=outcome)))
+
+
+def publish_drift_reference(pipeline: str, decision: dict[str, Any]) -> dict[str, Any]:
+    """After a promotion: the new champion's drift reference in S3, off the decision's path
+    (`steps.drift_reference`); nothing to do when the run did not promote."""
+    from mlops_lib.steps.drift_reference import publish_champion_reference
+
+    return cast(dict[str, Any], to_xcom(publish_champion_reference(
+        _services(), _spec(pipeline), from_xcom(Decision, decision), _run_id())))
 
 
 def _announce(asset: Any, extra: dict[str, Any]) -> None:

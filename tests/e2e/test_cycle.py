@@ -78,6 +78,11 @@ def test_batch_in_s3_runs_the_cycle_to_a_champion(stack: LiveStack) -> None:
     assert tags["ct.data_rev"] == run["data_rev"]  # why it ran and on what, on the MLflow run
     champion = stack.store.get_champion(PIPELINE)
     assert champion is not None and champion.model_version == decision.candidate_version
+    # The new champion's drift reference, built after the decision, beside its data version.
+    listed = stack.s3.list_objects_v2(  # type: ignore[attr-defined]
+        Bucket=stack.settings.artifact_bucket,
+        Prefix=f"drift-references/{PIPELINE}/{run['data_rev']}/")
+    assert any(o["Key"].endswith("/reference.json") for o in listed.get("Contents", [])), listed
 
     # Evidently HTML among the MLflow run's artifacts, and on S3 where the store says it is.
     names = {Path(a.path).name

@@ -7,20 +7,25 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 
+from mlops_lib.monitoring import drift
+from mlops_lib.monitoring.drift_reference import META
 from mlops_lib.reports.index import drift_report_key, drift_report_run, index_key
 from mlops_lib.services import Services
 from mlops_lib.settings import Settings
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.steps import drift as steps
-from mlops_lib.steps.records import ChampionSnapshot
+from mlops_lib.steps import drift_reference as references
+from mlops_lib.steps.records import ChampionSnapshot, Decision, DriftReferenceResult
 from tests.support import fresh_buckets, migrated
 from tests.unit.test_drift_sample_size import draw, make_spec
 
@@ -32,7 +37,7 @@ CHAMPION = ChampionSnapshot(version="3", data_rev="0123456789abcdef", epoch=1, d
 
 @pytest.fixture
 def monitor(s3: Any, s3_endpoint: str, tmp_path: Path,
-            monkeypatch: pytest.MonkeyPatch) -> tuple[Services, PipelineSpec, str]:
+            monkeypatch: pytest.MonkeyPatch) -> Monitor:
     landing, artifacts = fresh_buckets(s3, monkeypatch)
     svc = Services(Settings.from_env({
         "CT_HOME": str(tmp_path / "home"), "CT_ARTIFACT_BUCKET": artifacts,
@@ -43,9 +48,28 @@ def monitor(s3: Any, s3_endpoint: str, tmp_path: Path,
     reference = draw(np.random.default_rng(1), 3000)
     # The champion and its training data, as the training DAG would have left them.
     monkeypatch.setattr(steps, "champion_snapshot", lambda svc, spec: CHAMPION)
-    monkeypatch.setattr(steps, "champion_table",
-                        lambda *a, **k: pa.Table.from_pandas(reference, preserve_index=False))
-    return svc, spec, landing
+    data = tmp_path / "champion_training.parquet"
+    reference.to_parquet(data, index=False)
+    reads: list[str] = []
+
+    @contextmanager
+    def versioned_file(svc: Services, spec: PipelineSpec, version: Any,
+                       dag_run_id: str) -> Iterator[Path]:
+        reads.append(dag_run_id)
+        yield data
+
+    monkeypatch.setattr(references, "versioned_file", versioned_file)
+    monkeypatch.setattr(svc.versioner, "at", lambda pipeline, rev: rev)
+    return Monitor(svc, spec, landing, pd.read_parquet(data), reads)
+
+
+@dataclass
+class Monitor:
+    svc: Services
+    spec: PipelineSpec
+    landing: str
+    training: pd.DataFrame  # the champion's training data
+    reads: list[str]  # the runs that read it
 
 
 def accepted(svc: Services, spec: PipelineSpec, bucket: str, batch_id: str,
@@ -63,8 +87,8 @@ def body(svc: Services, key: str) -> tuple[str, str]:
     return got["Body"].read().decode("utf-8"), got["ContentType"]
 
 
-def test_each_measured_batch_gets_its_report(monitor: tuple[Services, PipelineSpec, str]) -> None:
-    svc, spec, landing = monitor
+def test_each_measured_batch_gets_its_report(monitor: Monitor) -> None:
+    svc, spec, landing = monitor.svc, monitor.spec, monitor.landing
     rng = np.random.default_rng(2)
     batches = {"dt=2026-12-01": draw(rng, 2000), "dt=2026-12-02": draw(rng, 150, shift=1.0),
                "dt=2026-12-03": draw(rng, 30)}
@@ -111,8 +135,8 @@ def test_each_measured_batch_gets_its_report(monitor: tuple[Services, PipelineSp
 
 
 def test_a_report_that_fails_on_its_data_does_not_fail_the_monitor(
-        monitor: tuple[Services, PipelineSpec, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    svc, spec, landing = monitor
+        monitor: Monitor, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc, spec, landing = monitor.svc, monitor.spec, monitor.landing
     accepted(svc, spec, landing, "b-odd", draw(np.random.default_rng(3), 400, shift=1.0))
 
     def broken(*args: Any, **kwargs: Any) -> Any:
@@ -128,3 +152,79 @@ def test_a_report_that_fails_on_its_data_does_not_fail_the_monitor(
     assert report.monitor_drifted  # the verdict stands, and is stored
     assert svc.store.drift_metrics(spec.name, "b-odd")
     assert svc.store.reports(spec.name, drift_report_run("b-odd")) == []
+
+
+def test_the_monitor_reads_the_champions_reference_not_its_training_data(
+        monitor: Monitor) -> None:
+    svc, spec, landing = monitor.svc, monitor.spec, monitor.landing
+    rng = np.random.default_rng(4)
+    first, second = draw(rng, 800, shift=0.5), draw(rng, 600)
+    accepted(svc, spec, landing, "b-1", first)
+    accepted(svc, spec, landing, "b-2", second)
+
+    steps.measure_drift(svc, spec, ["b-1"], "run-1")  # no reference yet: built, uploaded
+    prefix = references.reference_prefix(spec, CHAMPION.data_rev or "")
+    keys = {o["Key"] for o in svc.s3.list_objects_v2(
+        Bucket=svc.settings.artifact_bucket, Prefix=prefix)["Contents"]}
+    assert prefix + META in keys and len(keys) == len(drift.compared_kinds(spec)) + 2
+    steps.measure_drift(svc, spec, ["b-2"], "run-2")
+
+    assert monitor.reads == ["run-1"]  # the second run read the stored reference only
+    for batch_id, frame in (("b-1", first), ("b-2", second)):
+        expected = drift.compute(monitor.training, frame, spec)
+        stored = {r["feature"]: r for r in svc.store.drift_metrics(spec.name, batch_id)}
+        for f in expected.features:
+            assert stored[f.feature]["verdict"] == f.verdict
+            assert stored[f.feature]["score"] == pytest.approx(f.score, rel=1e-9)
+
+
+def promoted(version: str = "3", decision: str = "promote") -> Decision:
+    return Decision(decision=decision, reason="better", metric="roc_auc",
+                    candidate_version=version, candidate_value=0.9, baseline_version="2",
+                    baseline_value=0.8, moved=decision == "promote")
+
+
+def test_a_promotion_publishes_the_new_champions_reference_once(
+        monitor: Monitor, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc, spec = monitor.svc, monitor.spec
+    monkeypatch.setattr(references, "champion_snapshot", lambda svc, spec: CHAMPION)
+
+    kept = references.publish_champion_reference(svc, spec, promoted(decision="keep"), "keep-1")
+    stale = references.publish_champion_reference(svc, spec, promoted("4"), "promote-0")
+    first = references.publish_champion_reference(svc, spec, promoted(), "promote-1")
+    retry = references.publish_champion_reference(svc, spec, promoted(), "promote-retry")
+
+    assert (kept.built, kept.reason) == (False, "the run decided keep: the champion's "
+                                                "reference is unchanged")
+    assert (stale.built, stale.reason) == (False, "v4 is no longer champion")
+    prefix = references.reference_prefix(spec, CHAMPION.data_rev or "")
+    assert first == DriftReferenceResult("3", f"s3://{svc.settings.artifact_bucket}/{prefix}",
+                                         True, "built for the new champion")
+    assert not retry.built and retry.uri == first.uri
+    assert monitor.reads == ["promote-1"]  # the retry found it
+    accepted(svc, spec, monitor.landing, "b-3", draw(np.random.default_rng(5), 300))
+    steps.measure_drift(svc, spec, ["b-3"], "run-3")
+    assert monitor.reads == ["promote-1"]  # the monitor too
+
+
+def test_a_reference_that_cannot_be_built_fails_its_task_and_is_built_by_the_monitor(
+        monitor: Monitor, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc, spec = monitor.svc, monitor.spec
+    monkeypatch.setattr(references, "champion_snapshot", lambda svc, spec: CHAMPION)
+    working = references.versioned_file
+
+    @contextmanager
+    def unreadable(*args: Any) -> Iterator[Path]:
+        raise OSError("DVC remote unreachable")
+        yield Path()
+
+    monkeypatch.setattr(references, "versioned_file", unreadable)
+    with pytest.raises(OSError, match="DVC remote unreachable"):  # Airflow retries the task
+        references.publish_champion_reference(svc, spec, promoted(), "promote-1")
+    assert "Contents" not in svc.s3.list_objects_v2(
+        Bucket=svc.settings.artifact_bucket, Prefix=references.PREFIX)
+
+    monkeypatch.setattr(references, "versioned_file", working)
+    accepted(svc, spec, monitor.landing, "b-4", draw(np.random.default_rng(6), 300))
+    measured = steps.measure_drift(svc, spec, ["b-4"], "run-4")
+    assert measured.measured == ("b-4",) and monitor.reads == ["run-4"]

@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -35,7 +34,7 @@ from mlops_lib.steps.planning import RunContext
 from mlops_lib.steps.records import ReportSet
 from mlops_lib.validation.reasons import BatchRejected
 from tests.integration.scoring_support import land_and_ingest
-from tests.support import free_port, fresh_buckets
+from tests.support import free_port, fresh_buckets, served_in_thread
 
 pytestmark = pytest.mark.integration
 
@@ -70,14 +69,8 @@ def exporter(tmp_path: Path, flow_store_url: str) -> Iterator[str]:
                                   "CT_STORE_URL": flow_store_url,
                                   "CT_PIPELINES_DIR": str(tmp_path / "no-specs")})
     server = make_server(Exporter(settings), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with served_in_thread(server):
         yield f"127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ EXPECTED_UPSTREAM = {
         "evaluate_challenger": {"plan_training", "version_dataset", "train_model"},
         "build_reports": {"plan_training", "version_dataset", "train_model"},
         "promote_champion": {"plan_training", "evaluate_challenger", "build_reports"},
+        "publish_drift_reference": {"promote_champion"},
     },
 }
 # A spec with a `scoring:` section has a fourth DAG; shadow scoring adds a task after scoring.

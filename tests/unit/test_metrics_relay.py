@@ -4,7 +4,6 @@ OpenTelemetry's own SDK exporter as Airflow pushes them), Prometheus' text forma
 from __future__ import annotations
 
 import gzip
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mlops_lib.metrics.relay import OtlpRelay
 from mlops_lib.metrics.server import Exporter, make_server
 from mlops_lib.settings import Settings
+from tests.support import served_in_thread
 
 pytestmark = pytest.mark.unit
 
@@ -141,14 +141,8 @@ def exporter(tmp_path: Path) -> Iterator[str]:
                                   "CT_STORE_URL": f"sqlite:///{tmp_path}/none.db",
                                   "CT_PIPELINES_DIR": str(tmp_path)})
     server = make_server(Exporter(settings), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with served_in_thread(server):
         yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def get(url: str) -> str:
