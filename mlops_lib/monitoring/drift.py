@@ -212,8 +212,8 @@ def compute(
 
     `reference`: a frame, or a `Reference` that hands over one feature at a time (the
     monitor's stored one); `current` likewise a frame or a batch read column by column. The
-    statistics are the same either way. `sample_size`: by default
-    the spec's (`trigger.drift`); `NO_SAMPLE_SIZE_RULE` judges on the threshold alone.
+    statistics are the same either way. `sample_size`: by default the spec's
+    (`trigger.drift`); `NO_SAMPLE_SIZE_RULE` judges on the threshold alone.
     `reference_profile`: `profile(reference, ...)`, when the caller compares many batches with
     one reference frame."""
     if method not in METHODS:

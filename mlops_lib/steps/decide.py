@@ -13,6 +13,7 @@ from mlops_lib.operations.champion import follow_alias, reconcile
 from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.steps.records import Decision, Evaluation, ReconcileResult, ReportSet, TrainingPlan
+from mlops_lib.steps.shared import remove_scratch
 from mlops_lib.stores.registry import CHAMPION
 from mlops_lib.stores.store import DecisionRecord
 
@@ -61,7 +62,7 @@ def decide(svc: Services, spec: PipelineSpec, plan: TrainingPlan, evaluation: Ev
         | ({"approval": approved.approval} if approved and approved.approval else {})),
         expected_epoch=evaluation.champion_epoch, actor=actor)
     after_decision(svc, spec, dag_run_id, record, moved)
-    _remove_scratch(svc, spec, dag_run_id)
+    remove_scratch(svc, spec, dag_run_id)
     return Decision(decision=record.decision, reason=record.reason, metric=record.metric,
                     candidate_version=record.candidate_version,
                     candidate_value=record.candidate_value,
@@ -94,19 +95,6 @@ def after_decision(svc: Services, spec: PipelineSpec, dag_run_id: str, record: D
         log.info("Report index: %s", publish_index(svc, spec))
     except Exception as exc:
         log.error("Report index not published: %s: %s", type(exc).__name__, exc)
-
-
-def _remove_scratch(svc: Services, spec: PipelineSpec, dag_run_id: str) -> None:
-    """The run's end: its scratch (training set copy, report files) is read by no task after
-    the decision, and its lineage is in DVC, S3 and the store. A cleanup failure is logged,
-    never raised (`mlops gc` removes what is left); a task cleared later re-creates its files."""
-    from mlops_lib.operations.gc import remove_run_scratch
-
-    try:
-        remove_run_scratch(svc.settings.home, spec.name, dag_run_id)
-    except Exception as exc:
-        log.warning("Scratch of run %s not removed (mlops gc will): %s: %s", dag_run_id,
-                    type(exc).__name__, exc)
 
 
 def reconcile_champion(svc: Services, spec: PipelineSpec) -> ReconcileResult:

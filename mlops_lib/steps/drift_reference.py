@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.steps.records import ChampionSnapshot, Decision, DriftReferenceResult
-from mlops_lib.steps.shared import champion_snapshot, versioned_file
+from mlops_lib.steps.shared import champion_snapshot, remove_scratch, versioned_file
 
 if TYPE_CHECKING:
     from mlops_lib.monitoring.drift_reference import StoredReference
@@ -91,6 +91,9 @@ def publish_champion_reference(svc: Services, spec: PipelineSpec, decision: Deci
                                                                    prefix + META)):
         return DriftReferenceResult(champion.version, uri, False,
                                     "built before (a retry, or a champion of the same data)")
-    with tempfile.TemporaryDirectory(dir=svc.scratch_dir(spec.name, dag_run_id)) as tmp:
-        champion_reference(svc, spec, champion, dag_run_id, Path(tmp) / "reference")
+    try:
+        with tempfile.TemporaryDirectory(dir=svc.scratch_dir(spec.name, dag_run_id)) as tmp:
+            champion_reference(svc, spec, champion, dag_run_id, Path(tmp) / "reference")
+    finally:
+        remove_scratch(svc, spec, dag_run_id)  # the decision removed it; this task's too
     return DriftReferenceResult(champion.version, uri, True, "built for the new champion")

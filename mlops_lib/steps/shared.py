@@ -6,6 +6,7 @@ champion must not pay for it.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING
 from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.steps.records import ChampionSnapshot, DatasetVersion
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -79,3 +82,16 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
     """A table the caller no longer needs as pandas, releasing Arrow memory column by column
     while converting (the peak is about one copy, not two)."""
     return table.to_pandas(self_destruct=True, split_blocks=True)
+
+
+def remove_scratch(svc: Services, spec: PipelineSpec, dag_run_id: str) -> None:
+    """A run's end: its scratch (training set copy, report files) is read by no later task,
+    and its lineage is in DVC, S3 and the store. A cleanup failure is logged, never raised
+    (`mlops gc` removes what is left); a task cleared later re-creates its files."""
+    from mlops_lib.operations.gc import remove_run_scratch
+
+    try:
+        remove_run_scratch(svc.settings.home, spec.name, dag_run_id)
+    except Exception as exc:
+        log.warning("Scratch of run %s not removed (mlops gc will): %s: %s", dag_run_id,
+                    type(exc).__name__, exc)

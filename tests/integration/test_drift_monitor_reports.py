@@ -20,7 +20,7 @@ import pytest
 from mlops_lib.monitoring import drift
 from mlops_lib.monitoring.drift_reference import META
 from mlops_lib.reports.index import drift_report_key, drift_report_run, index_key
-from mlops_lib.services import Services
+from mlops_lib.services import Services, scratch_path
 from mlops_lib.settings import Settings
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.steps import drift as steps
@@ -202,6 +202,7 @@ def test_a_promotion_publishes_the_new_champions_reference_once(
                                          True, "built for the new champion")
     assert not retry.built and retry.uri == first.uri
     assert monitor.reads == ["promote-1"]  # the retry found it
+    assert not scratch_path(svc.settings.home, spec.name, "promote-1").exists()  # cleaned up
     accepted(svc, spec, monitor.landing, "b-3", draw(np.random.default_rng(5), 300))
     steps.measure_drift(svc, spec, ["b-3"], "run-3")
     assert monitor.reads == ["promote-1"]  # the monitor too
