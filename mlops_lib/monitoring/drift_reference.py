@@ -40,6 +40,7 @@ from mlops_lib.monitoring.drift import ReferenceSide
 from mlops_lib.monitoring.drift_noise import ReferenceColumn
 from mlops_lib.monitoring.drift_numeric import sorted_finite, value_counts_sorted
 from mlops_lib.monitoring.drift_result import FeatureKind
+from mlops_lib.stores.parquet_rows import read_positions
 
 FORMAT = 1
 META = "reference.json"
@@ -140,25 +141,6 @@ class ParquetColumns:
         """The rows at sorted `positions` (None: all), as a frame."""
         return read_positions(self.source, list(columns), positions).to_pandas(
             self_destruct=True, split_blocks=True)
-
-
-def read_positions(source: pq.ParquetFile, columns: list[str],
-                   positions: np.ndarray | None) -> pa.Table:
-    """The rows at sorted `positions` (None: all) of `columns`, read row group by row group:
-    a sample of a large file never costs the whole file's memory."""
-    if positions is None:
-        return source.read(columns=columns)
-    parts, start = [], 0
-    for group in range(source.num_row_groups):
-        n = source.metadata.row_group(group).num_rows
-        lo, hi = np.searchsorted(positions, [start, start + n])
-        if hi > lo:
-            parts.append(source.read_row_group(group, columns=columns).take(
-                pa.array(positions[lo:hi] - start)))
-        start += n
-    if not parts:
-        return pa.schema([source.schema_arrow.field(c) for c in columns]).empty_table()
-    return pa.concat_tables(parts)
 
 
 def _read_column(source: pq.ParquetFile, name: str) -> pd.Series:

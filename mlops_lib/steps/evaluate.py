@@ -15,7 +15,7 @@ from mlops_lib.spec import PipelineSpec
 from mlops_lib.steps.holdout_scores import save_holdout_scores
 from mlops_lib.steps.records import ChampionSnapshot, DatasetVersion, Evaluation, TrainedModel
 from mlops_lib.steps.reports import performance_report
-from mlops_lib.steps.shared import holdout_mask, to_frame, versioned_table
+from mlops_lib.steps.shared import holdout_mask, versioned_rows
 from mlops_lib.training.trainer import predict, target_values
 
 if TYPE_CHECKING:
@@ -33,9 +33,10 @@ def evaluate(svc: Services, spec: PipelineSpec, version: DatasetVersion, trained
     Nothing is written but metrics on the MLflow run: `decide` records the decision (with the
     report URIs) in the same transaction as any champion move.
     """
-    table = versioned_table(svc, spec, version, dag_run_id)
-    holdout = to_frame(table.take(np.flatnonzero(holdout_mask(table, spec))))
-    del table
+    # the holdout alone is read: the split needs the row count and the time column only
+    holdout = versioned_rows(svc, spec, version, dag_run_id,
+                             lambda split: np.flatnonzero(holdout_mask(split, spec)),
+                             by=[c for c in (spec.training.time_column,) if c])
     y = target_values(holdout, spec)  # multiclass: class indices, the columns of predict()
     name = spec.registered_model_name
     challenger = svc.registry.load_booster(name, trained.model_version)

@@ -15,10 +15,11 @@ from mlops_lib.reports.heading import ReportHeading, add_heading
 from mlops_lib.services import Services
 from mlops_lib.spec import PipelineSpec
 from mlops_lib.steps.records import ChampionSnapshot, DatasetVersion, ReportSet, TrainedModel
-from mlops_lib.steps.shared import champion_table, to_frame, versioned_table
+from mlops_lib.steps.shared import versioned_rows
 from mlops_lib.stores import s3io
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
 
@@ -35,9 +36,9 @@ def build_reports(svc: Services, spec: PipelineSpec, version: DatasetVersion,
     the training window, named in the headings."""
     from mlops_lib.reports.builders import build_reports as build
 
-    current = report_sample(versioned_table(svc, spec, version, dag_run_id), spec)
-    champion_data = champion_table(svc, spec, champion, dag_run_id)
-    reference = None if champion_data is None else report_sample(champion_data, spec)
+    current = report_sample(svc, spec, version, dag_run_id)
+    reference = None if champion is None or not champion.data_rev else report_sample(
+        svc, spec, svc.versioner.at(spec.name, champion.data_rev), dag_run_id)
     run_id = trained.mlflow_run_id
     out_dir = svc.scratch_dir(spec.name, dag_run_id) / "reports"
     bundle = build(current, reference, spec, out_dir)
@@ -131,12 +132,16 @@ def store_reports(svc: Services, spec: PipelineSpec, run_id: str, out_dir: Path,
     return uris
 
 
-def report_sample(table: pa.Table, spec: PipelineSpec) -> pd.DataFrame:
+def report_sample(svc: Services, spec: PipelineSpec, version: DatasetVersion,
+                  dag_run_id: str) -> pd.DataFrame:
     """The rows the data reports are built on (reports.build_reports samples larger frames the
-    same way), taken before the conversion so a large data set never becomes a pandas frame."""
+    same way), read alone (`versioned_rows`): a large data set never becomes a pandas frame,
+    nor an Arrow table."""
     from mlops_lib.reports.builders import DATA_REPORT_MAX_ROWS, data_report_rows
 
-    labels = (table.column(spec.target).to_pandas().to_numpy()
-              if spec.target in table.column_names else None)
-    rows = data_report_rows(table.num_rows, labels, spec, DATA_REPORT_MAX_ROWS)
-    return to_frame(table if rows is None else table.take(rows))
+    def pick(by: pa.Table) -> np.ndarray | None:
+        labels = (by.column(spec.target).to_pandas().to_numpy()
+                  if spec.target in by.column_names else None)
+        return data_report_rows(by.num_rows, labels, spec, DATA_REPORT_MAX_ROWS)
+
+    return versioned_rows(svc, spec, version, dag_run_id, pick, by=[spec.target])

@@ -158,12 +158,10 @@ def _build(svc: Services, spec: PipelineSpec, record: PredictionRecord, batch: B
     from mlops_lib.reports.builders import build_scoring_drift, data_report_rows
     from mlops_lib.scoring.loading import load_serving_model
     from mlops_lib.steps.reports import report_sample
-    from mlops_lib.steps.shared import versioned_table
 
     model = load_serving_model(svc.registry, spec, record.model_version)
     columns = [f.name for f in spec.features]
-    reference = report_sample(versioned_table(svc, spec, svc.versioner.at(spec.name, rev),
-                                              _scratch_run(record)), spec)
+    reference = report_sample(svc, spec, svc.versioner.at(spec.name, rev), _scratch_run(record))
     reference = _with_outputs(reference[columns].reset_index(drop=True), model)
     rows = data_report_rows(record.rows_scored, None, spec)
     current = _batch_sample(svc, spec, batch, rows, columns)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,19 +39,6 @@ def staged_object(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def versioned_table(svc: Services, spec: PipelineSpec, version: DatasetVersion, dag_run_id: str,
-                    columns: Sequence[str] | None = None) -> pa.Table:
-    """Exactly the versioned bytes (so lineage is what was trained on), as an Arrow table.
-
-    Streamed to a scratch file and read from there: the process never holds the file's bytes
-    beside the table, and the file is gone once read.
-    """
-    import pyarrow.parquet as pq
-
-    with versioned_file(svc, spec, version, dag_run_id) as path:
-        return pq.read_table(path, columns=None if columns is None else list(columns))
-
-
 @contextmanager
 def versioned_file(svc: Services, spec: PipelineSpec, version: DatasetVersion,
                    dag_run_id: str) -> Iterator[Path]:
@@ -60,13 +47,22 @@ def versioned_file(svc: Services, spec: PipelineSpec, version: DatasetVersion,
         yield svc.versioner.read_to(version, Path(tmp) / "data.parquet")
 
 
-def champion_table(svc: Services, spec: PipelineSpec, champion: ChampionSnapshot | None,
-                   dag_run_id: str, columns: Sequence[str] | None = None) -> pa.Table | None:
-    """The champion's training data, exactly as versioned; None without a champion."""
-    if champion is None or not champion.data_rev:
-        return None
-    return versioned_table(svc, spec, svc.versioner.at(spec.name, champion.data_rev),
-                           dag_run_id, columns)
+def versioned_rows(svc: Services, spec: PipelineSpec, version: DatasetVersion, dag_run_id: str,
+                   pick: Callable[[pa.Table], np.ndarray | None],
+                   by: Sequence[str] = ()) -> pd.DataFrame:
+    """The rows `pick` chooses of the versioned data, as a frame, read row group by row group
+    (`stores.parquet_rows`): the whole data set is never in memory. `pick` sees the columns
+    `by` (those the file has) of every row, or a table of no column that knows the row count,
+    and returns sorted positions (None: every row)."""
+    import pyarrow.parquet as pq
+
+    from mlops_lib.stores.parquet_rows import read_positions
+
+    with versioned_file(svc, spec, version, dag_run_id) as path:
+        source = pq.ParquetFile(path)
+        names = source.schema_arrow.names
+        picked = pick(source.read(columns=[c for c in by if c in names]))
+        return to_frame(read_positions(source, names, picked))
 
 
 def holdout_mask(table: pa.Table, spec: PipelineSpec) -> np.ndarray:
