@@ -33,7 +33,7 @@ from mlops_lib.spec import PipelineSpec
 from mlops_lib.training.environment import choose_device
 from mlops_lib.training.matrix import feature_matrices, feature_types, labels
 from mlops_lib.training.split import holdout_mask
-from mlops_lib.training.tabular import Tabular
+from mlops_lib.training.tabular import ParquetTable, Tabular
 from mlops_lib.training.trainer import (
     TrainedModel,
     finished_model,
@@ -90,7 +90,7 @@ def train_from_parquet(path: Path, spec: PipelineSpec, scratch: Path, *,
     estimate = estimated_matrix_bytes(path, spec)
     budget = spec.training.memory_budget_gib * 2**30
     if spec.training.engine == "dask" or estimate <= budget:
-        table = pq.read_table(path)
+        table = ParquetTable(path)  # read a column at a time into the matrices
         rows = np.flatnonzero(~_holdout(table, spec))
         model = train_model(table, spec, rows=rows)
         return _recorded(model, IN_MEMORY, estimate)

@@ -26,10 +26,12 @@ from mlops_lib.training.external_memory import (
 )
 from mlops_lib.training.matrix import feature_matrices, labels
 from mlops_lib.training.split import holdout_mask
+from mlops_lib.training.tabular import ParquetTable
 from mlops_lib.training.trainer import (
     TrainedModel,
     predict,
     target_values,
+    train_model,
     training_row_sets,
 )
 
@@ -128,3 +130,20 @@ def test_the_estimate_covers_the_table_and_the_matrices(parquet: Path,
     inputs = len(small_spec.model_inputs)
     estimate = estimated_matrix_bytes(parquet, small_spec)
     assert table.nbytes + ROWS * inputs * 5 < estimate < 2 * table.nbytes + ROWS * inputs * 8
+
+
+def test_in_memory_training_reads_the_file_a_column_at_a_time_into_the_same_model(
+        parquet: Path, small_spec: PipelineSpec, tmp_path: Path) -> None:
+    fits = replace(small_spec, training=replace(small_spec.training, memory_budget_gib=64.0))
+    table = pq.read_table(parquet)
+    rows = np.flatnonzero(~holdout_mask(table, fits.training.holdout_share, fits.training.seed,
+                                        None))
+    from_table = train_model(table, fits, rows=rows)
+
+    from_file = train_from_parquet(parquet, fits, tmp_path)  # ParquetTable: no whole table
+
+    assert from_file.matrix == IN_MEMORY
+    assert from_file.to_json_bytes() == from_table.to_json_bytes()
+    lazy = ParquetTable(parquet)
+    assert lazy.num_rows == table.num_rows and lazy.column_names == table.column_names
+    assert lazy.column(fits.target).equals(table.column(fits.target))
