@@ -114,7 +114,8 @@ def _call_new(url: str, method: str, path: str, body: dict[str, str],
     once saw users/create answer 400 on a fresh stack), so any other error but a refusal
     (401, 403) or a missing route (404) is retried a few times before it fails the start; the
     failure carries MLflow's error code and message."""
-    for attempt in range(1, _TRIES + 1):
+    attempt = 1
+    while True:
         try:
             _call(url, method, path, body, login)
             return True
@@ -129,7 +130,7 @@ def _call_new(url: str, method: str, path: str, body: dict[str, str],
             log.warning("MLflow at %s: %s %s answered HTTP %d%s; trying again (%d of %d)",
                         url, method, path, exc.code, error.detail, attempt + 1, _TRIES)
             time.sleep(attempt)
-    raise AssertionError("unreachable: the last try returns or raises")
+            attempt += 1
 
 
 def _call(url: str, method: str, path: str, body: dict[str, str],

@@ -51,10 +51,13 @@ class ReferenceColumn:
 
     def __init__(self, kind: FeatureKind, series: pd.Series) -> None:
         if kind == "numeric":
-            self._set(kind, *sorted_finite(series))
-        else:
-            counts = series.value_counts(dropna=True).to_numpy(dtype=np.float64)
-            self._set(kind, np.zeros(0), len(series), counts[counts > 0])
+            finite, n_rows = sorted_finite(series)
+            self._numeric(finite, n_rows, value_counts_sorted(finite))
+            return
+        counts = series.value_counts(dropna=True).to_numpy(dtype=np.float64)
+        self.kind: FeatureKind = kind
+        self.sorted, self.n_rows = np.zeros(0), len(series)
+        self._count(counts[counts > 0])
 
     @classmethod
     def numeric(cls, sorted_values: np.ndarray, n_rows: int,
@@ -62,19 +65,16 @@ class ReferenceColumn:
         """A numeric column already reduced: its finite values sorted, of `n_rows` rows, and
         their `value_counts_sorted`."""
         column = cls.__new__(cls)
-        column._set("numeric", sorted_values, n_rows, distinct=distinct)
+        column._numeric(sorted_values, n_rows, distinct)
         return column
 
-    def _set(self, kind: FeatureKind, sorted_values: np.ndarray, n_rows: int,
-             counts: Counts | None = None,
-             distinct: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-        self.kind, self.sorted, self.n_rows = kind, sorted_values, n_rows
-        if kind == "numeric":
-            # numeric: (distinct values, their counts), which the statistics take too
-            self.distinct = distinct if distinct is not None else value_counts_sorted(
-                sorted_values)
-            counts = self.distinct[1]
-        assert counts is not None
+    def _numeric(self, sorted_values: np.ndarray, n_rows: int,
+                 distinct: tuple[np.ndarray, np.ndarray]) -> None:
+        self.kind, self.sorted, self.n_rows = "numeric", sorted_values, n_rows
+        self.distinct = distinct  # (values, counts): the statistics take them too
+        self._count(distinct[1])
+
+    def _count(self, counts: np.ndarray) -> None:
         self.counts: Counts = counts.astype(np.float64)
         self.n = int(self.counts.sum())  # non-null values
 

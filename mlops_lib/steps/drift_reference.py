@@ -43,19 +43,31 @@ def champion_reference(svc: Services, spec: PipelineSpec, champion: ChampionSnap
     """The champion's reference in the folder `into`: downloaded when it is in S3, else built
     from the champion's versioned training set and uploaded (a champion promoted before
     references existed, or one a failed promotion-time build left without)."""
-    from mlops_lib.monitoring.drift import compared_kinds
-    from mlops_lib.monitoring.drift_reference import META, StoredReference, build_reference
-    from mlops_lib.steps.drift_reports import report_positions
+    from mlops_lib.monitoring.drift_reference import META, StoredReference
     from mlops_lib.stores import s3io
 
     assert champion.data_rev, "a champion without a data version has no reference"
     bucket, prefix = svc.settings.artifact_bucket, reference_prefix(spec, champion.data_rev)
     keys = [obj.key for obj in s3io.list_objects(svc.s3, bucket, prefix)]
-    if prefix + META in keys:
-        into.mkdir(parents=True, exist_ok=True)
-        for key in keys:
-            svc.s3.download_file(bucket, key, str(into / key.removeprefix(prefix)))
-        return StoredReference(into)
+    if prefix + META not in keys:
+        return _build_and_upload(svc, spec, champion, dag_run_id, into, prefix)
+    into.mkdir(parents=True, exist_ok=True)
+    for key in keys:
+        svc.s3.download_file(bucket, key, str(into / key.removeprefix(prefix)))
+    return StoredReference(into)
+
+
+def _build_and_upload(svc: Services, spec: PipelineSpec, champion: ChampionSnapshot,
+                      dag_run_id: str, into: Path, prefix: str) -> StoredReference:
+    """The reference built in `into` from the champion's versioned training set, uploaded
+    under `prefix` (`reference_prefix`) with its marker last."""
+    from mlops_lib.monitoring.drift import compared_kinds
+    from mlops_lib.monitoring.drift_reference import META, build_reference
+    from mlops_lib.steps.drift_reports import report_positions
+    from mlops_lib.stores import s3io
+
+    assert champion.data_rev
+    bucket = svc.settings.artifact_bucket
     log.info("Building the drift reference of champion v%s (data %s)", champion.version,
              champion.data_rev)
     with versioned_file(svc, spec, svc.versioner.at(spec.name, champion.data_rev),
@@ -91,9 +103,10 @@ def publish_champion_reference(svc: Services, spec: PipelineSpec, decision: Deci
                                                                    prefix + META)):
         return DriftReferenceResult(champion.version, uri, False,
                                     "built before (a retry, or a champion of the same data)")
-    try:
+    try:  # its absence is known: built without listing the prefix again
         with tempfile.TemporaryDirectory(dir=svc.scratch_dir(spec.name, dag_run_id)) as tmp:
-            champion_reference(svc, spec, champion, dag_run_id, Path(tmp) / "reference")
+            _build_and_upload(svc, spec, champion, dag_run_id, Path(tmp) / "reference",
+                              prefix)
     finally:
         remove_scratch(svc, spec, dag_run_id)  # the decision removed it; this task's too
     return DriftReferenceResult(champion.version, uri, True, "built for the new champion")
